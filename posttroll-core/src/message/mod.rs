@@ -1,0 +1,610 @@
+//! The posttroll message and its wire codec.
+//!
+//! One message is one ZeroMQ frame holding one line of text:
+//!
+//! ```text
+//! pytroll:/<subject> <type> <sender> <time> <version>[ <mime-type> <data>]
+//! ```
+//!
+//! [`Message::decode`] reads every frame the Python reference reads, the same
+//! way, and [`Message::encode`] writes byte for byte what the reference
+//! writes for the same logical message (PROTOCOL.md section 1). Two places
+//! deliberately do better: binary data stays raw bytes (never forced through
+//! a text decoding), and input on which the reference crashes (a mime-type
+//! with no data, a bad time, nesting too deep) gets a clean [`MessageError`].
+
+mod datetime;
+mod error;
+mod json;
+mod pyfloat;
+mod value;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::OnceLock;
+
+pub use datetime::{DateTime, IsoFormatError};
+pub use error::MessageError;
+pub use value::{Map, Value};
+
+use error::excerpt;
+
+/// The magic word every frame starts with (one slash).
+pub const MAGIC: &str = "pytroll:/";
+
+/// The newest message version understood, and the one written when data
+/// holds a datetime.
+pub const CURRENT_VERSION: &str = "v1.2";
+
+/// The version written when nothing needs a newer one.
+pub const BASE_VERSION: &str = "v1.01";
+
+const MIME_JSON: &str = "application/json";
+const MIME_TEXT: &str = "text/ascii";
+const MIME_BINARY: &str = "binary/octet-stream";
+
+/// The data part of a message.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Data {
+    /// No data: no mime-type and no data on the wire.
+    #[default]
+    None,
+    /// Text (`text/ascii`, though any UTF-8 is carried).
+    Text(String),
+    /// JSON data (`application/json`), datetimes included.
+    Json(Value),
+    /// Raw bytes (`binary/octet-stream`), never decoded as text.
+    Binary(Vec<u8>),
+}
+
+impl Data {
+    /// Binary data from raw bytes.
+    pub fn binary(bytes: impl Into<Vec<u8>>) -> Data {
+        Data::Binary(bytes.into())
+    }
+
+    /// JSON data from any serialisable value (see [`Value::from_serialize`]).
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Data, MessageError> {
+        Value::from_serialize(value).map(Data::from)
+    }
+
+    /// The JSON value, if the data is JSON.
+    pub fn as_json(&self) -> Option<&Value> {
+        match self {
+            Data::Json(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The text, if the data is text.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Data::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The bytes, if the data is binary.
+    pub fn as_binary(&self) -> Option<&[u8]> {
+        match self {
+            Data::Binary(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The value under `key` when the data is a JSON dict holding it.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.as_json().and_then(|v| v.get(key))
+    }
+
+    /// Python truthiness of the data: false data is not written at all.
+    pub fn is_truthy(&self) -> bool {
+        match self {
+            Data::None => false,
+            Data::Text(s) => !s.is_empty(),
+            Data::Json(v) => v.is_truthy(),
+            Data::Binary(b) => !b.is_empty(),
+        }
+    }
+
+    fn needed_version(&self) -> &'static str {
+        match self {
+            Data::Json(v) if v.contains_datetime() => CURRENT_VERSION,
+            _ => BASE_VERSION,
+        }
+    }
+}
+
+impl From<Value> for Data {
+    /// JSON data; a top-level string is text, as it is for the reference.
+    fn from(v: Value) -> Self {
+        match v {
+            Value::String(s) => Data::Text(s),
+            v => Data::Json(v),
+        }
+    }
+}
+
+impl From<Map> for Data {
+    fn from(m: Map) -> Self {
+        Data::Json(Value::Object(m))
+    }
+}
+
+impl From<&str> for Data {
+    fn from(s: &str) -> Self {
+        Data::Text(s.to_owned())
+    }
+}
+
+impl From<String> for Data {
+    fn from(s: String) -> Self {
+        Data::Text(s)
+    }
+}
+
+/// A posttroll message.
+///
+/// # Examples
+///
+/// ```
+/// use posttroll_core::{Data, Message, Value};
+///
+/// let msg = Message::new("/counter", "info", "1").unwrap();
+/// let frame = msg.encode();
+/// assert!(frame.starts_with(b"pytroll://counter info "));
+///
+/// let back = Message::decode(&frame).unwrap();
+/// assert_eq!(back.subject(), "/counter");
+/// assert_eq!(back.data, Data::Text("1".into()));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    subject: String,
+    msg_type: String,
+    sender: String,
+    /// When the message was made (a new message gets the current UTC time).
+    pub time: DateTime,
+    version: Option<String>,
+    /// The data part.
+    pub data: Data,
+}
+
+/// Python's `str.isspace()`, which `re`'s `\s` uses on text.
+#[inline]
+fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+#[inline]
+fn is_py_space_ascii(b: u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r' | 0x1c..=0x1f)
+}
+
+fn has_space(s: &str) -> bool {
+    s.chars().any(is_py_space)
+}
+
+fn check_token(
+    value: &str,
+    make: impl FnOnce(String) -> MessageError,
+) -> Result<(), MessageError> {
+    if value.is_empty() || has_space(value) {
+        Err(make(excerpt(value)))
+    } else {
+        Ok(())
+    }
+}
+
+/// `user@host` of this process, as the reference computes it.
+pub fn default_sender() -> &'static str {
+    static SENDER: OnceLock<String> = OnceLock::new();
+    SENDER.get_or_init(|| {
+        let user = whoami::fallible::username().unwrap_or_else(|_| "unknown".to_owned());
+        let host = whoami::fallible::hostname().unwrap_or_else(|_| "localhost".to_owned());
+        let sender = format!("{user}@{host}");
+        if has_space(&sender) {
+            sender.chars().filter(|c| !is_py_space(*c)).collect()
+        } else {
+            sender
+        }
+    })
+}
+
+/// Splits on runs of whitespace into at most 7 fields, as Python's
+/// `re.split(r"\s+", s, maxsplit=6)`; returns the fields and the byte
+/// offset of the seventh.
+fn split_fields(s: &str) -> (Vec<&str>, usize) {
+    let b = s.as_bytes();
+    let mut fields = Vec::with_capacity(7);
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() && fields.len() < 6 {
+        let (is_space, width) = char_at(s, i);
+        if is_space {
+            let run_start = i;
+            i += width;
+            loop {
+                if i >= b.len() {
+                    break;
+                }
+                let (sp, w) = char_at(s, i);
+                if !sp {
+                    break;
+                }
+                i += w;
+            }
+            fields.push(&s[start..run_start]);
+            start = i;
+        } else {
+            i += width;
+        }
+    }
+    fields.push(&s[start..]);
+    (fields, start)
+}
+
+#[inline]
+fn char_at(s: &str, i: usize) -> (bool, usize) {
+    let b = s.as_bytes()[i];
+    if b < 0x80 {
+        (is_py_space_ascii(b), 1)
+    } else {
+        let c = s[i..].chars().next().unwrap_or(' ');
+        (is_py_space(c), c.len_utf8())
+    }
+}
+
+/// Python's `version <= "v1.01"`: times written naive.
+fn naive_times(version: &str) -> bool {
+    version <= BASE_VERSION
+}
+
+impl Message {
+    /// A new message from this process: the default sender, the current UTC
+    /// time, no version (the smallest one needed is written).
+    ///
+    /// Errors when the subject or the type is empty or contains whitespace.
+    pub fn new(
+        subject: impl Into<String>,
+        msg_type: impl Into<String>,
+        data: impl Into<Data>,
+    ) -> Result<Message, MessageError> {
+        let subject = subject.into();
+        let msg_type = msg_type.into();
+        check_token(&subject, |value| MessageError::InvalidSubject { value })?;
+        check_token(&msg_type, |value| MessageError::InvalidType { value })?;
+        Ok(Message {
+            subject,
+            msg_type,
+            sender: default_sender().to_owned(),
+            time: DateTime::now_utc(),
+            version: None,
+            data: data.into(),
+        })
+    }
+
+    /// The same message with another sender (`user@host`).
+    pub fn with_sender(mut self, sender: impl Into<String>) -> Result<Message, MessageError> {
+        let sender = sender.into();
+        check_token(&sender, |value| MessageError::InvalidSender { value })?;
+        self.sender = sender;
+        Ok(self)
+    }
+
+    /// The same message with another time.
+    pub fn with_time(mut self, time: impl Into<DateTime>) -> Message {
+        self.time = time.into();
+        self
+    }
+
+    /// The same message with an explicit version (written as is).
+    pub fn with_version(mut self, version: impl Into<String>) -> Result<Message, MessageError> {
+        let version = version.into();
+        check_token(&version, |value| MessageError::InvalidVersionString { value })?;
+        self.version = Some(version);
+        Ok(self)
+    }
+
+    /// The subject, e.g. `/counter` (written after `pytroll:/`).
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The message type, e.g. `info` or `file`.
+    pub fn msg_type(&self) -> &str {
+        &self.msg_type
+    }
+
+    /// The sender, `user@host`.
+    pub fn sender(&self) -> &str {
+        &self.sender
+    }
+
+    /// The part of the sender before the first `@` (empty when there is none).
+    pub fn user(&self) -> &str {
+        self.sender.split_once('@').map_or("", |(u, _)| u)
+    }
+
+    /// The part of the sender after the first `@` (empty when there is none).
+    pub fn host(&self) -> &str {
+        self.sender.split_once('@').map_or("", |(_, h)| h)
+    }
+
+    /// Replaces the host part of the sender (the subscriber's `translate`).
+    pub fn set_host(&mut self, host: &str) -> Result<(), MessageError> {
+        let sender = format!("{}@{}", self.user(), host);
+        check_token(&sender, |value| MessageError::InvalidSender { value })?;
+        self.sender = sender;
+        Ok(())
+    }
+
+    /// The version set on the message or received with it, if any.
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    /// The version written by [`Message::encode`]: the message's own, else
+    /// the configured `message_version`, else the smallest one needed
+    /// (`v1.2` when the data holds a datetime, else `v1.01`).
+    pub fn rendered_version<'a>(&'a self, configured: Option<&'a str>) -> &'a str {
+        self.version
+            .as_deref()
+            .or(configured)
+            .unwrap_or_else(|| self.data.needed_version())
+    }
+
+    /// Encodes the message, with the process-wide configured `message_version`.
+    pub fn encode(&self) -> Vec<u8> {
+        self.encode_with(configured_version())
+    }
+
+    /// Encodes the message with `configured` standing for the
+    /// `message_version` config key.
+    pub fn encode_with(&self, configured: Option<&str>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.estimated_len());
+        self.encode_into(&mut out, configured);
+        out
+    }
+
+    /// Appends the encoded message to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>, configured: Option<&str>) {
+        let version = self.rendered_version(configured);
+        let naive = naive_times(version);
+        self.write_head(out, version, naive);
+        match &self.data {
+            d if !d.is_truthy() => {}
+            Data::None => {}
+            Data::Text(s) | Data::Json(Value::String(s)) => {
+                out.push(b' ');
+                out.extend_from_slice(MIME_TEXT.as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(s.as_bytes());
+            }
+            Data::Json(v) => {
+                out.push(b' ');
+                out.extend_from_slice(MIME_JSON.as_bytes());
+                out.push(b' ');
+                json::write(out, v, naive);
+            }
+            Data::Binary(b) => {
+                out.push(b' ');
+                out.extend_from_slice(MIME_BINARY.as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(b);
+            }
+        }
+    }
+
+    /// The header only (the message without its data part), as the
+    /// reference's `Message.head`.
+    pub fn head(&self) -> String {
+        let version = self.rendered_version(configured_version());
+        let mut out = Vec::with_capacity(96);
+        self.write_head(&mut out, version, naive_times(version));
+        // Every part of the head is a `String` or ASCII.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    fn write_head(&self, out: &mut Vec<u8>, version: &str, naive: bool) {
+        out.extend_from_slice(MAGIC.as_bytes());
+        out.extend_from_slice(self.subject.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.msg_type.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.sender.as_bytes());
+        out.push(b' ');
+        let t = if naive { self.time.without_offset() } else { self.time };
+        let mut buf = [0u8; 48];
+        let n = t.isoformat_bytes(&mut buf);
+        out.extend_from_slice(&buf[..n]);
+        out.push(b' ');
+        out.extend_from_slice(version.as_bytes());
+    }
+
+    fn estimated_len(&self) -> usize {
+        let data = match &self.data {
+            Data::None => 0,
+            Data::Text(s) => s.len(),
+            Data::Json(_) => 512,
+            Data::Binary(b) => b.len(),
+        };
+        100 + self.subject.len() + self.msg_type.len() + self.sender.len() + data
+    }
+
+    /// Decodes a frame: UTF-8, else ISO-8859-1, by every rule of the
+    /// reference (PROTOCOL.md section 1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use posttroll_core::Message;
+    ///
+    /// let raw = "pytroll://PPS-monitorplot/3/norrköping/utv/polar/direct_readout/ file safusr.u@lxserv1096.smhi.se 2008-04-11T22:13:22.123000 v1.2 application/json {\"start_time\": \"2008-04-11T22:13:22.123000\"}";
+    /// let msg = Message::decode(raw).unwrap();
+    /// assert_eq!(msg.host(), "lxserv1096.smhi.se");
+    /// assert_eq!(msg.encode(), raw.as_bytes());
+    /// assert!(Message::decode("hello").is_err());
+    /// ```
+    pub fn decode(frame: impl AsRef<[u8]>) -> Result<Message, MessageError> {
+        let frame = frame.as_ref();
+        let (text, utf8): (Cow<'_, str>, bool) = match std::str::from_utf8(frame) {
+            Ok(s) => (Cow::Borrowed(s), true),
+            Err(_) => (Cow::Owned(frame.iter().map(|&b| b as char).collect()), false),
+        };
+        let Some(rest) = text.strip_prefix(MAGIC) else {
+            return Err(MessageError::WrongMagic {
+                start: excerpt(&text),
+            });
+        };
+        let (fields, data_offset) = split_fields(rest);
+        if fields.len() < 5 {
+            return Err(MessageError::TooFewFields {
+                start: excerpt(rest),
+            });
+        }
+        let version = fields[4];
+        if version > CURRENT_VERSION {
+            return Err(MessageError::InvalidVersion {
+                version: excerpt(version),
+            });
+        }
+        let time = DateTime::parse_isoformat(fields[3]).map_err(|_| MessageError::InvalidTime {
+            time: excerpt(fields[3]),
+        })?;
+        let data = if fields.len() < 6 {
+            Data::None
+        } else {
+            let mime_type = fields[5].to_lowercase();
+            if fields.len() < 7 {
+                return Err(MessageError::MissingData {
+                    mime_type: excerpt(&mime_type),
+                });
+            }
+            let payload = fields[6];
+            match mime_type.as_str() {
+                MIME_JSON => json::parse(payload)
+                    .map(Data::from)
+                    .map_err(|e| MessageError::InvalidJson {
+                        start: excerpt(payload),
+                        reason: e.reason.to_owned(),
+                        offset: e.offset,
+                    })?,
+                MIME_TEXT => Data::Text(payload.to_owned()),
+                MIME_BINARY => {
+                    let start = if utf8 {
+                        MAGIC.len() + data_offset
+                    } else {
+                        MAGIC.len() + rest[..data_offset].chars().count()
+                    };
+                    Data::Binary(frame[start..].to_vec())
+                }
+                _ => {
+                    return Err(MessageError::UnknownMimeType {
+                        mime_type: excerpt(&mime_type),
+                    })
+                }
+            }
+        };
+        let subject = fields[0];
+        if subject.is_empty() {
+            return Err(MessageError::InvalidSubject {
+                value: String::new(),
+            });
+        }
+        Ok(Message {
+            subject: subject.to_owned(),
+            msg_type: fields[1].to_owned(),
+            sender: fields[2].to_owned(),
+            time,
+            version: (!version.is_empty()).then(|| version.to_owned()),
+            data,
+        })
+    }
+}
+
+/// The process-wide `message_version` setting.
+fn configured_version() -> Option<&'static str> {
+    crate::config::Config::global().message_version.as_deref()
+}
+
+impl fmt::Display for Message {
+    /// The encoded message (binary data shown lossily as text).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.encode()))
+    }
+}
+
+impl std::str::FromStr for Message {
+    type Err = MessageError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Message::decode(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NORRKOPING: &str = "pytroll://PPS-monitorplot/3/norrköping/utv/polar/direct_readout/ file safusr.u@lxserv1096.smhi.se 2008-04-11T22:13:22.123000 v1.2 application/json {\"start_time\": \"2008-04-11T22:13:22.123000\"}";
+
+    #[test]
+    fn reference_string_round_trips() {
+        let m = Message::decode(NORRKOPING).unwrap();
+        assert_eq!(m.encode_with(None), NORRKOPING.as_bytes());
+        assert_eq!(m.user(), "safusr.u");
+        assert!(matches!(m.data.get("start_time"), Some(Value::DateTime(_))));
+    }
+
+    #[test]
+    fn latin1_frames_decode() {
+        let latin1: Vec<u8> = NORRKOPING.chars().map(|c| c as u32 as u8).collect();
+        let m = Message::decode(&latin1).unwrap();
+        assert_eq!(m.subject(), "/PPS-monitorplot/3/norrköping/utv/polar/direct_readout/");
+    }
+
+    #[test]
+    fn split_like_python() {
+        let (f, off) = split_fields("a  b\tc\u{a0}d e f g  h ");
+        assert_eq!(f, vec!["a", "b", "c", "d", "e", "f", "g  h "]);
+        assert_eq!(off, "a  b\tc\u{a0}d e f ".len());
+        let (f, _) = split_fields(" a b ");
+        assert_eq!(f, vec!["", "a", "b", ""]);
+    }
+
+    #[test]
+    fn errors_are_clean() {
+        let cases: &[&str] = &[
+            "",
+            "pytroll:",
+            "pytroll://a b c",
+            "pytroll://a b c 2020-01-01T00:00:00 v1.3",
+            "pytroll://a b c notatime v1.2",
+            "pytroll://a b c 2020-01-01T00:00:00 v1.2 text/ascii",
+            "pytroll://a b c 2020-01-01T00:00:00 v1.2 text/html <p>",
+            "pytroll://a b c 2020-01-01T00:00:00 v1.2 application/json {",
+            "pytroll:/ a b c 2020-01-01T00:00:00 v1.2",
+        ];
+        for c in cases {
+            assert!(Message::decode(c).is_err(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn binary_stays_raw() {
+        let mut frame = b"pytroll://a b c 2020-01-01T00:00:00 v1.01 binary/octet-stream ".to_vec();
+        frame.extend_from_slice(&[0xff, 0x00, 0xfe, b' ', 0xa0]);
+        let m = Message::decode(&frame).unwrap();
+        assert_eq!(m.data.as_binary(), Some(&[0xff, 0x00, 0xfe, b' ', 0xa0][..]));
+        assert_eq!(m.encode_with(None), frame);
+    }
+
+    #[test]
+    fn new_validates_tokens() {
+        assert!(Message::new("", "info", Data::None).is_err());
+        assert!(Message::new("/a b", "info", Data::None).is_err());
+        assert!(Message::new("/a", "in fo", Data::None).is_err());
+        assert!(Message::new("/a", "info", Data::None).unwrap().with_sender("x y").is_err());
+    }
+}

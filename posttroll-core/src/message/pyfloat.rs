@@ -1,0 +1,135 @@
+//! Python's `repr(float)`, which `json.dumps` uses for floats.
+//!
+//! Python writes the shortest digits that read back to the same float (as
+//! Rust does), but lays them out its own way: positional notation when the
+//! decimal exponent is in `-4 < e <= 16` (with `.0` added to whole numbers),
+//! else scientific with a signed, at least two-digit exponent: `1e+20`,
+//! `1e-05`, `1.2345e+16`. JSON also gets `NaN`, `Infinity` and `-Infinity`.
+
+use std::io::Write;
+
+/// Appends the Python JSON form of `x` to `out`.
+pub(crate) fn write_json_float(out: &mut Vec<u8>, x: f64) {
+    if x.is_nan() {
+        out.extend_from_slice(b"NaN");
+        return;
+    }
+    if x.is_infinite() {
+        out.extend_from_slice(if x > 0.0 { b"Infinity" } else { b"-Infinity" });
+        return;
+    }
+    write_repr(out, x);
+}
+
+/// Appends Python's `repr(x)` of a finite float to `out`.
+pub(crate) fn write_repr(out: &mut Vec<u8>, x: f64) {
+    // Rust's `{:e}` gives the shortest round-trip digits: `d[.ddd]e[-]N`.
+    let mut buf = [0u8; 40];
+    let len = {
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        // 40 bytes always hold a shortest f64 in scientific form.
+        if write!(cursor, "{:e}", x).is_err() {
+            out.extend_from_slice(format!("{x:?}").as_bytes());
+            return;
+        }
+        cursor.position() as usize
+    };
+    let s = &buf[..len];
+    let (negative, s) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        _ => (false, s),
+    };
+    let epos = s.iter().position(|&c| c == b'e').unwrap_or(s.len());
+    let mantissa = &s[..epos];
+    let exp: i32 = std::str::from_utf8(&s[(epos + 1).min(s.len())..])
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    let mut digits = [0u8; 24];
+    let mut nd = 0;
+    for &c in mantissa {
+        if c.is_ascii_digit() {
+            digits[nd] = c;
+            nd += 1;
+        }
+    }
+    let digits = &digits[..nd];
+    // The value is 0.d1d2...dn * 10^decpt.
+    let decpt = exp + 1;
+    if negative {
+        out.push(b'-');
+    }
+    if (-4 < decpt) && (decpt <= 16) {
+        if decpt <= 0 {
+            out.extend_from_slice(b"0.");
+            out.extend(std::iter::repeat_n(b'0', (-decpt) as usize));
+            out.extend_from_slice(digits);
+        } else {
+            let d = decpt as usize;
+            if digits.len() <= d {
+                out.extend_from_slice(digits);
+                out.extend(std::iter::repeat_n(b'0', d - digits.len()));
+                out.extend_from_slice(b".0");
+            } else {
+                out.extend_from_slice(&digits[..d]);
+                out.push(b'.');
+                out.extend_from_slice(&digits[d..]);
+            }
+        }
+    } else {
+        out.push(digits[0]);
+        if digits.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        let e = decpt - 1;
+        out.push(b'e');
+        out.push(if e < 0 { b'-' } else { b'+' });
+        let ea = e.unsigned_abs();
+        if ea < 10 {
+            out.push(b'0');
+        }
+        out.extend_from_slice(ea.to_string().as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repr(x: f64) -> String {
+        let mut v = Vec::new();
+        write_json_float(&mut v, x);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn python_reprs() {
+        let cases: &[(f64, &str)] = &[
+            (1.2345, "1.2345"),
+            (2.0, "2.0"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1e20, "1e+20"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (0.1, "0.1"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (1.5e300, "1.5e+300"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (23.4567, "23.4567"),
+            (-12.5, "-12.5"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+            (1234567890123456.7, "1234567890123456.8"),
+            (0.00012345, "0.00012345"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(repr(*x), *want, "repr of {x:e}");
+        }
+    }
+}

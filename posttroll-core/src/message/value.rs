@@ -1,0 +1,373 @@
+//! The data model of JSON message data, as the Python reference sees it.
+//!
+//! JSON values plus datetimes: the reference writes datetimes into JSON as
+//! ISO strings and, on reading, turns every string that parses as an ISO
+//! datetime (anywhere below an object) back into a datetime. [`Value`] keeps
+//! the distinction, because it decides the message version and how the
+//! datetime is written back.
+
+use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::datetime::DateTime;
+use super::error::MessageError;
+
+/// A JSON object with its keys in insertion order, as Python's `dict`.
+pub type Map = IndexMap<String, Value>;
+
+/// A value of JSON message data.
+///
+/// # Examples
+///
+/// ```
+/// use posttroll_core::{DateTime, Value};
+///
+/// let v = Value::object([
+///     ("platform_name", Value::from("NOAA-20")),
+///     ("orbit_number", Value::from(12345)),
+///     ("start_time", Value::from(DateTime::parse_isoformat("2020-12-01T12:00:00").unwrap())),
+/// ]);
+/// assert!(v.contains_datetime());
+/// assert_eq!(v["platform_name"].as_str(), Some("NOAA-20"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    /// JSON `null`, Python `None`.
+    #[default]
+    Null,
+    /// JSON `true`/`false`.
+    Bool(bool),
+    /// An integer that fits in 64 bits.
+    Int(i64),
+    /// An integer beyond 64 bits (Python ints have no bound), kept as its
+    /// decimal digits with an optional leading `-`.
+    BigInt(String),
+    /// A float, written as Python's `repr` (`NaN`, `Infinity` included).
+    Float(f64),
+    /// A string.
+    String(String),
+    /// A datetime; written as an ISO string.
+    DateTime(DateTime),
+    /// A list.
+    Array(Vec<Value>),
+    /// A dict, keys in insertion order.
+    Object(Map),
+}
+
+static NULL: Value = Value::Null;
+
+impl Value {
+    /// Builds an object from key/value pairs, in order.
+    pub fn object<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
+        Value::Object(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    /// Python truthiness: `None`, `False`, `0`, `0.0`, `""`, `[]` and `{}`
+    /// are false. The reference writes no data part for false data.
+    pub fn is_truthy(&self) -> bool {
+        match self {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            Value::BigInt(_) => true,
+            Value::Float(f) => *f != 0.0,
+            Value::String(s) => !s.is_empty(),
+            Value::DateTime(_) => true,
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+        }
+    }
+
+    /// True when a datetime is anywhere inside (then the reference writes
+    /// version `v1.2`).
+    pub fn contains_datetime(&self) -> bool {
+        match self {
+            Value::DateTime(_) => true,
+            Value::Array(a) => a.iter().any(Value::contains_datetime),
+            Value::Object(o) => o.values().any(Value::contains_datetime),
+            _ => false,
+        }
+    }
+
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The integer, if this is one that fits in 64 bits.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The number as a float, if this is an int or a float.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if this is one.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The datetime, if this is one.
+    pub fn as_datetime(&self) -> Option<&DateTime> {
+        match self {
+            Value::DateTime(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The list, if this is one.
+    pub fn as_array(&self) -> Option<&Vec<Value>> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The dict, if this is one.
+    pub fn as_object(&self) -> Option<&Map> {
+        match self {
+            Value::Object(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// The mutable dict, if this is one.
+    pub fn as_object_mut(&mut self) -> Option<&mut Map> {
+        match self {
+            Value::Object(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// The value under `key` when this is a dict holding it.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.as_object().and_then(|o| o.get(key))
+    }
+
+    /// Converts any serialisable value (a user struct, a `serde_json::Value`)
+    /// into message data, the way a receiver will see it: strings inside
+    /// objects that are ISO datetimes become [`Value::DateTime`], so a
+    /// `chrono` field turns into a datetime. Floats that are not finite
+    /// become `null` (serde_json's model has no NaN).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use posttroll_core::Value;
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Meta { sensor: String, orbit: u32 }
+    /// let v = Value::from_serialize(&Meta { sensor: "viirs".into(), orbit: 7 }).unwrap();
+    /// assert_eq!(v["orbit"].as_i64(), Some(7));
+    /// ```
+    pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Value, MessageError> {
+        let json = serde_json::to_value(value).map_err(|e| MessageError::Serde {
+            reason: e.to_string(),
+        })?;
+        Ok(Value::from_json(json, false))
+    }
+
+    fn from_json(json: serde_json::Value, in_object: bool) -> Value {
+        match json {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(b),
+            serde_json::Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Value::Int(i)
+                } else if let Some(u) = n.as_u64() {
+                    Value::BigInt(u.to_string())
+                } else {
+                    Value::Float(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            serde_json::Value::String(s) => string_value(s, in_object),
+            serde_json::Value::Array(a) => {
+                Value::Array(a.into_iter().map(|v| Value::from_json(v, in_object)).collect())
+            }
+            serde_json::Value::Object(o) => {
+                Value::Object(o.into_iter().map(|(k, v)| (k, Value::from_json(v, true))).collect())
+            }
+        }
+    }
+
+    /// The value as a `serde_json::Value`; datetimes become ISO strings with
+    /// an offset (a naive one gets `+00:00`, as posttroll reads naive as UTC),
+    /// so `chrono::DateTime<Utc>` fields deserialise from them.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => (*b).into(),
+            Value::Int(i) => (*i).into(),
+            Value::BigInt(s) => s
+                .parse::<u64>()
+                .map(serde_json::Value::from)
+                .unwrap_or_else(|_| serde_json::Value::String(s.clone())),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::DateTime(d) => {
+                let aware = if d.is_naive() {
+                    DateTime::with_offset(d.local(), 0).unwrap_or(*d)
+                } else {
+                    *d
+                };
+                serde_json::Value::String(aware.isoformat())
+            }
+            Value::Array(a) => serde_json::Value::Array(a.iter().map(Value::to_json).collect()),
+            Value::Object(o) => serde_json::Value::Object(
+                o.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+            ),
+        }
+    }
+
+    /// Deserialises the value into a user type (typed access to message data).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use posttroll_core::Message;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Meta { start_time: chrono::DateTime<chrono::Utc>, sensor: String }
+    ///
+    /// let raw = br#"pytroll://sat file a@b 2020-12-01T12:00:00 v1.2 application/json {"start_time": "2020-12-01T12:00:00", "sensor": "viirs"}"#;
+    /// let msg = Message::decode(raw).unwrap();
+    /// let meta: Meta = msg.data.as_json().unwrap().deserialize().unwrap();
+    /// assert_eq!(meta.sensor, "viirs");
+    /// assert_eq!(meta.start_time.to_rfc3339(), "2020-12-01T12:00:00+00:00");
+    /// ```
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, MessageError> {
+        serde_json::from_value(self.to_json()).map_err(|e| MessageError::Serde {
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// A string found in JSON data: a datetime when it is below an object and
+/// parses as one (the reference's `datetime_decoder`), else a string.
+#[inline]
+pub(crate) fn string_value(s: String, in_object: bool) -> Value {
+    if in_object && DateTime::may_be_isoformat(&s) {
+        if let Ok(d) = DateTime::parse_isoformat(&s) {
+            return Value::DateTime(d);
+        }
+    }
+    Value::String(s)
+}
+
+impl std::ops::Index<&str> for Value {
+    type Output = Value;
+
+    /// The value under `key`, or `Null` when absent or not a dict.
+    fn index(&self, key: &str) -> &Value {
+        self.get(key).unwrap_or(&NULL)
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Int(i) => serializer.serialize_i64(*i),
+            Value::BigInt(s) => serializer.serialize_str(s),
+            Value::Float(f) => serializer.serialize_f64(*f),
+            Value::String(s) => serializer.serialize_str(s),
+            Value::DateTime(d) => d.serialize(serializer),
+            Value::Array(a) => a.serialize(serializer),
+            Value::Object(o) => o.serialize(serializer),
+        }
+    }
+}
+
+macro_rules! from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self { Value::Int(i64::from(v)) }
+        }
+    )*};
+}
+from_int!(i8, i16, i32, i64, u8, u16, u32);
+
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        i64::try_from(v).map_or_else(|_| Value::BigInt(v.to_string()), Value::Int)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::String(v.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::String(v)
+    }
+}
+
+impl From<DateTime> for Value {
+    fn from(v: DateTime) -> Self {
+        Value::DateTime(v)
+    }
+}
+
+impl From<chrono::DateTime<chrono::Utc>> for Value {
+    fn from(v: chrono::DateTime<chrono::Utc>) -> Self {
+        Value::DateTime(v.into())
+    }
+}
+
+impl From<chrono::NaiveDateTime> for Value {
+    fn from(v: chrono::NaiveDateTime) -> Self {
+        Value::DateTime(v.into())
+    }
+}
+
+impl From<Map> for Value {
+    fn from(v: Map) -> Self {
+        Value::Object(v)
+    }
+}
+
+impl<T: Into<Value>> From<Vec<T>> for Value {
+    fn from(v: Vec<T>) -> Self {
+        Value::Array(v.into_iter().map(Into::into).collect())
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
