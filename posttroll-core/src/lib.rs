@@ -5,9 +5,25 @@
 //!   (posttroll 1.16) writes and reads.
 //! - [`config`]: the configuration ([`Config`]): the reference's keys and
 //!   defaults, YAML files, `POSTTROLL_*` environment variables.
+//! - [`transport`], [`discovery`], [`keystore`]: the traits a backend
+//!   implements; [`registry`]: the `backend` key → a compiled-in backend.
+//! - [`address`]: endpoints and publisher addresses; [`error`]: the error
+//!   of everything above the codec.
 
+pub mod address;
 pub mod config;
+pub mod discovery;
+pub mod error;
+pub mod keystore;
 pub mod message;
+pub mod registry;
+pub mod transport;
 
+pub use address::{Address, Endpoint};
 pub use config::Config;
+pub use discovery::{DatagramReceiver, DatagramSender, Discovery};
+pub use error::{Error, ErrorKind, Result};
+pub use keystore::{KeyPair, KeyStore, PublicKey, SecretKey};
 pub use message::{Data, DateTime, Message, MessageError, Value};
+pub use registry::{Backend, BackendFactory, Registry};
+pub use transport::{BindSpec, PubOptions, PubSocket, ReplySocket, Security, SubSocket, Transport};
