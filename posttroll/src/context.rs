@@ -1,0 +1,104 @@
+//! The [`Context`]: one configuration and the backend it selects.
+
+use std::sync::{Arc, OnceLock};
+
+use posttroll_core::{Backend, Config, Discovery, Registry, Result, Security, Transport};
+
+/// The backends compiled into this build, by name (the `backend` config key).
+///
+/// # Examples
+///
+/// ```
+/// let names = posttroll::registry().names().iter().map(|s| s.to_string()).collect::<Vec<_>>();
+/// assert!(names.contains(&"inproc".to_string()));
+/// ```
+pub fn registry() -> Registry {
+    #[allow(unused_mut)]
+    let mut registry = Registry::new();
+    #[cfg(feature = "inproc")]
+    registry.register("inproc", posttroll_backend_inproc::factory());
+    registry
+}
+
+/// A configuration and the backend it selects; cheap to clone and shared by
+/// every publisher, subscriber and nameserver made from it.
+///
+/// # Examples
+///
+/// ```
+/// use posttroll::{Config, Context};
+///
+/// let config = Config { backend: "inproc".into(), ..Config::default() };
+/// let ctx = Context::new(config).unwrap();
+/// assert_eq!(ctx.backend_name(), "inproc");
+///
+/// let err = Context::new(Config { backend: "carrier_pigeon".into(), ..Config::default() }).unwrap_err();
+/// assert!(err.to_string().contains("carrier_pigeon"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    backend: Backend,
+}
+
+impl Context {
+    /// Builds the backend the config's `backend` key names.
+    pub fn new(config: Config) -> Result<Context> {
+        let backend = registry().build(&config)?;
+        Ok(Context::with_backend(config, backend))
+    }
+
+    /// A context over an already built backend (e.g. an isolated in-process
+    /// network in a test).
+    pub fn with_backend(config: Config, backend: Backend) -> Context {
+        Context {
+            inner: Arc::new(Inner { config, backend }),
+        }
+    }
+
+    /// The process-wide context from [`Config::global`], built once.
+    pub fn global() -> Result<Context> {
+        static GLOBAL: OnceLock<Context> = OnceLock::new();
+        if let Some(ctx) = GLOBAL.get() {
+            return Ok(ctx.clone());
+        }
+        let ctx = Context::new(Config::global().clone())?;
+        Ok(GLOBAL.get_or_init(|| ctx).clone())
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The backend's transport.
+    pub fn transport(&self) -> &Arc<dyn Transport> {
+        &self.inner.backend.transport
+    }
+
+    /// The backend's announcement channel.
+    pub fn discovery(&self) -> &Arc<dyn Discovery> {
+        &self.inner.backend.discovery
+    }
+
+    /// The backend's name (`unsecure_zmq`, `secure_zmq`, `inproc`).
+    pub fn backend_name(&self) -> &str {
+        &self.inner.backend.name
+    }
+
+    /// The security of this context's server sockets and of connections to
+    /// bare URIs: CURVE for `secure_zmq`, else plain.
+    pub fn security(&self) -> Security {
+        Security::from_backend_name(&self.inner.config.backend)
+    }
+
+    /// The `backend` value a publisher announces on the wire.
+    pub fn announced_backend(&self) -> &str {
+        &self.inner.config.backend
+    }
+}
