@@ -476,8 +476,73 @@ mod iso {
         Some((vals, Some(off)))
     }
 
+    /// The canonical shapes `YYYY-MM-DD?HH:MM:SS[.ffffff][±HH:MM]` (what
+    /// `isoformat` writes, so nearly everything on the wire), parsed
+    /// directly. `None` means "not canonical or not valid": the general
+    /// parser then decides, so results are the same either way.
+    #[inline]
+    fn canonical(b: &[u8]) -> Option<DateTime> {
+        let len = b.len();
+        let (has_frac, has_tz) = match len {
+            19 => (false, false),
+            26 => (true, false),
+            25 => (false, true),
+            32 => (true, true),
+            _ => return None,
+        };
+        if b[4] != b'-' || b[7] != b'-' || !b[10].is_ascii() || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let d2 = |i: usize| -> Option<u32> {
+            let (x, y) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+            (x < 10 && y < 10).then(|| u32::from(x) * 10 + u32::from(y))
+        };
+        let year = d2(0)? * 100 + d2(2)?;
+        let (month, day) = (d2(5)?, d2(8)?);
+        let (hour, minute, second) = (d2(11)?, d2(14)?, d2(17)?);
+        let mut micros = 0;
+        if has_frac {
+            if b[19] != b'.' {
+                return None;
+            }
+            micros = d2(20)? * 10_000 + d2(22)? * 100 + d2(24)?;
+        }
+        let offset = if has_tz {
+            let t = if has_frac { 26 } else { 19 };
+            let sign: i64 = match b[t] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            if b[t + 3] != b':' {
+                return None;
+            }
+            let (h, m) = (d2(t + 1)?, d2(t + 4)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            Some(sign * i64::from(h * 3600 + m * 60) * 1_000_000)
+        } else {
+            None
+        };
+        if year == 0 || hour > 23 || minute > 59 || second > 59 {
+            return None;
+        }
+        let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
+        let time = NaiveTime::from_hms_micro_opt(hour, minute, second, micros)?;
+        Some(DateTime {
+            local: NaiveDateTime::new(date, time),
+            // `-00:00` is UTC, written `+00:00`, as the general path does.
+            offset_us: offset.map(|o| if o == 0 { 0 } else { o }),
+        })
+    }
+
     pub(super) fn parse(s: &str) -> Option<DateTime> {
-        if s.chars().count() < 7 {
+        if let Some(d) = canonical(s.as_bytes()) {
+            return Some(d);
+        }
+        // At least 7 characters (a character is at most 4 bytes).
+        if s.len() < 7 || (s.len() < 28 && s.chars().count() < 7) {
             return None;
         }
         let b = s.as_bytes();

@@ -13,11 +13,24 @@
 
 use super::datetime::DateTime;
 use super::pyfloat::write_json_float;
-use super::value::{string_value, Map, Value};
+use super::value::{string_datetime, string_value, Map, Value};
 
 /// Nesting deeper than this is refused (the reference hits Python's
 /// recursion limit near 1000 and crashes).
 pub(crate) const MAX_DEPTH: usize = 512;
+
+/// Bytes that end the plain part of a JSON string: `"`, `\\` and controls.
+static STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
 
 /// Python's default limit on the digits of an integer read from text.
 const MAX_INT_DIGITS: usize = 4300;
@@ -88,6 +101,17 @@ impl Parser<'_> {
         }
         match self.peek() {
             Some(b'"') => {
+                // Most strings have no escapes: look at the slice first, so a
+                // datetime costs no String allocation.
+                if let Some(raw) = self.plain_string_ahead() {
+                    let len = raw.len();
+                    let v = match in_object.then(|| string_datetime(raw)).flatten() {
+                        Some(d) => Value::DateTime(d),
+                        None => Value::String(raw.to_owned()),
+                    };
+                    self.pos += len + 2;
+                    return Ok(v);
+                }
                 let s = self.string()?;
                 Ok(string_value(s, in_object))
             }
@@ -109,7 +133,7 @@ impl Parser<'_> {
 
     fn object(&mut self, depth: usize) -> Result<Value> {
         self.pos += 1;
-        let mut map = Map::new();
+        let mut map = Map::with_capacity_and_hasher(16, Default::default());
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -119,7 +143,14 @@ impl Parser<'_> {
             if self.peek() != Some(b'"') {
                 return Err(self.err("expecting a property name in double quotes"));
             }
-            let key = self.string()?;
+            let key = match self.plain_string_ahead() {
+                Some(raw) => {
+                    let key = raw.to_owned();
+                    self.pos += key.len() + 2;
+                    key
+                }
+                None => self.string()?,
+            };
             self.skip_ws();
             if self.peek() != Some(b':') {
                 return Err(self.err("expecting ':' delimiter"));
@@ -228,6 +259,15 @@ impl Parser<'_> {
             }
             Err(_) => Ok(Value::BigInt(text.to_owned())),
         }
+    }
+
+    /// The content of the string starting at the opening quote, when it has
+    /// no escapes and no control characters (the common case).
+    fn plain_string_ahead(&self) -> Option<&str> {
+        let start = self.pos + 1;
+        let rest = self.s.get(start..)?;
+        let len = rest.iter().position(|&c| STRING_STOP[c as usize])?;
+        (rest[len] == b'"').then(|| &self.text[start..start + len])
     }
 
     /// A string starting at the opening quote; returns its content.

@@ -23,6 +23,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::OnceLock;
 
+use compact_str::CompactString;
+
 pub use datetime::{DateTime, IsoFormatError};
 pub use error::MessageError;
 pub use value::{Map, Value};
@@ -160,12 +162,12 @@ impl From<String> for Data {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
-    subject: String,
-    msg_type: String,
-    sender: String,
+    subject: CompactString,
+    msg_type: CompactString,
+    sender: CompactString,
     /// When the message was made (a new message gets the current UTC time).
     pub time: DateTime,
-    version: Option<String>,
+    version: Option<CompactString>,
     /// The data part.
     pub data: Data,
 }
@@ -176,8 +178,20 @@ fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
+/// 0 for an ASCII byte that is not whitespace, 1 otherwise (whitespace or
+/// the start of a non-ASCII character, which needs a closer look).
+static ASCII_CLASS: [u8; 256] = {
+    let mut t = [1u8; 256];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = if is_py_space_ascii(i as u8) { 1 } else { 0 };
+        i += 1;
+    }
+    t
+};
+
 #[inline]
-fn is_py_space_ascii(b: u8) -> bool {
+const fn is_py_space_ascii(b: u8) -> bool {
     matches!(b, b' ' | b'\t'..=b'\r' | 0x1c..=0x1f)
 }
 
@@ -211,48 +225,77 @@ pub fn default_sender() -> &'static str {
     })
 }
 
+/// Up to seven fields of a frame, without allocating.
+#[derive(Default, Debug, PartialEq)]
+struct Fields<'a> {
+    items: [&'a str; 7],
+    len: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn push(&mut self, f: &'a str) {
+        if self.len < 7 {
+            self.items[self.len] = f;
+            self.len += 1;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl<'a> std::ops::Index<usize> for Fields<'a> {
+    type Output = &'a str;
+
+    fn index(&self, i: usize) -> &&'a str {
+        &self.items[..self.len][i]
+    }
+}
+
 /// Splits on runs of whitespace into at most 7 fields, as Python's
 /// `re.split(r"\s+", s, maxsplit=6)`; returns the fields and the byte
 /// offset of the seventh.
-fn split_fields(s: &str) -> (Vec<&str>, usize) {
+fn split_fields(s: &str) -> (Fields<'_>, usize) {
     let b = s.as_bytes();
-    let mut fields = Vec::with_capacity(7);
+    let mut fields = Fields::default();
     let mut start = 0;
     let mut i = 0;
-    while i < b.len() && fields.len() < 6 {
-        let (is_space, width) = char_at(s, i);
-        if is_space {
-            let run_start = i;
-            i += width;
-            loop {
-                if i >= b.len() {
-                    break;
-                }
-                let (sp, w) = char_at(s, i);
-                if !sp {
-                    break;
-                }
-                i += w;
+    let mut run_start = usize::MAX; // start of the current whitespace run
+    while i < b.len() {
+        let c = b[i];
+        if run_start == usize::MAX && ASCII_CLASS[c as usize] == 0 {
+            // Inside a field, on plain ASCII: the common case.
+            i += 1;
+            continue;
+        }
+        let (space, width) = if c < 0x80 {
+            (is_py_space_ascii(c), 1)
+        } else {
+            let ch = s[i..].chars().next().unwrap_or(' ');
+            (is_py_space(ch), ch.len_utf8())
+        };
+        if space {
+            if run_start == usize::MAX {
+                run_start = i;
             }
+        } else if run_start != usize::MAX {
             fields.push(&s[start..run_start]);
             start = i;
-        } else {
-            i += width;
+            run_start = usize::MAX;
+            if fields.len() == 6 {
+                break;
+            }
         }
+        i += width;
+    }
+    if run_start != usize::MAX {
+        // A trailing whitespace run: one more (empty) field.
+        fields.push(&s[start..run_start]);
+        start = b.len();
     }
     fields.push(&s[start..]);
     (fields, start)
-}
-
-#[inline]
-fn char_at(s: &str, i: usize) -> (bool, usize) {
-    let b = s.as_bytes()[i];
-    if b < 0x80 {
-        (is_py_space_ascii(b), 1)
-    } else {
-        let c = s[i..].chars().next().unwrap_or(' ');
-        (is_py_space(c), c.len_utf8())
-    }
 }
 
 /// Python's `version <= "v1.01"`: times written naive.
@@ -275,9 +318,9 @@ impl Message {
         check_token(&subject, |value| MessageError::InvalidSubject { value })?;
         check_token(&msg_type, |value| MessageError::InvalidType { value })?;
         Ok(Message {
-            subject,
-            msg_type,
-            sender: default_sender().to_owned(),
+            subject: subject.into(),
+            msg_type: msg_type.into(),
+            sender: default_sender().into(),
             time: DateTime::now_utc(),
             version: None,
             data: data.into(),
@@ -288,7 +331,7 @@ impl Message {
     pub fn with_sender(mut self, sender: impl Into<String>) -> Result<Message, MessageError> {
         let sender = sender.into();
         check_token(&sender, |value| MessageError::InvalidSender { value })?;
-        self.sender = sender;
+        self.sender = sender.into();
         Ok(self)
     }
 
@@ -302,7 +345,7 @@ impl Message {
     pub fn with_version(mut self, version: impl Into<String>) -> Result<Message, MessageError> {
         let version = version.into();
         check_token(&version, |value| MessageError::InvalidVersionString { value })?;
-        self.version = Some(version);
+        self.version = Some(version.into());
         Ok(self)
     }
 
@@ -335,7 +378,7 @@ impl Message {
     pub fn set_host(&mut self, host: &str) -> Result<(), MessageError> {
         let sender = format!("{}@{}", self.user(), host);
         check_token(&sender, |value| MessageError::InvalidSender { value })?;
-        self.sender = sender;
+        self.sender = sender.into();
         Ok(())
     }
 
@@ -475,14 +518,22 @@ impl Message {
         let data = if fields.len() < 6 {
             Data::None
         } else {
-            let mime_type = fields[5].to_lowercase();
+            let mime_type: Cow<'_, str> = if fields[5].is_ascii() {
+                if fields[5].bytes().any(|c| c.is_ascii_uppercase()) {
+                    Cow::Owned(fields[5].to_ascii_lowercase())
+                } else {
+                    Cow::Borrowed(fields[5])
+                }
+            } else {
+                Cow::Owned(fields[5].to_lowercase())
+            };
             if fields.len() < 7 {
                 return Err(MessageError::MissingData {
                     mime_type: excerpt(&mime_type),
                 });
             }
             let payload = fields[6];
-            match mime_type.as_str() {
+            match &*mime_type {
                 MIME_JSON => json::parse(payload)
                     .map(Data::from)
                     .map_err(|e| MessageError::InvalidJson {
@@ -513,11 +564,11 @@ impl Message {
             });
         }
         Ok(Message {
-            subject: subject.to_owned(),
-            msg_type: fields[1].to_owned(),
-            sender: fields[2].to_owned(),
+            subject: subject.into(),
+            msg_type: fields[1].into(),
+            sender: fields[2].into(),
             time,
-            version: (!version.is_empty()).then(|| version.to_owned()),
+            version: (!version.is_empty()).then(|| version.into()),
             data,
         })
     }

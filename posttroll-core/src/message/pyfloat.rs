@@ -6,8 +6,6 @@
 //! else scientific with a signed, at least two-digit exponent: `1e+20`,
 //! `1e-05`, `1.2345e+16`. JSON also gets `NaN`, `Infinity` and `-Infinity`.
 
-use std::io::Write;
-
 /// Appends the Python JSON form of `x` to `out`.
 pub(crate) fn write_json_float(out: &mut Vec<u8>, x: f64) {
     if x.is_nan() {
@@ -23,46 +21,57 @@ pub(crate) fn write_json_float(out: &mut Vec<u8>, x: f64) {
 
 /// Appends Python's `repr(x)` of a finite float to `out`.
 pub(crate) fn write_repr(out: &mut Vec<u8>, x: f64) {
-    // Rust's `{:e}` gives the shortest round-trip digits: `d[.ddd]e[-]N`.
-    let mut buf = [0u8; 40];
-    let len = {
-        let mut cursor = std::io::Cursor::new(&mut buf[..]);
-        // 40 bytes always hold a shortest f64 in scientific form.
-        if write!(cursor, "{:e}", x).is_err() {
-            out.extend_from_slice(format!("{x:?}").as_bytes());
-            return;
-        }
-        cursor.position() as usize
-    };
-    let s = &buf[..len];
+    if x == 0.0 {
+        out.extend_from_slice(if x.is_sign_negative() { b"-0.0" } else { b"0.0" });
+        return;
+    }
+    // ryu gives the shortest round-trip digits (as Python's repr does), in
+    // its own layout: `d.ddd`, `0.000ddd` or `d.ddde-N`. Re-lay them out.
+    let mut rb = ryu::Buffer::new();
+    let s = rb.format_finite(x).as_bytes();
     let (negative, s) = match s.first() {
         Some(b'-') => (true, &s[1..]),
         _ => (false, s),
     };
     let epos = s.iter().position(|&c| c == b'e').unwrap_or(s.len());
-    let mantissa = &s[..epos];
-    let exp: i32 = std::str::from_utf8(&s[(epos + 1).min(s.len())..])
+    let exp: i32 = std::str::from_utf8(s.get(epos + 1..).unwrap_or_default())
         .ok()
         .and_then(|e| e.parse().ok())
         .unwrap_or(0);
-    let mut digits = [0u8; 24];
+    let mut digits = [0u8; 32];
     let mut nd = 0;
-    for &c in mantissa {
-        if c.is_ascii_digit() {
+    let mut before_point: i32 = 0;
+    let mut seen_point = false;
+    for &c in &s[..epos] {
+        if c == b'.' {
+            seen_point = true;
+        } else if nd < digits.len() {
             digits[nd] = c;
             nd += 1;
+            if !seen_point {
+                before_point += 1;
+            }
         }
     }
-    let digits = &digits[..nd];
-    // The value is 0.d1d2...dn * 10^decpt.
-    let decpt = exp + 1;
+    // The value is 0.d1d2...dn * 10^decpt, once leading zeros are dropped.
+    let mut decpt = before_point + exp;
+    let mut first = 0;
+    while first < nd && digits[first] == b'0' {
+        first += 1;
+        decpt -= 1;
+    }
+    let mut last = nd;
+    while last > first && digits[last - 1] == b'0' {
+        last -= 1;
+    }
+    let digits = &digits[first..last];
     if negative {
         out.push(b'-');
     }
-    if (-4 < decpt) && (decpt <= 16) {
+    if -4 < decpt && decpt <= 16 {
         if decpt <= 0 {
             out.extend_from_slice(b"0.");
-            out.extend(std::iter::repeat_n(b'0', (-decpt) as usize));
+            out.extend(std::iter::repeat_n(b'0', decpt.unsigned_abs() as usize));
             out.extend_from_slice(digits);
         } else {
             let d = decpt as usize;
@@ -89,7 +98,13 @@ pub(crate) fn write_repr(out: &mut Vec<u8>, x: f64) {
         if ea < 10 {
             out.push(b'0');
         }
-        out.extend_from_slice(ea.to_string().as_bytes());
+        if ea >= 100 {
+            out.push(b'0' + (ea / 100) as u8);
+        }
+        if ea >= 10 {
+            out.push(b'0' + (ea / 10 % 10) as u8);
+        }
+        out.push(b'0' + (ea % 10) as u8);
     }
 }
 

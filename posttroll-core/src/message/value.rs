@@ -14,7 +14,10 @@ use super::datetime::DateTime;
 use super::error::MessageError;
 
 /// A JSON object with its keys in insertion order, as Python's `dict`.
-pub type Map = IndexMap<String, Value>;
+///
+/// Hashed with `foldhash` (fast on short keys, seeded per process); build
+/// one with `Map::default()` or by collecting pairs.
+pub type Map = IndexMap<String, Value, foldhash::fast::RandomState>;
 
 /// A value of JSON message data.
 ///
@@ -264,12 +267,22 @@ impl Value {
 /// parses as one (the reference's `datetime_decoder`), else a string.
 #[inline]
 pub(crate) fn string_value(s: String, in_object: bool) -> Value {
-    if in_object && DateTime::may_be_isoformat(&s) {
-        if let Ok(d) = DateTime::parse_isoformat(&s) {
+    if in_object {
+        if let Some(d) = string_datetime(&s) {
             return Value::DateTime(d);
         }
     }
     Value::String(s)
+}
+
+/// The datetime a string below a JSON object becomes, if any.
+#[inline]
+pub(crate) fn string_datetime(s: &str) -> Option<DateTime> {
+    if DateTime::may_be_isoformat(s) {
+        DateTime::parse_isoformat(s).ok()
+    } else {
+        None
+    }
 }
 
 impl std::ops::Index<&str> for Value {
