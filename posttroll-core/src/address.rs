@@ -169,7 +169,7 @@ impl Address {
     /// An address from a bare URI.
     pub fn new(uri: impl Into<String>) -> Address {
         let uri = uri.into();
-        let mut metadata = Map::new();
+        let mut metadata = Map::default();
         metadata.insert("URI".to_owned(), Value::String(uri.clone()));
         Address { uri, metadata }
     }
@@ -323,6 +323,6 @@ mod tests {
         assert!(a.has_service(""));
         assert!(!a.has_service("x"));
         assert!(Address::try_from(Value::Int(1)).is_err());
-        assert!(Address::from_metadata(Map::new()).is_err());
+        assert!(Address::from_metadata(Map::default()).is_err());
     }
 }

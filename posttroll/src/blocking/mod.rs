@@ -1,1 +1,125 @@
-//! (being written)
+//! The same API without async, as the Python API reads: publishers,
+//! subscribers, the nameserver and the listener as plain method calls, plus
+//! the guards [`publish::Publish`] and [`subscribe::Subscribe`] (the
+//! reference's `with Publish(...)` and `with Subscribe(...)`), which stop
+//! when dropped.
+//!
+//! Every call runs on one shared background runtime (two worker threads
+//! named `posttroll-blocking`, built on first use), which also runs the
+//! background tasks (announcing, reading sockets) between calls.
+//!
+//! **Do not call these from inside an async runtime** (e.g. from a
+//! `#[tokio::main]` task): use the async API there. Such a call does not
+//! block the runtime: it fails with an
+//! [`ErrorKind::Unsupported`](posttroll_core::ErrorKind::Unsupported)
+//! error instead.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use posttroll::blocking::{publish::Publisher, subscribe::Subscriber};
+//! use posttroll::{Config, Context, Message};
+//!
+//! let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
+//! let publisher = Publisher::builder("inproc://blocking-doc").context(ctx.clone()).start()?;
+//! let subscriber = Subscriber::builder().addresses(["inproc://blocking-doc"]).context(ctx).start()?;
+//! let msg = loop {
+//!     publisher.send(&Message::new("/counter", "info", "1")?)?;
+//!     if let Some(msg) = subscriber.recv_one(Some(Duration::from_millis(50)))? {
+//!         break msg;
+//!     }
+//! };
+//! assert_eq!(msg.subject(), "/counter");
+//! subscriber.stop()?;
+//! publisher.stop()?;
+//! # Ok::<(), posttroll::Error>(())
+//! ```
+
+pub mod listener;
+pub mod nameserver;
+pub mod publish;
+pub mod subscribe;
+
+use std::future::Future;
+use std::sync::OnceLock;
+
+use posttroll_core::{Error, Result};
+use tokio::runtime::{Builder, Runtime};
+
+/// The shared runtime of the blocking API, built on first use.
+pub(crate) fn runtime() -> Result<&'static Runtime> {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("posttroll-blocking")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("building the runtime of the blocking API", e))?;
+    // Another thread may have won the race; its runtime is kept and ours
+    // dropped (here, outside any runtime, which is allowed).
+    Ok(RUNTIME.get_or_init(|| rt))
+}
+
+/// True when called from inside a tokio runtime, where blocking is
+/// forbidden.
+pub(crate) fn in_async_context() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
+}
+
+/// Runs `fut` to completion on the shared runtime; errors when called from
+/// inside an async runtime.
+pub(crate) fn block_on<F: Future>(fut: F) -> Result<F::Output> {
+    if in_async_context() {
+        return Err(Error::Unsupported {
+            backend: "the blocking API".to_owned(),
+            what: "calls from inside an async runtime (use the async API there)".to_owned(),
+        });
+    }
+    Ok(runtime()?.block_on(fut))
+}
+
+/// Runs a fallible `fut` on the shared runtime; see [`block_on`].
+pub(crate) fn run<T, F: Future<Output = Result<T>>>(fut: F) -> Result<T> {
+    block_on(fut)?
+}
+
+/// Holds an async object so that it is dropped inside the shared runtime's
+/// context (a backend may need one to release its sockets), whichever
+/// thread drops it.
+#[derive(Debug, Clone)]
+pub(crate) struct OnRuntime<T>(Option<T>);
+
+impl<T> OnRuntime<T> {
+    pub(crate) fn new(value: T) -> OnRuntime<T> {
+        OnRuntime(Some(value))
+    }
+}
+
+impl<T> std::ops::Deref for OnRuntime<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match &self.0 {
+            Some(value) => value,
+            None => unreachable!("the value is taken only when dropped"),
+        }
+    }
+}
+
+impl<T> Drop for OnRuntime<T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.0.take() {
+            match runtime() {
+                Ok(rt) => {
+                    let _guard = rt.enter();
+                    drop(value);
+                }
+                Err(_) => drop(value),
+            }
+        }
+    }
+}

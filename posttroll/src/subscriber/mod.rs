@@ -1,1 +1,578 @@
-//! (being written)
+//! Subscribing to messages: [`Subscriber`] connects to publishers' addresses;
+//! [`NSSubscriber`] asks a nameserver for them (and can follow address
+//! changes); [`create_subscriber_from_dict_config`] picks one from
+//! settings, as the reference does.
+
+mod ns_subscriber;
+mod settings;
+mod topics;
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use posttroll_core::message::CURRENT_VERSION;
+use posttroll_core::{Address, Endpoint, Error, ErrorKind, Message, Result, Security, SubSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+pub use ns_subscriber::{NSSubscriber, NSSubscriberBuilder};
+pub use settings::{
+    create_subscriber_from_dict_config, NameserverSetting, SubscriberKind, SubscriberSettings,
+};
+pub use topics::{magickfy_topic, magickfy_topics};
+
+use crate::discovery::worker::{stop_all, StopSignal, Worker};
+use crate::Context;
+
+/// A subscriber-side filter: messages for which it returns `false` are
+/// dropped.
+pub type MessageFilter = Arc<dyn Fn(&Message) -> bool + Send + Sync>;
+
+/// How many received frames may wait in a subscriber before its sockets
+/// stop being read (the transport's own queues then fill up and drop).
+const QUEUE: usize = 1024;
+
+/// How much of an undecodable frame is logged.
+const LOGGED_BYTES: usize = 64;
+
+/// Receives messages from publishers (the reference's `Subscriber`).
+///
+/// One socket per address, all read by background tasks into one queue;
+/// [`Subscriber::recv`] takes the next message from it. Cheap to clone:
+/// clones share everything, so one task may `recv` while another `add`s,
+/// `remove`s or `stop`s. Dropping the last clone without
+/// [`Subscriber::stop`] ends the tasks too.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use posttroll::{publisher::Publisher, subscriber::Subscriber, Config, Context, Message};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
+/// let publisher = Publisher::builder("inproc://subscriber-doc").context(ctx.clone()).start().await?;
+/// let subscriber = Subscriber::builder()
+///     .addresses(["inproc://subscriber-doc"])
+///     .topics(["/counter"])
+///     .context(ctx)
+///     .start()
+///     .await?;
+/// // Publishing is fire-and-forget: repeat until the subscription is in place.
+/// let msg = loop {
+///     publisher.send(&Message::new("/counter", "info", "1")?).await?;
+///     if let Some(msg) = subscriber.recv(Some(Duration::from_millis(50))).await? {
+///         break msg;
+///     }
+/// };
+/// assert_eq!(msg.subject(), "/counter");
+/// subscriber.stop().await?;
+/// publisher.stop().await?;
+/// # Ok::<(), posttroll::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Subscriber {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ctx: Context,
+    topics: Vec<String>,
+    filter: Option<MessageFilter>,
+    translate: bool,
+    /// Serializes `add`, `remove` and `update`.
+    ops: tokio::sync::Mutex<()>,
+    state: Mutex<State>,
+    tx: mpsc::Sender<Frame>,
+    rx: tokio::sync::Mutex<mpsc::Receiver<Frame>>,
+    closed: watch::Sender<bool>,
+    tasks: Arc<()>,
+}
+
+#[derive(Default)]
+struct State {
+    closed: bool,
+    subs: Vec<Sub>,
+    hooks: Vec<Worker>,
+}
+
+struct Sub {
+    address: Address,
+    worker: Worker,
+}
+
+/// A frame and where it came from.
+struct Frame {
+    uri: Arc<str>,
+    host: Option<Arc<str>>,
+    bytes: Bytes,
+}
+
+impl fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscriber")
+            .field(
+                "addresses",
+                &self
+                    .addresses()
+                    .iter()
+                    .map(Address::uri)
+                    .collect::<Vec<_>>(),
+            )
+            .field("topics", &self.inner.topics)
+            .field("translate", &self.inner.translate)
+            .field("message_filter", &self.inner.filter.is_some())
+            .field("stopped", &self.is_stopped())
+            .finish()
+    }
+}
+
+/// Builds a [`Subscriber`]; see [`Subscriber::builder`].
+#[derive(Clone, Default)]
+#[must_use = "a builder does nothing until started"]
+pub struct SubscriberBuilder {
+    addresses: Vec<Address>,
+    topics: Option<Vec<String>>,
+    filter: Option<MessageFilter>,
+    translate: bool,
+    context: Option<Context>,
+}
+
+impl fmt::Debug for SubscriberBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscriberBuilder")
+            .field("addresses", &self.addresses)
+            .field("topics", &self.topics)
+            .field("message_filter", &self.filter.is_some())
+            .field("translate", &self.translate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SubscriberBuilder {
+    /// The publishers to connect to: URIs (`tcp://host:port`, ...) or
+    /// [`Address`]es with metadata (whose `backend` chooses the security).
+    pub fn addresses<I, A>(mut self, addresses: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<Address>,
+    {
+        self.addresses = addresses.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The topics (subject prefixes; see [`magickfy_topics`]); default `""`,
+    /// every message. An empty list subscribes to nothing.
+    pub fn topics<I, S>(mut self, topics: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.topics = Some(topics.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Drops the received messages for which `filter` returns `false`.
+    pub fn message_filter(
+        mut self,
+        filter: impl Fn(&Message) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// The same as [`SubscriberBuilder::message_filter`], with a shared filter.
+    pub fn message_filter_arc(mut self, filter: Option<MessageFilter>) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Replaces the host of each received message's sender with the host of
+    /// the publisher's URI (default `false`).
+    pub fn translate(mut self, translate: bool) -> Self {
+        self.translate = translate;
+        self
+    }
+
+    /// The context (configuration and backend); default [`Context::global`].
+    pub fn context(mut self, context: Context) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    /// Connects to every address and starts receiving.
+    ///
+    /// Errors when an address is not a valid endpoint or cannot be
+    /// connected.
+    pub async fn start(self) -> Result<Subscriber> {
+        let ctx = match self.context {
+            Some(ctx) => ctx,
+            None => Context::global()?,
+        };
+        let topics = magickfy_topics(self.topics.unwrap_or_else(|| vec![String::new()]));
+        let subscriber = Subscriber::new(ctx, topics, self.filter, self.translate);
+        for address in self.addresses {
+            if let Err(err) = subscriber.add(address, None).await {
+                subscriber.stop().await?;
+                return Err(err);
+            }
+        }
+        Ok(subscriber)
+    }
+}
+
+impl Subscriber {
+    /// A builder; with no addresses it receives nothing until
+    /// [`Subscriber::add`].
+    pub fn builder() -> SubscriberBuilder {
+        SubscriberBuilder::default()
+    }
+
+    fn new(
+        ctx: Context,
+        topics: Vec<String>,
+        filter: Option<MessageFilter>,
+        translate: bool,
+    ) -> Subscriber {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        Subscriber {
+            inner: Arc::new(Inner {
+                ctx,
+                topics,
+                filter,
+                translate,
+                ops: tokio::sync::Mutex::new(()),
+                state: Mutex::new(State::default()),
+                tx,
+                rx: tokio::sync::Mutex::new(rx),
+                closed: watch::channel(false).0,
+                tasks: Arc::new(()),
+            }),
+        }
+    }
+
+    /// The topics subscribed to by default (with the magic word).
+    pub fn topics(&self) -> &[String] {
+        &self.inner.topics
+    }
+
+    /// Connects to one more publisher, for `topics` (`None` or an empty
+    /// list: the subscriber's topics).
+    ///
+    /// As the reference: an address already connected is left alone, and an
+    /// address whose `supported_message_version` is above `v1.2` is not
+    /// connected (a warning is logged). A URI without a `backend` field
+    /// gets the config's `backend`.
+    ///
+    /// Errors when the URI is not an endpoint, connecting fails, or the
+    /// subscriber is stopped.
+    pub async fn add(
+        &self,
+        address: impl Into<Address>,
+        topics: Option<Vec<String>>,
+    ) -> Result<()> {
+        let _ops = self.inner.ops.lock().await;
+        self.add_locked(address.into(), topics).await
+    }
+
+    async fn add_locked(&self, address: Address, topics: Option<Vec<String>>) -> Result<()> {
+        let inner = &self.inner;
+        if self.state().closed {
+            return Err(Error::closed("subscriber"));
+        }
+        let address = with_backend(address, &inner.ctx.config().backend);
+        if let Some(version) = address.supported_message_version() {
+            if version > CURRENT_VERSION {
+                tracing::warn!(
+                    "will not connect to {}: it supports message version {version}, above {CURRENT_VERSION}",
+                    address.uri()
+                );
+                return Ok(());
+            }
+        }
+        if self
+            .state()
+            .subs
+            .iter()
+            .any(|s| s.address.uri() == address.uri())
+        {
+            return Ok(());
+        }
+        let topics = match topics {
+            Some(t) if !t.is_empty() => magickfy_topics(t),
+            _ => inner.topics.clone(),
+        };
+        let endpoint = Endpoint::parse(address.uri())?;
+        let security =
+            Security::from_backend_name(address.backend().unwrap_or(&inner.ctx.config().backend));
+        tracing::info!(
+            "subscriber adding address {} with topics {topics:?}",
+            address.uri()
+        );
+        let socket = inner
+            .ctx
+            .transport()
+            .connect_subscriber(&endpoint, &topics, security)
+            .await?;
+        let uri: Arc<str> = Arc::from(address.uri());
+        let host = endpoint.host().map(Arc::from);
+        let tx = inner.tx.clone();
+        let worker = Worker::spawn(Some(&inner.tasks), move |stop| {
+            reader(socket, uri, host, tx, stop)
+        });
+        let mut state = self.state();
+        if state.closed {
+            return Err(Error::closed("subscriber"));
+        }
+        state.subs.push(Sub { address, worker });
+        Ok(())
+    }
+
+    /// Disconnects from the publisher at `uri` (nothing when unknown).
+    pub async fn remove(&self, uri: &str) -> Result<()> {
+        let _ops = self.inner.ops.lock().await;
+        self.remove_locked(uri).await;
+        Ok(())
+    }
+
+    async fn remove_locked(&self, uri: &str) {
+        let sub = {
+            let mut state = self.state();
+            let index = state.subs.iter().position(|s| s.address.uri() == uri);
+            index.map(|i| state.subs.remove(i))
+        };
+        if let Some(sub) = sub {
+            tracing::info!("subscriber removing address {uri}");
+            sub.worker.stop().await;
+        }
+    }
+
+    /// Makes the connected addresses these: removes the others, adds the
+    /// new ones. Returns whether anything was removed or added.
+    pub async fn update<I, A>(&self, addresses: I) -> Result<bool>
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<Address>,
+    {
+        let _ops = self.inner.ops.lock().await;
+        let mut wanted: Vec<Address> = Vec::new();
+        for address in addresses {
+            let address = address.into();
+            match wanted.iter_mut().find(|a| a.uri() == address.uri()) {
+                Some(known) => *known = address,
+                None => wanted.push(address),
+            }
+        }
+        let current: Vec<String> = self
+            .state()
+            .subs
+            .iter()
+            .map(|s| s.address.uri().to_owned())
+            .collect();
+        let to_remove: Vec<&String> = current
+            .iter()
+            .filter(|uri| !wanted.iter().any(|a| a.uri() == uri.as_str()))
+            .collect();
+        let to_add: Vec<Address> = wanted
+            .into_iter()
+            .filter(|a| !current.iter().any(|uri| uri == a.uri()))
+            .collect();
+        let changed = !to_remove.is_empty() || !to_add.is_empty();
+        for uri in to_remove {
+            self.remove_locked(uri).await;
+        }
+        for address in to_add {
+            self.add_locked(address, None).await?;
+        }
+        Ok(changed)
+    }
+
+    /// The connected addresses, in the order they were added.
+    pub fn addresses(&self) -> Vec<Address> {
+        self.state()
+            .subs
+            .iter()
+            .map(|s| s.address.clone())
+            .collect()
+    }
+
+    /// The next message; `Ok(None)` when `timeout` passes first (the
+    /// reference's `None`); with no timeout, waits for one.
+    ///
+    /// Frames that do not decode are logged (with their first bytes) and
+    /// skipped; messages the filter rejects are skipped. Errors with
+    /// [`ErrorKind::Closed`] once the subscriber is stopped (a `recv`
+    /// waiting then returns at once).
+    pub async fn recv(&self, timeout: Option<Duration>) -> Result<Option<Message>> {
+        let inner = &self.inner;
+        let mut closed = inner.closed.subscribe();
+        if *closed.borrow_and_update() {
+            return Err(Error::closed("subscriber"));
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let next = async {
+            let mut rx = inner.rx.lock().await;
+            loop {
+                let Some(frame) = rx.recv().await else {
+                    return Err(Error::closed("subscriber"));
+                };
+                if let Some(msg) = inner.process(frame) {
+                    return Ok(Some(msg));
+                }
+            }
+        };
+        let timed_out = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            result = next => result,
+            _ = closed.wait_for(|c| *c) => Err(Error::closed("subscriber")),
+            () = timed_out => Ok(None),
+        }
+    }
+
+    /// Disconnects everything and ends every task; returns within 1 s.
+    /// Calling it again does nothing.
+    pub async fn stop(&self) -> Result<()> {
+        let workers: Vec<Worker> = {
+            let mut state = self.state();
+            if state.closed {
+                return Ok(());
+            }
+            state.closed = true;
+            let subs = std::mem::take(&mut state.subs);
+            let hooks = std::mem::take(&mut state.hooks);
+            subs.into_iter().map(|s| s.worker).chain(hooks).collect()
+        };
+        self.inner.closed.send_replace(true);
+        tracing::debug!("stopping the subscriber ({} tasks)", workers.len());
+        stop_all(workers).await;
+        Ok(())
+    }
+
+    /// True once stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.state().closed
+    }
+
+    /// The number of tasks still alive (a test hook).
+    #[doc(hidden)]
+    pub fn live_tasks(&self) -> usize {
+        Arc::strong_count(&self.inner.tasks) - 1
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps an extra task (e.g. an address listener), stopped with the
+    /// subscriber; errors (and drops it) when already stopped.
+    fn push_hook(&self, worker: Worker) -> Result<()> {
+        let mut state = self.state();
+        if state.closed {
+            return Err(Error::closed("subscriber"));
+        }
+        state.hooks.push(worker);
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// Decodes, filters and translates one frame.
+    fn process(&self, frame: Frame) -> Option<Message> {
+        let mut msg = match Message::decode(&frame.bytes) {
+            Ok(msg) => msg,
+            Err(err) => {
+                let start = &frame.bytes[..frame.bytes.len().min(LOGGED_BYTES)];
+                tracing::warn!(
+                    "dropping a frame from {} that does not decode ({err}); it starts with {:?}",
+                    frame.uri,
+                    String::from_utf8_lossy(start)
+                );
+                return None;
+            }
+        };
+        if let Some(filter) = &self.filter {
+            if !filter(&msg) {
+                return None;
+            }
+        }
+        if self.translate {
+            if let Some(host) = &frame.host {
+                if let Err(err) = msg.set_host(host) {
+                    tracing::debug!(
+                        "cannot translate the sender of a message from {}: {err}",
+                        frame.uri
+                    );
+                }
+            }
+        }
+        Some(msg)
+    }
+}
+
+/// The address with a `backend` field (the config's when it has none), as
+/// the reference's `ensure_address_is_dict`.
+fn with_backend(mut address: Address, backend: &str) -> Address {
+    if address.backend().is_none() && !address.metadata().contains_key("backend") {
+        address.set("backend", backend);
+    }
+    address
+}
+
+/// Reads one socket into the subscriber's queue until stopped.
+async fn reader(
+    mut socket: Box<dyn SubSocket>,
+    uri: Arc<str>,
+    host: Option<Arc<str>>,
+    tx: mpsc::Sender<Frame>,
+    mut stop: StopSignal,
+) {
+    let mut failing = false;
+    loop {
+        let received = tokio::select! {
+            _ = stop.stopped() => break,
+            received = socket.recv() => received,
+        };
+        match received {
+            Ok(bytes) => {
+                failing = false;
+                let frame = Frame {
+                    uri: uri.clone(),
+                    host: host.clone(),
+                    bytes,
+                };
+                tokio::select! {
+                    _ = stop.stopped() => break,
+                    sent = tx.send(frame) => if sent.is_err() { break },
+                }
+            }
+            Err(err) if err.kind() == ErrorKind::Closed => break,
+            Err(err) => {
+                if failing {
+                    tracing::debug!("receiving from {uri} failed again: {err}");
+                } else {
+                    tracing::warn!("receiving from {uri} failed: {err}; trying again");
+                    failing = true;
+                }
+                tokio::select! {
+                    _ = stop.stopped() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+        }
+    }
+    if let Err(err) = socket.close().await {
+        tracing::debug!("closing the subscription to {uri}: {err}");
+    }
+}
