@@ -17,14 +17,19 @@ use posttroll_core::{DateTime, Message, Value};
 fn metadata_message() -> Message {
     let day = NaiveDate::from_ymd_opt(2020, 12, 1).unwrap_or_default();
     let start = day.and_hms_opt(12, 0, 0).unwrap_or_default();
-    let end = day.and_hms_micro_opt(12, 1, 25, 600_000).unwrap_or_default();
+    let end = day
+        .and_hms_micro_opt(12, 1, 25, 600_000)
+        .unwrap_or_default();
     let data = Value::object([
         ("start_time", Value::from(DateTime::naive(start))),
         ("end_time", Value::from(DateTime::naive(end))),
         ("platform_name", Value::from("NOAA-20")),
         ("sensor", Value::from("viirs")),
         ("orbit_number", Value::from(12345)),
-        ("uri", Value::from("/data/viirs/SVM01_npp_d20201201_t1200000.h5")),
+        (
+            "uri",
+            Value::from("/data/viirs/SVM01_npp_d20201201_t1200000.h5"),
+        ),
         ("uid", Value::from("SVM01_npp_d20201201_t1200000.h5")),
         ("format", Value::from("SDR")),
         ("data_processing_level", Value::from("1B")),
@@ -52,12 +57,18 @@ fn codec(c: &mut Criterion) {
         text_raw.len()
     );
 
-    c.bench_function("encode/metadata", |b| b.iter(|| black_box(&meta).encode_with(None)));
+    c.bench_function("encode/metadata", |b| {
+        b.iter(|| black_box(&meta).encode_with(None))
+    });
     c.bench_function("decode/metadata", |b| {
         b.iter(|| Message::decode(black_box(&meta_raw[..])))
     });
-    c.bench_function("encode/text", |b| b.iter(|| black_box(&text).encode_with(None)));
-    c.bench_function("decode/text", |b| b.iter(|| Message::decode(black_box(&text_raw[..]))));
+    c.bench_function("encode/text", |b| {
+        b.iter(|| black_box(&text).encode_with(None))
+    });
+    c.bench_function("decode/text", |b| {
+        b.iter(|| Message::decode(black_box(&text_raw[..])))
+    });
     let mut buf = Vec::with_capacity(1024);
     c.bench_function("encode_into/metadata (reused buffer)", |b| {
         b.iter(|| {

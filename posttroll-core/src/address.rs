@@ -75,7 +75,9 @@ impl Endpoint {
             }
             Ok(Endpoint::Inproc(rest.to_owned()))
         } else {
-            Err(bad("expected tcp://host:port, ipc:///path or inproc://name"))
+            Err(bad(
+                "expected tcp://host:port, ipc:///path or inproc://name",
+            ))
         }
     }
 
@@ -120,7 +122,9 @@ impl Endpoint {
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Endpoint::Tcp { host, port } if host.contains(':') => write!(f, "tcp://[{host}]:{port}"),
+            Endpoint::Tcp { host, port } if host.contains(':') => {
+                write!(f, "tcp://[{host}]:{port}")
+            }
             Endpoint::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
             Endpoint::Ipc(p) => write!(f, "ipc://{}", p.display()),
             Endpoint::Inproc(n) => write!(f, "inproc://{n}"),
@@ -182,7 +186,10 @@ impl Address {
                 metadata,
             }),
             _ => Err(Error::InvalidAddress {
-                address: format!("dict with keys {:?}", metadata.keys().take(8).collect::<Vec<_>>()),
+                address: format!(
+                    "dict with keys {:?}",
+                    metadata.keys().take(8).collect::<Vec<_>>()
+                ),
                 reason: "address metadata has no string \"URI\"".to_owned(),
             }),
         }
@@ -217,9 +224,7 @@ impl Address {
 
     /// The `status` of an address event (`true` when absent, as the reference).
     pub fn status(&self) -> bool {
-        self.metadata
-            .get("status")
-            .map_or(true, Value::is_truthy)
+        self.metadata.get("status").is_none_or(Value::is_truthy)
     }
 
     /// The services (name and aliases): the `service` list, or a single string.
@@ -307,10 +312,24 @@ mod tests {
 
     #[test]
     fn endpoints_parse_and_print() {
-        for s in ["tcp://*:0", "tcp://[::1]:5557", "ipc:///tmp/x.sock", "inproc://ns", "tcp://host.example:65535"] {
+        for s in [
+            "tcp://*:0",
+            "tcp://[::1]:5557",
+            "ipc:///tmp/x.sock",
+            "inproc://ns",
+            "tcp://host.example:65535",
+        ] {
             assert_eq!(Endpoint::parse(s).unwrap().to_string(), s);
         }
-        for bad in ["", "tcp://", "tcp://:1", "tcp://h:70000", "tcp://h", "ipc://", "http://h:1"] {
+        for bad in [
+            "",
+            "tcp://",
+            "tcp://:1",
+            "tcp://h:70000",
+            "tcp://h",
+            "ipc://",
+            "http://h:1",
+        ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
     }

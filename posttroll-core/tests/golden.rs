@@ -34,7 +34,12 @@ fn tagged(v: &Value) -> J {
             let msg = Message::new("/a", "b", Value::Array(vec![Value::Float(*f)])).unwrap();
             msg.encode_into(&mut out, Some("v1.01"));
             let s = String::from_utf8(out).unwrap();
-            let repr = s.rsplit_once('[').unwrap().1.trim_end_matches(']').to_owned();
+            let repr = s
+                .rsplit_once('[')
+                .unwrap()
+                .1
+                .trim_end_matches(']')
+                .to_owned();
             let repr = match repr.as_str() {
                 "NaN" => "nan".to_owned(),
                 "Infinity" => "inf".to_owned(),
@@ -77,7 +82,11 @@ fn untag(j: &J) -> Option<Value> {
             } else if o.contains_key("$bytes") {
                 return None;
             } else {
-                Value::Object(o.iter().map(|(k, v)| Some((k.clone(), untag(v)?))).collect::<Option<_>>()?)
+                Value::Object(
+                    o.iter()
+                        .map(|(k, v)| Some((k.clone(), untag(v)?)))
+                        .collect::<Option<_>>()?,
+                )
             }
         }
     })
@@ -90,7 +99,10 @@ fn python_datetime(s: &str) -> Option<DateTime> {
     let d = DateTime::parse_isoformat(s).ok()?;
     if d.offset_micros() == Some(0) && s.len() > 26 {
         let (_, off) = s.split_at(s.len() - 16);
-        if let Some(frac) = off.strip_prefix("+00:00:00.").or_else(|| off.strip_prefix("-00:00:00.")) {
+        if let Some(frac) = off
+            .strip_prefix("+00:00:00.")
+            .or_else(|| off.strip_prefix("-00:00:00."))
+        {
             let us: i64 = frac.parse().ok()?;
             let us = if off.starts_with('-') { -us } else { us };
             return DateTime::with_offset_micros(d.local(), us);
@@ -138,7 +150,11 @@ fn decode_vectors() {
                 let key = "\"encoded_hex\": \"";
                 let start = line.find(key).unwrap() + key.len();
                 let end = start + line[start..].find('"').unwrap();
-                assert_eq!(rust.unwrap().encode_with(None), unhex(&line[start..end]), "{line:.200}");
+                assert_eq!(
+                    rust.unwrap().encode_with(None),
+                    unhex(&line[start..end]),
+                    "{line:.200}"
+                );
             }
             checked += 1;
             continue;
@@ -157,10 +173,12 @@ fn decode_vectors() {
             checked += 1;
             continue;
         }
-        let msg = rust.unwrap_or_else(|e| panic!("{name}: Rust refused a frame the reference reads: {e}"));
+        let msg = rust
+            .unwrap_or_else(|e| panic!("{name}: Rust refused a frame the reference reads: {e}"));
         let want = unhex(py["encoded_hex"].as_str().unwrap());
         let got = msg.encode_with(None);
-        let binary_latin1 = py["binary"].as_bool().unwrap() && !case["input_is_utf8"].as_bool().unwrap();
+        let binary_latin1 =
+            py["binary"].as_bool().unwrap() && !case["input_is_utf8"].as_bool().unwrap();
         if binary_latin1 {
             // The reference decoded the whole frame as ISO-8859-1 text; Rust
             // keeps the data bytes raw. Same head, data = the original bytes.
@@ -176,13 +194,21 @@ fn decode_vectors() {
                 "{name}: re-encoding differs"
             );
             assert_eq!(got, want, "{name}");
-            assert_eq!(data_tagged(&msg.data), py["data"], "{name}: decoded data differs");
+            assert_eq!(
+                data_tagged(&msg.data),
+                py["data"],
+                "{name}: decoded data differs"
+            );
         }
         assert_eq!(msg.subject(), py["subject"].as_str().unwrap(), "{name}");
         assert_eq!(msg.msg_type(), py["type"].as_str().unwrap(), "{name}");
         assert_eq!(msg.sender(), py["sender"].as_str().unwrap(), "{name}");
         assert_eq!(msg.time.isoformat(), py["time"].as_str().unwrap(), "{name}");
-        assert_eq!(msg.version().unwrap_or(""), py["version"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            msg.version().unwrap_or(""),
+            py["version"].as_str().unwrap(),
+            "{name}"
+        );
         assert_eq!(
             matches!(msg.data, Data::Binary(_)),
             py["binary"].as_bool().unwrap(),
@@ -223,13 +249,17 @@ fn encode_vectors() {
             }
             (false, v) => Data::from(v),
         };
-        let built = Message::new(m["subject"].as_str().unwrap(), m["type"].as_str().unwrap(), data)
-            .and_then(|msg| msg.with_sender(m["sender"].as_str().unwrap()))
-            .map(|msg| msg.with_time(python_datetime(m["time"].as_str().unwrap()).unwrap()))
-            .and_then(|msg| match m["version"].as_str() {
-                Some(v) if !v.is_empty() => msg.with_version(v),
-                _ => Ok(msg),
-            });
+        let built = Message::new(
+            m["subject"].as_str().unwrap(),
+            m["type"].as_str().unwrap(),
+            data,
+        )
+        .and_then(|msg| msg.with_sender(m["sender"].as_str().unwrap()))
+        .map(|msg| msg.with_time(python_datetime(m["time"].as_str().unwrap()).unwrap()))
+        .and_then(|msg| match m["version"].as_str() {
+            Some(v) if !v.is_empty() => msg.with_version(v),
+            _ => Ok(msg),
+        });
         let msg = match built {
             Ok(msg) => msg,
             Err(e) => {
@@ -248,7 +278,10 @@ fn encode_vectors() {
             }
         };
         if !py["ok"].as_bool().unwrap() {
-            panic!("{name}: the reference refused ({}) but Rust built {msg:?}", py["error"]);
+            panic!(
+                "{name}: the reference refused ({}) but Rust built {msg:?}",
+                py["error"]
+            );
         }
         let got = msg.encode_with(case["config_message_version"].as_str());
         let want = unhex(py["encoded_hex"].as_str().unwrap());
@@ -259,7 +292,10 @@ fn encode_vectors() {
         );
         checked += 1;
     }
-    assert!(checked >= 60, "only {checked} encode vectors (refused {refused})");
+    assert!(
+        checked >= 60,
+        "only {checked} encode vectors (refused {refused})"
+    );
 }
 
 #[test]
@@ -277,7 +313,11 @@ fn fromisoformat_matches_python_312() {
                 case["iso"]
             );
         } else {
-            assert!(got.is_err(), "fromisoformat({input:?}) should fail ({}), got {got:?}", case["error"]);
+            assert!(
+                got.is_err(),
+                "fromisoformat({input:?}) should fail ({}), got {got:?}",
+                case["error"]
+            );
         }
         checked += 1;
     }

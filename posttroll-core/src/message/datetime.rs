@@ -554,7 +554,10 @@ mod iso {
         let (year, month, day) = date(b, sep)?;
         let (vals, offset) = if len > sep {
             // The separator is any one character, ASCII or not.
-            let width = s.get(sep..).and_then(|t| t.chars().next()).map_or(1, char::len_utf8);
+            let width = s
+                .get(sep..)
+                .and_then(|t| t.chars().next())
+                .map_or(1, char::len_utf8);
             time(b, sep + width)?
         } else {
             ([0; 4], None)
@@ -590,20 +593,50 @@ mod tests {
 
     #[test]
     fn common_forms() {
-        assert_eq!(iso("2008-04-11T22:13:22.123000").as_deref(), Some("2008-04-11T22:13:22.123000"));
-        assert_eq!(iso("2008-04-11T22:13:22").as_deref(), Some("2008-04-11T22:13:22"));
+        assert_eq!(
+            iso("2008-04-11T22:13:22.123000").as_deref(),
+            Some("2008-04-11T22:13:22.123000")
+        );
+        assert_eq!(
+            iso("2008-04-11T22:13:22").as_deref(),
+            Some("2008-04-11T22:13:22")
+        );
         assert_eq!(iso("2008-04-11").as_deref(), Some("2008-04-11T00:00:00"));
-        assert_eq!(iso("20081104T221322").as_deref(), Some("2008-11-04T22:13:22"));
-        assert_eq!(iso("2020-12-01T12:00:00Z").as_deref(), Some("2020-12-01T12:00:00+00:00"));
-        assert_eq!(iso("2020-12-01T12:00:00-05:30").as_deref(), Some("2020-12-01T12:00:00-05:30"));
-        assert_eq!(iso("2020-12-01T12:00:00+05:30:15").as_deref(), Some("2020-12-01T12:00:00+05:30:15"));
+        assert_eq!(
+            iso("20081104T221322").as_deref(),
+            Some("2008-11-04T22:13:22")
+        );
+        assert_eq!(
+            iso("2020-12-01T12:00:00Z").as_deref(),
+            Some("2020-12-01T12:00:00+00:00")
+        );
+        assert_eq!(
+            iso("2020-12-01T12:00:00-05:30").as_deref(),
+            Some("2020-12-01T12:00:00-05:30")
+        );
+        assert_eq!(
+            iso("2020-12-01T12:00:00+05:30:15").as_deref(),
+            Some("2020-12-01T12:00:00+05:30:15")
+        );
         assert_eq!(iso("2020-W01-1").as_deref(), Some("2019-12-30T00:00:00"));
-        assert_eq!(iso("2020-12-01 12:00:00.5").as_deref(), Some("2020-12-01T12:00:00.500000"));
+        assert_eq!(
+            iso("2020-12-01 12:00:00.5").as_deref(),
+            Some("2020-12-01T12:00:00.500000")
+        );
     }
 
     #[test]
     fn refusals() {
-        for s in ["", "2020", "2020-13-01", "2020-02-30", "2020-12-01T25:00", "abcdefgh", "2020-12-01T12:00:00+24:00", "0000-01-01"] {
+        for s in [
+            "",
+            "2020",
+            "2020-13-01",
+            "2020-02-30",
+            "2020-12-01T25:00",
+            "abcdefgh",
+            "2020-12-01T12:00:00+24:00",
+            "0000-01-01",
+        ] {
             assert!(DateTime::parse_isoformat(s).is_err(), "{s:?} should fail");
         }
     }
@@ -612,7 +645,10 @@ mod tests {
     fn chrono_round_trip() {
         let t = DateTime::parse_isoformat("2020-12-01T12:00:00+02:00").unwrap();
         assert_eq!(t.to_utc().to_rfc3339(), "2020-12-01T10:00:00+00:00");
-        assert_eq!(t.to_fixed_offset().to_rfc3339(), "2020-12-01T12:00:00+02:00");
+        assert_eq!(
+            t.to_fixed_offset().to_rfc3339(),
+            "2020-12-01T12:00:00+02:00"
+        );
         assert_eq!(t.without_offset().isoformat(), "2020-12-01T12:00:00");
     }
 }

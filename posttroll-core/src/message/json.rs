@@ -215,9 +215,7 @@ impl Parser<'_> {
         }
         let int_end = self.pos;
         let mut is_float = false;
-        if self.peek() == Some(b'.')
-            && matches!(self.s.get(self.pos + 1), Some(b'0'..=b'9'))
-        {
+        if self.peek() == Some(b'.') && matches!(self.s.get(self.pos + 1), Some(b'0'..=b'9')) {
             self.pos += 1;
             while let Some(b'0'..=b'9') = self.peek() {
                 self.pos += 1;
@@ -329,13 +327,18 @@ impl Parser<'_> {
                                         0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
                                     } else {
                                         self.pos = save;
-                                        return Err(self.err("lone surrogate in string (not representable)"));
+                                        return Err(self
+                                            .err("lone surrogate in string (not representable)"));
                                     }
                                 } else {
-                                    return Err(self.err("lone surrogate in string (not representable)"));
+                                    return Err(
+                                        self.err("lone surrogate in string (not representable)")
+                                    );
                                 }
                             } else if (0xDC00..0xE000).contains(&hi) {
-                                return Err(self.err("lone surrogate in string (not representable)"));
+                                return Err(
+                                    self.err("lone surrogate in string (not representable)")
+                                );
                             } else {
                                 hi
                             };
@@ -517,7 +520,10 @@ mod tests {
     #[test]
     fn escapes_like_python() {
         let v = Value::from("a\"b\\c\n\u{1}\u{7f}é😀\u{2028}");
-        assert_eq!(dumps(&v), r#""a\"b\\c\n\u0001\u007f\u00e9\ud83d\ude00\u2028""#);
+        assert_eq!(
+            dumps(&v),
+            r#""a\"b\\c\n\u0001\u007f\u00e9\ud83d\ude00\u2028""#
+        );
     }
 
     #[test]
@@ -543,12 +549,25 @@ mod tests {
         let v = parse(r#"["2020-12-01", {"t": ["2020-12-01"]}]"#).unwrap();
         let a = v.as_array().unwrap();
         assert!(matches!(a[0], Value::String(_)));
-        assert!(matches!(a[1]["t"].as_array().unwrap()[0], Value::DateTime(_)));
+        assert!(matches!(
+            a[1]["t"].as_array().unwrap()[0],
+            Value::DateTime(_)
+        ));
     }
 
     #[test]
     fn refuses_bad_json() {
-        for bad in ["", "{", "[1,]", "{\"a\" 1}", "\"\u{1}\"", "01", "1 2", "\"\\x\"", "\"\\ud800\""] {
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\" 1}",
+            "\"\u{1}\"",
+            "01",
+            "1 2",
+            "\"\\x\"",
+            "\"\\ud800\"",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
         let deep = "[".repeat(MAX_DEPTH + 2);

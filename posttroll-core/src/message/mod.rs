@@ -199,10 +199,7 @@ fn has_space(s: &str) -> bool {
     s.chars().any(is_py_space)
 }
 
-fn check_token(
-    value: &str,
-    make: impl FnOnce(String) -> MessageError,
-) -> Result<(), MessageError> {
+fn check_token(value: &str, make: impl FnOnce(String) -> MessageError) -> Result<(), MessageError> {
     if value.is_empty() || has_space(value) {
         Err(make(excerpt(value)))
     } else {
@@ -344,7 +341,9 @@ impl Message {
     /// The same message with an explicit version (written as is).
     pub fn with_version(mut self, version: impl Into<String>) -> Result<Message, MessageError> {
         let version = version.into();
-        check_token(&version, |value| MessageError::InvalidVersionString { value })?;
+        check_token(&version, |value| MessageError::InvalidVersionString {
+            value,
+        })?;
         self.version = Some(version.into());
         Ok(self)
     }
@@ -457,7 +456,11 @@ impl Message {
         out.push(b' ');
         out.extend_from_slice(self.sender.as_bytes());
         out.push(b' ');
-        let t = if naive { self.time.without_offset() } else { self.time };
+        let t = if naive {
+            self.time.without_offset()
+        } else {
+            self.time
+        };
         let mut buf = [0u8; 48];
         let n = t.isoformat_bytes(&mut buf);
         out.extend_from_slice(&buf[..n]);
@@ -493,7 +496,10 @@ impl Message {
         let frame = frame.as_ref();
         let (text, utf8): (Cow<'_, str>, bool) = match std::str::from_utf8(frame) {
             Ok(s) => (Cow::Borrowed(s), true),
-            Err(_) => (Cow::Owned(frame.iter().map(|&b| b as char).collect()), false),
+            Err(_) => (
+                Cow::Owned(frame.iter().map(|&b| b as char).collect()),
+                false,
+            ),
         };
         let Some(rest) = text.strip_prefix(MAGIC) else {
             return Err(MessageError::WrongMagic {
@@ -515,48 +521,49 @@ impl Message {
         let time = DateTime::parse_isoformat(fields[3]).map_err(|_| MessageError::InvalidTime {
             time: excerpt(fields[3]),
         })?;
-        let data = if fields.len() < 6 {
-            Data::None
-        } else {
-            let mime_type: Cow<'_, str> = if fields[5].is_ascii() {
-                if fields[5].bytes().any(|c| c.is_ascii_uppercase()) {
-                    Cow::Owned(fields[5].to_ascii_lowercase())
-                } else {
-                    Cow::Borrowed(fields[5])
-                }
+        let data =
+            if fields.len() < 6 {
+                Data::None
             } else {
-                Cow::Owned(fields[5].to_lowercase())
-            };
-            if fields.len() < 7 {
-                return Err(MessageError::MissingData {
-                    mime_type: excerpt(&mime_type),
-                });
-            }
-            let payload = fields[6];
-            match &*mime_type {
-                MIME_JSON => json::parse(payload)
-                    .map(Data::from)
-                    .map_err(|e| MessageError::InvalidJson {
-                        start: excerpt(payload),
-                        reason: e.reason.to_owned(),
-                        offset: e.offset,
-                    })?,
-                MIME_TEXT => Data::Text(payload.to_owned()),
-                MIME_BINARY => {
-                    let start = if utf8 {
-                        MAGIC.len() + data_offset
+                let mime_type: Cow<'_, str> = if fields[5].is_ascii() {
+                    if fields[5].bytes().any(|c| c.is_ascii_uppercase()) {
+                        Cow::Owned(fields[5].to_ascii_lowercase())
                     } else {
-                        MAGIC.len() + rest[..data_offset].chars().count()
-                    };
-                    Data::Binary(frame[start..].to_vec())
-                }
-                _ => {
-                    return Err(MessageError::UnknownMimeType {
+                        Cow::Borrowed(fields[5])
+                    }
+                } else {
+                    Cow::Owned(fields[5].to_lowercase())
+                };
+                if fields.len() < 7 {
+                    return Err(MessageError::MissingData {
                         mime_type: excerpt(&mime_type),
-                    })
+                    });
                 }
-            }
-        };
+                let payload = fields[6];
+                match &*mime_type {
+                    MIME_JSON => json::parse(payload).map(Data::from).map_err(|e| {
+                        MessageError::InvalidJson {
+                            start: excerpt(payload),
+                            reason: e.reason.to_owned(),
+                            offset: e.offset,
+                        }
+                    })?,
+                    MIME_TEXT => Data::Text(payload.to_owned()),
+                    MIME_BINARY => {
+                        let start = if utf8 {
+                            MAGIC.len() + data_offset
+                        } else {
+                            MAGIC.len() + rest[..data_offset].chars().count()
+                        };
+                        Data::Binary(frame[start..].to_vec())
+                    }
+                    _ => {
+                        return Err(MessageError::UnknownMimeType {
+                            mime_type: excerpt(&mime_type),
+                        })
+                    }
+                }
+            };
         let subject = fields[0];
         if subject.is_empty() {
             return Err(MessageError::InvalidSubject {
@@ -612,7 +619,10 @@ mod tests {
     fn latin1_frames_decode() {
         let latin1: Vec<u8> = NORRKOPING.chars().map(|c| c as u32 as u8).collect();
         let m = Message::decode(&latin1).unwrap();
-        assert_eq!(m.subject(), "/PPS-monitorplot/3/norrköping/utv/polar/direct_readout/");
+        assert_eq!(
+            m.subject(),
+            "/PPS-monitorplot/3/norrköping/utv/polar/direct_readout/"
+        );
     }
 
     #[test]
@@ -647,7 +657,10 @@ mod tests {
         let mut frame = b"pytroll://a b c 2020-01-01T00:00:00 v1.01 binary/octet-stream ".to_vec();
         frame.extend_from_slice(&[0xff, 0x00, 0xfe, b' ', 0xa0]);
         let m = Message::decode(&frame).unwrap();
-        assert_eq!(m.data.as_binary(), Some(&[0xff, 0x00, 0xfe, b' ', 0xa0][..]));
+        assert_eq!(
+            m.data.as_binary(),
+            Some(&[0xff, 0x00, 0xfe, b' ', 0xa0][..])
+        );
         assert_eq!(m.encode_with(None), frame);
     }
 
@@ -656,6 +669,9 @@ mod tests {
         assert!(Message::new("", "info", Data::None).is_err());
         assert!(Message::new("/a b", "info", Data::None).is_err());
         assert!(Message::new("/a", "in fo", Data::None).is_err());
-        assert!(Message::new("/a", "info", Data::None).unwrap().with_sender("x y").is_err());
+        assert!(Message::new("/a", "info", Data::None)
+            .unwrap()
+            .with_sender("x y")
+            .is_err());
     }
 }

@@ -22,7 +22,11 @@ pub(crate) fn write_json_float(out: &mut Vec<u8>, x: f64) {
 /// Appends Python's `repr(x)` of a finite float to `out`.
 pub(crate) fn write_repr(out: &mut Vec<u8>, x: f64) {
     if x == 0.0 {
-        out.extend_from_slice(if x.is_sign_negative() { b"-0.0" } else { b"0.0" });
+        out.extend_from_slice(if x.is_sign_negative() {
+            b"-0.0"
+        } else {
+            b"0.0"
+        });
         return;
     }
     // ryu gives the shortest round-trip digits (as Python's repr does), in

@@ -200,12 +200,16 @@ impl Value {
                 }
             }
             serde_json::Value::String(s) => string_value(s, in_object),
-            serde_json::Value::Array(a) => {
-                Value::Array(a.into_iter().map(|v| Value::from_json(v, in_object)).collect())
-            }
-            serde_json::Value::Object(o) => {
-                Value::Object(o.into_iter().map(|(k, v)| (k, Value::from_json(v, true))).collect())
-            }
+            serde_json::Value::Array(a) => Value::Array(
+                a.into_iter()
+                    .map(|v| Value::from_json(v, in_object))
+                    .collect(),
+            ),
+            serde_json::Value::Object(o) => Value::Object(
+                o.into_iter()
+                    .map(|(k, v)| (k, Value::from_json(v, true)))
+                    .collect(),
+            ),
         }
     }
 
@@ -234,9 +238,9 @@ impl Value {
                 serde_json::Value::String(aware.isoformat())
             }
             Value::Array(a) => serde_json::Value::Array(a.iter().map(Value::to_json).collect()),
-            Value::Object(o) => serde_json::Value::Object(
-                o.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
-            ),
+            Value::Object(o) => {
+                serde_json::Value::Object(o.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
         }
     }
 
