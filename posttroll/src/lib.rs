@@ -4,7 +4,7 @@
 //! - [`Message`] and its codec, [`Config`]: re-exported from [`posttroll_core`].
 //! - [`Context`]: a configuration plus the backend it selects (the `backend`
 //!   config key, from the backends compiled in by cargo features; see
-//!   [`registry`]).
+//!   [`registry()`](fn@registry)).
 //! - Publishing: [`publisher::Publisher`], [`publisher::NoisyPublisher`]
 //!   (which announces itself for discovery).
 //! - Subscribing: [`subscriber::Subscriber`], [`subscriber::NSSubscriber`].

@@ -1,0 +1,262 @@
+//! [`NoisyPublisher`]: a publisher that announces itself.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use posttroll_core::{Message, Result};
+
+use super::Publisher;
+use crate::discovery::{address_message, own_ip, Announcer};
+use crate::Context;
+
+/// A [`Publisher`] that also announces its name and address every
+/// broadcast interval, so that nameservers (and subscribers asking them for
+/// the name or an alias) find it (the reference's `NoisyPublisher`).
+///
+/// It binds `tcp://*:<port>` (port 0: a free port in `[min_port,
+/// max_port)`) and announces `tcp://<own ip>:<bound port>` (see
+/// [`own_ip`]) with the services `[name] + aliases`, by multicast, or to
+/// the designated `nameservers` when some are given.
+///
+/// # Examples
+///
+/// ```
+/// use posttroll::{publisher::NoisyPublisher, Config, Context, Message};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
+/// let publisher = NoisyPublisher::builder("my_service")
+///     .aliases(vec!["counter".into()])
+///     .context(ctx)
+///     .start()
+///     .await?;
+/// assert!(publisher.announced_uri().starts_with("tcp://"));
+/// publisher.send(&Message::new("/counter", "info", "1")?).await?;
+/// publisher.stop().await?;
+/// # Ok::<(), posttroll::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct NoisyPublisher {
+    publisher: Publisher,
+    announced_uri: String,
+    services: Vec<String>,
+    announcer: Mutex<Option<Announcer>>,
+}
+
+/// Builds a [`NoisyPublisher`]; see [`NoisyPublisher::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until started"]
+pub struct NoisyPublisherBuilder {
+    name: String,
+    port: u16,
+    aliases: Vec<String>,
+    broadcast_interval: Duration,
+    nameservers: Vec<String>,
+    min_port: Option<u16>,
+    max_port: Option<u32>,
+    context: Option<Context>,
+}
+
+impl NoisyPublisher {
+    /// A builder for a publisher announced as `name`; by default on a free
+    /// port, no aliases, announced every 2 s by multicast.
+    pub fn builder(name: impl Into<String>) -> NoisyPublisherBuilder {
+        NoisyPublisherBuilder {
+            name: name.into(),
+            port: 0,
+            aliases: Vec::new(),
+            broadcast_interval: Duration::from_secs(2),
+            nameservers: Vec::new(),
+            min_port: None,
+            max_port: None,
+            context: None,
+        }
+    }
+
+    /// The underlying publisher.
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
+    }
+
+    /// The name announced.
+    pub fn name(&self) -> &str {
+        self.publisher.name()
+    }
+
+    /// The URI announced, `tcp://<own ip>:<port>`.
+    pub fn announced_uri(&self) -> &str {
+        &self.announced_uri
+    }
+
+    /// The services announced: the name, then the aliases.
+    pub fn services(&self) -> &[String] {
+        &self.services
+    }
+
+    /// The port bound.
+    pub fn port_number(&self) -> Option<u16> {
+        self.publisher.port_number()
+    }
+
+    /// Sends a message; see [`Publisher::send`].
+    pub async fn send(&self, msg: &Message) -> Result<()> {
+        self.publisher.send(msg).await
+    }
+
+    /// Sends an encoded frame; see [`Publisher::send_raw`].
+    pub async fn send_raw(&self, frame: impl Into<Bytes> + Send) -> Result<()> {
+        self.publisher.send_raw(frame).await
+    }
+
+    /// Sends a heartbeat if due; see [`Publisher::heartbeat`].
+    pub async fn heartbeat(&self, min_interval: Duration) -> Result<bool> {
+        self.publisher.heartbeat(min_interval).await
+    }
+
+    /// Stops publishing and announcing; returns within 1 s. Calling it
+    /// again does nothing.
+    pub async fn stop(&self) -> Result<()> {
+        let announcer = self
+            .announcer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let stop_announcing = async {
+            if let Some(announcer) = announcer {
+                announcer.stop().await;
+            }
+        };
+        // Both at once, so that the whole stays within the 1 s bound.
+        let (result, ()) = tokio::join!(self.publisher.stop(), stop_announcing);
+        result
+    }
+
+    /// The number of announcing tasks still alive (a test hook).
+    #[doc(hidden)]
+    pub fn live_tasks(&self) -> usize {
+        self.announcer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, Announcer::live_tasks)
+    }
+}
+
+impl NoisyPublisherBuilder {
+    /// The context (configuration and backend); default [`Context::global`].
+    pub fn context(mut self, context: Context) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    /// The port to bind (0, the default: a free port in `[min_port,
+    /// max_port)`).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Other names the publisher is found by.
+    pub fn aliases(mut self, aliases: Vec<String>) -> Self {
+        self.aliases = aliases;
+        self
+    }
+
+    /// How often to announce (default 2 s; zero: never).
+    pub fn broadcast_interval(mut self, interval: Duration) -> Self {
+        self.broadcast_interval = interval;
+        self
+    }
+
+    /// Announce to these nameservers (`host`, `host:port` or
+    /// `tcp://host:port`) instead of by multicast; empty (the default):
+    /// multicast.
+    pub fn nameservers(mut self, nameservers: Vec<String>) -> Self {
+        self.nameservers = nameservers;
+        self
+    }
+
+    /// See [`super::PublisherBuilder::min_port`].
+    pub fn min_port(mut self, port: u16) -> Self {
+        self.min_port = Some(port);
+        self
+    }
+
+    /// See [`super::PublisherBuilder::max_port`].
+    pub fn max_port(mut self, port: u32) -> Self {
+        self.max_port = Some(port);
+        self
+    }
+
+    /// Binds, then starts announcing.
+    ///
+    /// Errors when binding fails, the name cannot be a subject (it holds
+    /// whitespace), a nameserver cannot be understood, or the discovery
+    /// channel cannot be opened; the socket is then released.
+    pub async fn start(self) -> Result<NoisyPublisher> {
+        let ctx = match self.context {
+            Some(ctx) => ctx,
+            None => Context::global()?,
+        };
+        let mut builder = Publisher::builder(format!("tcp://*:{}", self.port))
+            .name(self.name.clone())
+            .context(ctx.clone());
+        if let Some(p) = self.min_port {
+            builder = builder.min_port(p);
+        }
+        if let Some(p) = self.max_port {
+            builder = builder.max_port(p);
+        }
+        let publisher = builder.start().await?;
+        match announce(
+            &ctx,
+            &publisher,
+            &self.name,
+            self.aliases,
+            self.broadcast_interval,
+            self.nameservers,
+        )
+        .await
+        {
+            Ok((announced_uri, services, announcer)) => Ok(NoisyPublisher {
+                publisher,
+                announced_uri,
+                services,
+                announcer: Mutex::new(Some(announcer)),
+            }),
+            Err(err) => {
+                if let Err(close_err) = publisher.stop().await {
+                    tracing::debug!("closing the publisher after a failed start: {close_err}");
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
+async fn announce(
+    ctx: &Context,
+    publisher: &Publisher,
+    name: &str,
+    aliases: Vec<String>,
+    interval: Duration,
+    nameservers: Vec<String>,
+) -> Result<(String, Vec<String>, Announcer)> {
+    let port = publisher.port_number().unwrap_or(0);
+    let ip = own_ip(ctx.config()).await;
+    let uri = if ip.contains(':') && !ip.starts_with('[') {
+        format!("tcp://[{ip}]:{port}")
+    } else {
+        format!("tcp://{ip}:{port}")
+    };
+    let mut services = Vec::with_capacity(aliases.len() + 1);
+    services.push(name.to_owned());
+    services.extend(aliases);
+    let msg = address_message(name, &uri, &services, ctx.announced_backend())?;
+    let frame = Bytes::from(msg.encode_with(ctx.config().message_version.as_deref()));
+    tracing::info!("announcing {name:?} at {uri} as {services:?}");
+    let announcer = Announcer::start(ctx, frame, interval, nameservers).await?;
+    Ok((uri, services, announcer))
+}
