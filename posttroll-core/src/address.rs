@@ -174,7 +174,7 @@ impl Address {
     pub fn new(uri: impl Into<String>) -> Address {
         let uri = uri.into();
         let mut metadata = Map::default();
-        metadata.insert("URI".to_owned(), Value::String(uri.clone()));
+        metadata.insert("URI".into(), Value::from(uri.as_str()));
         Address { uri, metadata }
     }
 
@@ -182,7 +182,7 @@ impl Address {
     pub fn from_metadata(metadata: Map) -> Result<Address> {
         match metadata.get("URI") {
             Some(Value::String(uri)) => Ok(Address {
-                uri: uri.clone(),
+                uri: uri.to_string(),
                 metadata,
             }),
             _ => Err(Error::InvalidAddress {
@@ -260,7 +260,7 @@ impl Address {
     /// Sets a metadata field (not `URI`, which stays as built).
     pub fn set(&mut self, key: &str, value: impl Into<Value>) {
         if key != "URI" {
-            self.metadata.insert(key.to_owned(), value.into());
+            self.metadata.insert(key.into(), value.into());
         }
     }
 }
@@ -297,7 +297,7 @@ impl TryFrom<Value> for Address {
     fn try_from(v: Value) -> Result<Address> {
         match v {
             Value::Object(map) => Address::from_metadata(map),
-            Value::String(uri) => Ok(Address::new(uri)),
+            Value::String(uri) => Ok(Address::new(uri.into_string())),
             other => Err(Error::InvalidAddress {
                 address: format!("{other:?}").chars().take(60).collect(),
                 reason: "an address is a URI string or a metadata dict".to_owned(),

@@ -48,10 +48,10 @@ fn tagged(v: &Value) -> J {
             };
             serde_json::json!({ "$float": repr })
         }
-        Value::String(s) => J::String(s.clone()),
+        Value::String(s) => J::String(s.to_string()),
         Value::DateTime(d) => serde_json::json!({ "$datetime": d.isoformat() }),
         Value::Array(a) => J::Array(a.iter().map(tagged).collect()),
-        Value::Object(o) => J::Object(o.iter().map(|(k, v)| (k.clone(), tagged(v))).collect()),
+        Value::Object(o) => J::Object(o.iter().map(|(k, v)| (k.to_string(), tagged(v))).collect()),
     }
 }
 
@@ -64,7 +64,7 @@ fn untag(j: &J) -> Option<Value> {
             Some(i) => Value::Int(i),
             None => Value::BigInt(n.to_string()),
         },
-        J::String(s) => Value::String(s.clone()),
+        J::String(s) => Value::from(s.as_str()),
         J::Array(a) => Value::Array(a.iter().map(untag).collect::<Option<_>>()?),
         J::Object(o) => {
             if let Some(f) = o.get("$float") {
@@ -84,7 +84,7 @@ fn untag(j: &J) -> Option<Value> {
             } else {
                 Value::Object(
                     o.iter()
-                        .map(|(k, v)| Some((k.clone(), untag(v)?)))
+                        .map(|(k, v)| Some((k.as_str().into(), untag(v)?)))
                         .collect::<Option<_>>()?,
                 )
             }
@@ -238,7 +238,7 @@ fn encode_vectors() {
             continue;
         };
         let data = match (binary, value) {
-            (true, Value::String(s)) => Data::binary(s.into_bytes()),
+            (true, Value::String(s)) => Data::binary(s.into_string().into_bytes()),
             // False data is never written, binary or not.
             (true, v) if !v.is_truthy() => Data::binary(Vec::new()),
             (true, _) => {

@@ -419,11 +419,11 @@ fn rand_leaf(rng: &mut Rng, in_object: bool) -> Value {
         0 => rng.pick(&[Value::Null, Value::Bool(true), Value::Bool(false)]),
         1 => rand_int(rng),
         2 => Value::Float(rand_float(rng)),
-        3 | 4 => Value::String(plain_str(rng, 0, 12)),
+        3 | 4 => Value::from(plain_str(rng, 0, 12)),
         5 if in_object => Value::DateTime(rand_time(rng, None)),
         // A canonical naive ISO string below an object: read back as a
         // datetime, written back identically in any version.
-        6 if in_object => Value::String(rand_time(rng, Some(false)).isoformat()),
+        6 if in_object => Value::from(rand_time(rng, Some(false)).isoformat()),
         _ => rand_int(rng),
     }
 }
@@ -441,7 +441,12 @@ fn rand_value(rng: &mut Rng, depth: u32, in_object: bool) -> Value {
     } else {
         Value::Object(
             (0..rng.below(6))
-                .map(|_| (plain_str(rng, 0, 8), rand_value(rng, depth + 1, true)))
+                .map(|_| {
+                    (
+                        plain_str(rng, 0, 8).into(),
+                        rand_value(rng, depth + 1, true),
+                    )
+                })
                 .collect(),
         )
     }
@@ -450,7 +455,7 @@ fn rand_value(rng: &mut Rng, depth: u32, in_object: bool) -> Value {
 fn rand_object(rng: &mut Rng) -> Value {
     Value::Object(
         (0..rng.range(1, 6))
-            .map(|_| (plain_str(rng, 1, 8), rand_value(rng, 1, true)))
+            .map(|_| (plain_str(rng, 1, 8).into(), rand_value(rng, 1, true)))
             .collect(),
     )
 }
@@ -580,7 +585,7 @@ fn rust_message(rng: &mut Rng, i: usize) -> Message {
             Value::String(s) => Data::Text(if s.is_empty() || s.starts_with(is_py_space) {
                 format!("x{s}")
             } else {
-                s
+                s.into_string()
             }),
             v => Data::Json(v),
         },
@@ -710,7 +715,7 @@ fn python_frames_round_trip_through_rust() {
             ("binary", Data::Binary(b)) => case["text"].as_str().map(str::as_bytes) == Some(&b[..]),
             ("json", Data::Json(v)) => match v.as_object() {
                 Some(o) => {
-                    let keys: Vec<&str> = o.keys().map(String::as_str).collect();
+                    let keys: Vec<&str> = o.keys().map(|k| k.as_str()).collect();
                     let want: Vec<&str> = case["keys"]
                         .as_array()
                         .unwrap()

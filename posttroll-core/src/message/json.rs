@@ -11,6 +11,8 @@
 //! hex, surrogate pairs above U+FFFF), floats as Python's `repr`, datetimes
 //! as ISO strings (naive for `v1.01`, as Python's `replace(tzinfo=None)`).
 
+use compact_str::CompactString;
+
 use super::datetime::DateTime;
 use super::pyfloat::write_json_float;
 use super::value::{string_datetime, string_value, Map, Value};
@@ -107,13 +109,13 @@ impl Parser<'_> {
                     let len = raw.len();
                     let v = match in_object.then(|| string_datetime(raw)).flatten() {
                         Some(d) => Value::DateTime(d),
-                        None => Value::String(raw.to_owned()),
+                        None => Value::String(raw.into()),
                     };
                     self.pos += len + 2;
                     return Ok(v);
                 }
                 let s = self.string()?;
-                Ok(string_value(s, in_object))
+                Ok(string_value(s.into(), in_object))
             }
             Some(b'{') => self.object(depth),
             Some(b'[') => self.array(in_object, depth),
@@ -145,11 +147,11 @@ impl Parser<'_> {
             }
             let key = match self.plain_string_ahead() {
                 Some(raw) => {
-                    let key = raw.to_owned();
-                    self.pos += key.len() + 2;
+                    let key = CompactString::from(raw);
+                    self.pos += raw.len() + 2;
                     key
                 }
-                None => self.string()?,
+                None => self.string()?.into(),
             };
             self.skip_ws();
             if self.peek() != Some(b':') {

@@ -23,8 +23,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::OnceLock;
 
-use compact_str::CompactString;
-
+pub use compact_str::CompactString;
 pub use datetime::{DateTime, IsoFormatError};
 pub use error::MessageError;
 pub use value::{Map, Value};
@@ -121,7 +120,7 @@ impl From<Value> for Data {
     /// JSON data; a top-level string is text, as it is for the reference.
     fn from(v: Value) -> Self {
         match v {
-            Value::String(s) => Data::Text(s),
+            Value::String(s) => Data::Text(s.into_string()),
             v => Data::Json(v),
         }
     }
@@ -295,6 +294,14 @@ fn split_fields(s: &str) -> (Fields<'_>, usize) {
     (fields, start)
 }
 
+/// Appends ` text/ascii <text>`.
+fn write_text(out: &mut Vec<u8>, text: &str) {
+    out.push(b' ');
+    out.extend_from_slice(MIME_TEXT.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(text.as_bytes());
+}
+
 /// Python's `version <= "v1.01"`: times written naive.
 fn naive_times(version: &str) -> bool {
     version <= BASE_VERSION
@@ -417,12 +424,8 @@ impl Message {
         match &self.data {
             d if !d.is_truthy() => {}
             Data::None => {}
-            Data::Text(s) | Data::Json(Value::String(s)) => {
-                out.push(b' ');
-                out.extend_from_slice(MIME_TEXT.as_bytes());
-                out.push(b' ');
-                out.extend_from_slice(s.as_bytes());
-            }
+            Data::Text(s) => write_text(out, s),
+            Data::Json(Value::String(s)) => write_text(out, s),
             Data::Json(v) => {
                 out.push(b' ');
                 out.extend_from_slice(MIME_JSON.as_bytes());

@@ -6,6 +6,7 @@
 //! the distinction, because it decides the message version and how the
 //! datetime is written back.
 
+use compact_str::CompactString;
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -17,7 +18,7 @@ use super::error::MessageError;
 ///
 /// Hashed with `foldhash` (fast on short keys, seeded per process); build
 /// one with `Map::default()` or by collecting pairs.
-pub type Map = IndexMap<String, Value, foldhash::fast::RandomState>;
+pub type Map = IndexMap<CompactString, Value, foldhash::fast::RandomState>;
 
 /// A value of JSON message data.
 ///
@@ -48,8 +49,9 @@ pub enum Value {
     BigInt(String),
     /// A float, written as Python's `repr` (`NaN`, `Infinity` included).
     Float(f64),
-    /// A string.
-    String(String),
+    /// A string (stored inline up to 24 bytes: most data strings need no
+    /// allocation).
+    String(CompactString),
     /// A datetime; written as an ISO string.
     DateTime(DateTime),
     /// A list.
@@ -63,7 +65,12 @@ static NULL: Value = Value::Null;
 impl Value {
     /// Builds an object from key/value pairs, in order.
     pub fn object<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
-        Value::Object(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+        Value::Object(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (CompactString::from(k.into()), v))
+                .collect(),
+        )
     }
 
     /// Python truthiness: `None`, `False`, `0`, `0.0`, `""`, `[]` and `{}`
@@ -199,7 +206,7 @@ impl Value {
                     Value::Float(n.as_f64().unwrap_or(f64::NAN))
                 }
             }
-            serde_json::Value::String(s) => string_value(s, in_object),
+            serde_json::Value::String(s) => string_value(s.into(), in_object),
             serde_json::Value::Array(a) => Value::Array(
                 a.into_iter()
                     .map(|v| Value::from_json(v, in_object))
@@ -207,7 +214,7 @@ impl Value {
             ),
             serde_json::Value::Object(o) => Value::Object(
                 o.into_iter()
-                    .map(|(k, v)| (k, Value::from_json(v, true)))
+                    .map(|(k, v)| (k.into(), Value::from_json(v, true)))
                     .collect(),
             ),
         }
@@ -228,7 +235,7 @@ impl Value {
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
-            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::String(s) => serde_json::Value::String(s.to_string()),
             Value::DateTime(d) => {
                 let aware = if d.is_naive() {
                     DateTime::with_offset(d.local(), 0).unwrap_or(*d)
@@ -238,9 +245,11 @@ impl Value {
                 serde_json::Value::String(aware.isoformat())
             }
             Value::Array(a) => serde_json::Value::Array(a.iter().map(Value::to_json).collect()),
-            Value::Object(o) => {
-                serde_json::Value::Object(o.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
-            }
+            Value::Object(o) => serde_json::Value::Object(
+                o.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_json()))
+                    .collect(),
+            ),
         }
     }
 
@@ -270,7 +279,7 @@ impl Value {
 /// A string found in JSON data: a datetime when it is below an object and
 /// parses as one (the reference's `datetime_decoder`), else a string.
 #[inline]
-pub(crate) fn string_value(s: String, in_object: bool) -> Value {
+pub(crate) fn string_value(s: CompactString, in_object: bool) -> Value {
     if in_object {
         if let Some(d) = string_datetime(&s) {
             return Value::DateTime(d);
@@ -343,12 +352,18 @@ impl From<bool> for Value {
 
 impl From<&str> for Value {
     fn from(v: &str) -> Self {
-        Value::String(v.to_owned())
+        Value::String(v.into())
     }
 }
 
 impl From<String> for Value {
     fn from(v: String) -> Self {
+        Value::String(v.into())
+    }
+}
+
+impl From<CompactString> for Value {
+    fn from(v: CompactString) -> Self {
         Value::String(v)
     }
 }

@@ -190,14 +190,14 @@ impl AddressTable {
             _ => return Err(AnnouncementError::DataNotADict),
         };
         let uri = match data.get("URI") {
-            Some(Value::String(uri)) => uri.clone(),
+            Some(Value::String(uri)) => uri.to_string(),
             _ => return Err(AnnouncementError::NoUri),
         };
-        data.insert("status".to_owned(), Value::Bool(true));
+        data.insert("status".into(), Value::Bool(true));
         let mut metadata = data.clone();
-        metadata.insert("name".to_owned(), Value::String(name));
+        metadata.insert("name".into(), Value::from(name));
 
-        let event = if self.entries.contains_key(&uri) {
+        let event = if self.entries.contains_key(uri.as_str()) {
             None
         } else {
             let version = if data.values().any(Value::contains_datetime) {
@@ -242,7 +242,7 @@ impl AddressTable {
                 .unwrap_or(Value::Null);
             let data = Value::object([
                 ("status", Value::Bool(false)),
-                ("URI", Value::String(uri.clone())),
+                ("URI", Value::from(uri.as_str())),
                 ("service", service),
             ]);
             match Message::new(format!("/address/{name}"), "info", data) {
@@ -268,8 +268,8 @@ impl AddressTable {
             .map(|entry| {
                 let mut metadata = entry.metadata.clone();
                 metadata.insert(
-                    "receive_time".to_owned(),
-                    Value::String(DateTime::from(entry.received).isoformat()),
+                    "receive_time".into(),
+                    Value::from(DateTime::from(entry.received).isoformat()),
                 );
                 Value::Object(metadata)
             })
