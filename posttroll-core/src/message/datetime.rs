@@ -193,6 +193,12 @@ impl DateTime {
         iso::parse(s).ok_or_else(|| IsoFormatError::new(s))
     }
 
+    /// [`DateTime::parse_isoformat`] without the error.
+    #[inline]
+    pub(crate) fn parse_isoformat_opt(s: &str) -> Option<Self> {
+        iso::parse(s)
+    }
+
     /// A cheap pre-check used on every string of received JSON: false means
     /// [`DateTime::parse_isoformat`] would surely fail.
     #[inline]
@@ -275,15 +281,31 @@ impl AsciiWriter<'_> {
         self.n += 1;
     }
 
+    /// The last `width` decimal digits of `v`, zero-padded; `width` is
+    /// even, and the digits are written two at a time.
     #[inline]
     fn num(&mut self, mut v: u32, width: usize) {
-        for i in (0..width).rev() {
-            self.buf[self.n + i] = b'0' + (v % 10) as u8;
-            v /= 10;
+        debug_assert!(width % 2 == 0);
+        for i in (0..width).step_by(2).rev() {
+            let p = 2 * (v % 100) as usize;
+            self.buf[self.n + i..self.n + i + 2].copy_from_slice(&DIGIT_PAIRS[p..p + 2]);
+            v /= 100;
         }
         self.n += width;
     }
 }
+
+/// `"00"` to `"99"`, back to back.
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
 
 /// The parser, written after the behaviour of CPython 3.12's C implementation
 /// (`_datetimemodule.c`), which works on the UTF-8 bytes of the string and
@@ -476,51 +498,125 @@ mod iso {
         Some((vals, Some(off)))
     }
 
+    /// One 8-byte shape of the canonical layout, as word masks: `d` is a
+    /// digit, `*` any ASCII byte, anything else itself.
+    pub(super) struct Shape {
+        /// `0` at digits (`'0'` gives digit values), the byte elsewhere.
+        xor: u64,
+        /// 0xff at digits.
+        digits: u64,
+        /// 0xff at bytes that must match exactly.
+        fixed: u64,
+        /// 0x80 at `*` bytes (which must be ASCII).
+        ascii: u64,
+    }
+
+    impl Shape {
+        pub(super) const fn new(p: &[u8; 8]) -> Shape {
+            let mut s = Shape {
+                xor: 0,
+                digits: 0,
+                fixed: 0,
+                ascii: 0,
+            };
+            let mut i = 0;
+            while i < 8 {
+                let at = 8 * i;
+                match p[i] {
+                    b'd' => {
+                        s.xor |= (b'0' as u64) << at;
+                        s.digits |= 0xff << at;
+                    }
+                    b'*' => s.ascii |= 0x80 << at,
+                    c => {
+                        s.xor |= (c as u64) << at;
+                        s.fixed |= 0xff << at;
+                    }
+                }
+                i += 1;
+            }
+            s
+        }
+
+        /// The digit values of `w` (little-endian bytes) at the digit
+        /// places, 0 elsewhere, when `w` has this shape.
+        #[inline(always)]
+        pub(super) fn digits(&self, w: u64) -> Option<u64> {
+            const HI: u64 = 0x8080_8080_8080_8080;
+            let x = w ^ self.xor;
+            let d = x & self.digits;
+            // A byte is a digit when its value is now below 10: its high
+            // bit clear and adding 0x76 not reaching 0x80 (no carries).
+            let bad_digit = (d | ((d & !HI) + 0x7676_7676_7676_7676)) & HI & self.digits;
+            let bad = bad_digit | (x & self.fixed) | (w & self.ascii);
+            (bad == 0).then_some(d)
+        }
+    }
+
+    /// Byte `i` of `w`.
+    #[inline(always)]
+    fn byte(w: u64, i: u32) -> u32 {
+        (w >> (8 * i)) as u8 as u32
+    }
+
+    /// Two-digit numbers from digit values: byte `i` of the result is
+    /// `10 × byte i + byte i+1` (at most 99, so no byte overflows).
+    #[inline(always)]
+    fn pairs(d: u64) -> u64 {
+        d * 10 + (d >> 8)
+    }
+
+    /// The 8 bytes of `b` from `i`, little-endian.
+    #[inline(always)]
+    fn word(b: &[u8], i: usize) -> Option<u64> {
+        Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?))
+    }
+
+    const DATE: Shape = Shape::new(b"dddd-dd-"); // b[0..8]
+    const DAY_HOUR: Shape = Shape::new(b"dd*dd:dd"); // b[8..16]
+    const TIME: Shape = Shape::new(b"dd:dd:dd"); // b[11..19]
+    const FRACTION: Shape = Shape::new(b"d.dddddd"); // b[18..26]
+    const OFFSET: Shape = Shape::new(b"dd*dd:dd"); // the last 8 bytes
+
     /// The canonical shapes `YYYY-MM-DD?HH:MM:SS[.ffffff][±HH:MM]` (what
     /// `isoformat` writes, so nearly everything on the wire), parsed
-    /// directly. `None` means "not canonical or not valid": the general
-    /// parser then decides, so results are the same either way.
+    /// directly, eight bytes at a time. `None` means "not canonical or not
+    /// valid": the general parser then decides, so results are the same
+    /// either way.
     #[inline]
-    fn canonical(b: &[u8]) -> Option<DateTime> {
-        let len = b.len();
-        let (has_frac, has_tz) = match len {
+    pub(super) fn canonical(b: &[u8]) -> Option<DateTime> {
+        let (has_frac, has_tz) = match b.len() {
             19 => (false, false),
             26 => (true, false),
             25 => (false, true),
             32 => (true, true),
             _ => return None,
         };
-        if b[4] != b'-' || b[7] != b'-' || !b[10].is_ascii() || b[13] != b':' || b[16] != b':' {
-            return None;
-        }
-        let d2 = |i: usize| -> Option<u32> {
-            let (x, y) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
-            (x < 10 && y < 10).then(|| u32::from(x) * 10 + u32::from(y))
+        let date = pairs(DATE.digits(word(b, 0)?)?);
+        let day_hour = pairs(DAY_HOUR.digits(word(b, 8)?)?);
+        let time = pairs(TIME.digits(word(b, 11)?)?);
+        let year = byte(date, 0) * 100 + byte(date, 2);
+        let (month, day) = (byte(date, 5), byte(day_hour, 0));
+        let (hour, minute, second) = (byte(day_hour, 3), byte(day_hour, 6), byte(time, 6));
+        let micros = if has_frac {
+            let f = pairs(FRACTION.digits(word(b, 18)?)?);
+            byte(f, 2) * 10_000 + byte(f, 4) * 100 + byte(f, 6)
+        } else {
+            0
         };
-        let year = d2(0)? * 100 + d2(2)?;
-        let (month, day) = (d2(5)?, d2(8)?);
-        let (hour, minute, second) = (d2(11)?, d2(14)?, d2(17)?);
-        let mut micros = 0;
-        if has_frac {
-            if b[19] != b'.' {
-                return None;
-            }
-            micros = d2(20)? * 10_000 + d2(22)? * 100 + d2(24)?;
-        }
         let offset = if has_tz {
-            let t = if has_frac { 26 } else { 19 };
-            let sign: i64 = match b[t] {
+            let w = word(b, b.len() - 8)?;
+            let sign: i64 = match byte(w, 2) as u8 {
                 b'+' => 1,
                 b'-' => -1,
                 _ => return None,
             };
-            if b[t + 3] != b':' {
-                return None;
-            }
-            let (h, m) = (d2(t + 1)?, d2(t + 4)?);
+            let t = pairs(OFFSET.digits(w)?);
+            let (h, m) = (byte(t, 3), byte(t, 6));
             if h > 23 || m > 59 {
                 return None;
             }
+            // `-00:00` is UTC, written `+00:00`, as the general path does.
             Some(sign * i64::from(h * 3600 + m * 60) * 1_000_000)
         } else {
             None
@@ -532,15 +628,17 @@ mod iso {
         let time = NaiveTime::from_hms_micro_opt(hour, minute, second, micros)?;
         Some(DateTime {
             local: NaiveDateTime::new(date, time),
-            // `-00:00` is UTC, written `+00:00`, as the general path does.
-            offset_us: offset.map(|o| if o == 0 { 0 } else { o }),
+            offset_us: offset,
         })
     }
 
+    #[inline]
     pub(super) fn parse(s: &str) -> Option<DateTime> {
-        if let Some(d) = canonical(s.as_bytes()) {
-            return Some(d);
-        }
+        canonical(s.as_bytes()).or_else(|| general(s))
+    }
+
+    /// Any form `fromisoformat` accepts, the way the C code reads it.
+    pub(super) fn general(s: &str) -> Option<DateTime> {
         // At least 7 characters (a character is at most 4 bytes).
         if s.len() < 7 || (s.len() < 28 && s.chars().count() < 7) {
             return None;
@@ -586,6 +684,65 @@ mod iso {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Shape::digits` against the byte-at-a-time reading of the shape:
+    /// every byte value at every place of every shape.
+    #[test]
+    fn shapes_match_bytewise() {
+        let patterns: [&[u8; 8]; 3] = [b"dddd-dd-", b"dd*dd:dd", b"d.dddddd"];
+        let bases: [&[u8; 8]; 3] = [b"2020-12-", b"01T12:00", b"0.600000"];
+        for (p, base) in patterns.into_iter().zip(bases) {
+            let shape = iso::Shape::new(p);
+            for i in 0..8 {
+                for v in 0..=255u8 {
+                    let mut w = *base;
+                    w[i] = v;
+                    let want = w.iter().zip(p).all(|(&c, &q)| match q {
+                        b'd' => c.is_ascii_digit(),
+                        b'*' => c.is_ascii(),
+                        q => c == q,
+                    });
+                    let got = shape.digits(u64::from_le_bytes(w));
+                    assert_eq!(got.is_some(), want, "{p:?} {w:?}");
+                    if let Some(d) = got {
+                        for (j, (&c, &q)) in w.iter().zip(p).enumerate() {
+                            let digit = if q == b'd' { c - b'0' } else { 0 };
+                            assert_eq!((d >> (8 * j)) as u8, digit, "{w:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The canonical fast path gives what the general parser gives, or
+    /// leaves the string to it: every ASCII byte (and a few non-ASCII
+    /// characters) at every position of every canonical shape.
+    #[test]
+    fn canonical_fast_path_matches_general_parser() {
+        let shapes = [
+            "2020-12-01T12:00:00",
+            "2020-12-01T12:00:00.600000",
+            "2020-12-01T12:00:00+05:30",
+            "1999-02-28 23:59:59.000001-23:59",
+            "2024-02-29T00:00:00-00:00",
+        ];
+        for shape in shapes {
+            assert!(iso::canonical(shape.as_bytes()).is_some(), "{shape}");
+            let chars: Vec<char> = shape.chars().collect();
+            for pos in 0..chars.len() {
+                let replacements = (0..128u8).map(char::from).chain(['é', '\u{a0}', '٣', '😀']);
+                for c in replacements {
+                    let mut v = chars.clone();
+                    v[pos] = c;
+                    let s: String = v.into_iter().collect();
+                    if let Some(d) = iso::canonical(s.as_bytes()) {
+                        assert_eq!(Some(d), iso::general(&s), "{s:?}");
+                    }
+                }
+            }
+        }
+    }
 
     fn iso(s: &str) -> Option<String> {
         DateTime::parse_isoformat(s).ok().map(|d| d.isoformat())
@@ -638,6 +795,26 @@ mod tests {
             "0000-01-01",
         ] {
             assert!(DateTime::parse_isoformat(s).is_err(), "{s:?} should fail");
+        }
+    }
+
+    /// Digits written two at a time are the digits written one at a time.
+    #[test]
+    fn digit_pairs_match_digits() {
+        for width in [2, 4, 6] {
+            for v in (0..1_000_000u32)
+                .step_by(7)
+                .chain([0, 9, 10, 99, 100, 9999, 10_000, u32::MAX])
+            {
+                let mut buf = [0u8; 48];
+                let mut w = AsciiWriter {
+                    buf: &mut buf,
+                    n: 0,
+                };
+                w.num(v, width);
+                let want = format!("{:0w$}", v % 10u32.pow(width as u32), w = width);
+                assert_eq!(&buf[..width], want.as_bytes());
+            }
         }
     }
 

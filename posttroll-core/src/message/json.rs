@@ -15,24 +15,12 @@ use compact_str::CompactString;
 
 use super::datetime::DateTime;
 use super::pyfloat::write_json_float;
+use super::scan;
 use super::value::{string_datetime, string_value, Map, Value};
 
 /// Nesting deeper than this is refused (the reference hits Python's
 /// recursion limit near 1000 and crashes).
 pub(crate) const MAX_DEPTH: usize = 512;
-
-/// Bytes that end the plain part of a JSON string: `"`, `\\` and controls.
-static STRING_STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
 
 /// Python's default limit on the digits of an integer read from text.
 const MAX_INT_DIGITS: usize = 4300;
@@ -68,7 +56,7 @@ struct Parser<'a> {
     pos: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn err(&self, reason: &'static str) -> JsonError {
         JsonError {
             reason,
@@ -102,21 +90,7 @@ impl Parser<'_> {
             return Err(self.err("nesting too deep"));
         }
         match self.peek() {
-            Some(b'"') => {
-                // Most strings have no escapes: look at the slice first, so a
-                // datetime costs no String allocation.
-                if let Some(raw) = self.plain_string_ahead() {
-                    let len = raw.len();
-                    let v = match in_object.then(|| string_datetime(raw)).flatten() {
-                        Some(d) => Value::DateTime(d),
-                        None => Value::String(raw.into()),
-                    };
-                    self.pos += len + 2;
-                    return Ok(v);
-                }
-                let s = self.string()?;
-                Ok(string_value(s.into(), in_object))
-            }
+            Some(b'"') => self.string_value(in_object),
             Some(b'{') => self.object(depth),
             Some(b'[') => self.array(in_object, depth),
             Some(b'n') if self.eat(b"null") => Ok(Value::Null),
@@ -135,7 +109,11 @@ impl Parser<'_> {
 
     fn object(&mut self, depth: usize) -> Result<Value> {
         self.pos += 1;
-        let mut map = Map::with_capacity_and_hasher(16, Default::default());
+        // Room for 10 entries: typical metadata fits, and the entries
+        // buffer (10 × 96 bytes) stays small enough for the allocator's
+        // per-thread cache (glibc: up to 1032 bytes), which a 16-entry one
+        // misses on every decode.
+        let mut map = Map::with_capacity_and_hasher(10, Default::default());
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -145,12 +123,8 @@ impl Parser<'_> {
             if self.peek() != Some(b'"') {
                 return Err(self.err("expecting a property name in double quotes"));
             }
-            let key = match self.plain_string_ahead() {
-                Some(raw) => {
-                    let key = CompactString::from(raw);
-                    self.pos += raw.len() + 2;
-                    key
-                }
+            let key = match self.plain_string() {
+                Some(raw) => CompactString::from(raw),
                 None => self.string()?.into(),
             };
             self.skip_ws();
@@ -159,7 +133,13 @@ impl Parser<'_> {
             }
             self.pos += 1;
             self.skip_ws();
-            let v = self.value(true, depth + 1)?;
+            // String values, the usual case, skip the general dispatch and
+            // its recursion (`value` would refuse nothing at this depth).
+            let v = if self.peek() == Some(b'"') && depth < MAX_DEPTH {
+                self.string_value(true)?
+            } else {
+                self.value(true, depth + 1)?
+            };
             map.insert(key, v);
             self.skip_ws();
             match self.peek() {
@@ -201,29 +181,34 @@ impl Parser<'_> {
         }
     }
 
-    fn number(&mut self) -> Result<Value> {
-        let start = self.pos;
-        if self.peek() == Some(b'-') {
+    /// Moves past a run of ASCII digits.
+    #[inline]
+    fn skip_digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
             self.pos += 1;
         }
+    }
+
+    fn number(&mut self) -> Result<Value> {
+        let start = self.pos;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.pos += 1;
+        }
+        let int_start = self.pos;
         match self.peek() {
             Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                while let Some(b'0'..=b'9') = self.peek() {
-                    self.pos += 1;
-                }
-            }
+            Some(b'1'..=b'9') => self.skip_digits(),
             _ => return Err(self.err("expecting a value")),
         }
         let int_end = self.pos;
-        let mut is_float = false;
+        let mut frac_end = int_end;
         if self.peek() == Some(b'.') && matches!(self.s.get(self.pos + 1), Some(b'0'..=b'9')) {
             self.pos += 1;
-            while let Some(b'0'..=b'9') = self.peek() {
-                self.pos += 1;
-            }
-            is_float = true;
+            self.skip_digits();
+            frac_end = self.pos;
         }
+        let mut exp = None;
         if let Some(b'e' | b'E') = self.peek() {
             let save = self.pos;
             self.pos += 1;
@@ -231,17 +216,20 @@ impl Parser<'_> {
                 self.pos += 1;
             }
             if matches!(self.peek(), Some(b'0'..=b'9')) {
-                while let Some(b'0'..=b'9') = self.peek() {
-                    self.pos += 1;
-                }
-                is_float = true;
+                self.skip_digits();
+                exp = Some(&self.s[save + 1..self.pos]);
             } else {
                 // Python's number pattern stops before a bare `e`.
                 self.pos = save;
             }
         }
         let text = &self.text[start..self.pos];
-        if is_float {
+        if frac_end != int_end || exp.is_some() {
+            let int = &self.s[int_start..int_end];
+            let frac = self.s.get(int_end + 1..frac_end).unwrap_or_default();
+            if let Some(f) = fast_float(negative, int, frac, exp.unwrap_or_default()) {
+                return Ok(Value::Float(f));
+            }
             // Rust's parser is correctly rounded, as Python's `float()`;
             // overflow gives infinity in both.
             return text
@@ -249,11 +237,16 @@ impl Parser<'_> {
                 .map(Value::Float)
                 .map_err(|_| self.err("invalid number"));
         }
-        debug_assert_eq!(int_end, self.pos);
+        let digits = &self.s[int_start..int_end];
+        if let Some(v) = small_uint(digits) {
+            // Below 10^18: fits in an i64 with either sign.
+            let v = v as i64;
+            return Ok(Value::Int(if negative { -v } else { v }));
+        }
         match text.parse::<i64>() {
             Ok(i) => Ok(Value::Int(i)),
             // Python refuses to read integers of more than 4300 digits.
-            Err(_) if text.trim_start_matches('-').len() > MAX_INT_DIGITS => {
+            Err(_) if digits.len() > MAX_INT_DIGITS => {
                 self.pos = start;
                 Err(self.err("integer of more than 4300 digits"))
             }
@@ -261,44 +254,45 @@ impl Parser<'_> {
         }
     }
 
-    /// The content of the string starting at the opening quote, when it has
-    /// no escapes and no control characters (the common case).
-    fn plain_string_ahead(&self) -> Option<&str> {
+    /// The content of the string at the opening quote when it has no
+    /// escapes and no control characters (the common case), moving past
+    /// its closing quote; `None`, with nothing consumed, otherwise.
+    #[inline(always)]
+    fn plain_string(&mut self) -> Option<&'a str> {
         let start = self.pos + 1;
-        let rest = self.s.get(start..)?;
-        let len = rest.iter().position(|&c| STRING_STOP[c as usize])?;
-        (rest[len] == b'"').then(|| &self.text[start..start + len])
+        let end = scan::find_string_stop(self.s, start);
+        if self.s.get(end) != Some(&b'"') {
+            return None;
+        }
+        // Both ends are next to an ASCII quote: character boundaries.
+        let raw = self.text.get(start..end)?;
+        self.pos = end + 1;
+        Some(raw)
+    }
+
+    /// A string value; below an object, an ISO datetime becomes a datetime.
+    #[inline]
+    fn string_value(&mut self, in_object: bool) -> Result<Value> {
+        // Most strings have no escapes: take the slice, so a datetime costs
+        // no String allocation.
+        if let Some(raw) = self.plain_string() {
+            return Ok(match in_object.then(|| string_datetime(raw)).flatten() {
+                Some(d) => Value::DateTime(d),
+                None => Value::String(raw.into()),
+            });
+        }
+        let s = self.string()?;
+        Ok(string_value(s.into(), in_object))
     }
 
     /// A string starting at the opening quote; returns its content.
     fn string(&mut self) -> Result<String> {
         self.pos += 1;
         let start = self.pos;
-        // Fast path: no escapes.
-        loop {
-            match self.peek() {
-                None => return Err(self.err("unterminated string")),
-                Some(b'"') => {
-                    let s = self.text[start..self.pos].to_owned();
-                    self.pos += 1;
-                    return Ok(s);
-                }
-                Some(b'\\') => break,
-                Some(c) if c < 0x20 => return Err(self.err("invalid control character in string")),
-                Some(_) => self.pos += 1,
-            }
-        }
+        self.pos = scan::find_string_stop(self.s, start);
         let mut out = String::with_capacity(self.pos - start + 16);
         out.push_str(&self.text[start..self.pos]);
         loop {
-            let chunk = self.pos;
-            while let Some(c) = self.peek() {
-                if c == b'"' || c == b'\\' || c < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
-            out.push_str(&self.text[chunk..self.pos]);
             match self.peek() {
                 None => return Err(self.err("unterminated string")),
                 Some(b'"') => {
@@ -354,6 +348,9 @@ impl Parser<'_> {
                 }
                 Some(_) => return Err(self.err("invalid control character in string")),
             }
+            let chunk = self.pos;
+            self.pos = scan::find_string_stop(self.s, chunk);
+            out.push_str(&self.text[chunk..self.pos]);
         }
     }
 
@@ -372,6 +369,56 @@ impl Parser<'_> {
         self.pos += 4;
         Ok(v)
     }
+}
+
+/// The value of up to 18 ASCII digits (so below 10^18, which fits in an
+/// `i64` with either sign); `None` when there are more.
+#[inline]
+fn small_uint(digits: &[u8]) -> Option<u64> {
+    (digits.len() <= 18).then(|| {
+        digits
+            .iter()
+            .fold(0, |v, &d| v * 10 + u64::from(d.wrapping_sub(b'0')))
+    })
+}
+
+/// Exact powers of ten as `f64` (10^22 is the largest exact one).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Clinger's fast path, the first thing `str::parse::<f64>` tries: the
+/// float of `±int.frac × 10^exp` (all ASCII digits, `exp` with an optional
+/// sign) when the digits make an integer `m <= 2^53` and the resulting power
+/// of ten `e` is within ±22. Then `m` and `10^|e|` are exact doubles and one
+/// multiplication or division, correctly rounded, gives the correctly rounded
+/// result. `None` otherwise (the caller then uses `str::parse`).
+#[inline]
+fn fast_float(negative: bool, int: &[u8], frac: &[u8], exp: &[u8]) -> Option<f64> {
+    // x87 arithmetic rounds twice; every other target is plain IEEE 754.
+    if cfg!(all(target_arch = "x86", not(target_feature = "sse2"))) {
+        return None;
+    }
+    if int.len() + frac.len() > 19 || exp.len() > 4 {
+        return None;
+    }
+    let digit = |v: u64, &d: &u8| v * 10 + u64::from(d.wrapping_sub(b'0'));
+    let m = frac.iter().fold(int.iter().fold(0, digit), digit);
+    if m > 1 << 53 {
+        return None;
+    }
+    let e = match exp.split_first() {
+        Some((b'-', d)) => -(d.iter().fold(0, digit) as i64),
+        Some((b'+', d)) => d.iter().fold(0, digit) as i64,
+        _ => exp.iter().fold(0, digit) as i64,
+    } - frac.len() as i64;
+    let f = if e < 0 {
+        m as f64 / *POW10.get(e.unsigned_abs() as usize)?
+    } else {
+        m as f64 * *POW10.get(e as usize)?
+    };
+    Some(if negative { -f } else { f })
 }
 
 /// Writes `v` as `json.dumps(v)` would; datetimes naive when `naive_times`.
@@ -459,15 +506,15 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
-    let mut run = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\' {
-            i += 1;
-            continue;
-        }
+    loop {
+        // Copy runs of printable ASCII as they are.
+        let run = i;
+        i = scan::find_escape(bytes, i);
         out.extend_from_slice(&bytes[run..i]);
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         if b < 0x80 {
             match b {
                 b'"' => out.extend_from_slice(b"\\\""),
@@ -492,9 +539,7 @@ pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
             }
             i += c.len_utf8();
         }
-        run = i;
     }
-    out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
 }
 
@@ -538,6 +583,53 @@ mod tests {
             Ok(Value::BigInt("123456789012345678901234567890".into()))
         );
         assert_eq!(parse("-0"), Ok(Value::Int(0)));
+    }
+
+    /// Straightforward versions of the number fast paths agree with them.
+    #[test]
+    fn number_fast_paths_match_str_parse() {
+        let mut cases: Vec<String> =
+            "0 -0 0.0 -0.0 1 -1 23.4567 12345 0.1 0.3 1e22 1e23 1E-22 1e-23 \
+             9007199254740992 9007199254740993 9007199254740993.0 900719925474099.3 \
+             1.7976931348623157e308 5e-324 123456789012345678 1234567890123456789 \
+             -999999999999999999 1e0000 1e+0005 1.5e-0007 0.000001 4.35 2.5e-3 123.456e2 \
+             0.1e-22 10000000000000000000000.0"
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let int = (x >> 11) % 10u64.pow((x % 11) as u32 + 1);
+            let frac_len = (x >> 5) % 12;
+            let frac = (x >> 17) % 10u64.pow(frac_len as u32);
+            let exp = (x >> 40) as i64 % 30;
+            let sign = if x & 1 == 0 { "-" } else { "" };
+            let mut s = format!("{sign}{int}");
+            if frac_len > 0 {
+                s += &format!(".{frac:0w$}", w = frac_len as usize);
+            }
+            if x & 2 == 0 {
+                s += &format!("e{exp}");
+            }
+            cases.push(s);
+        }
+        for s in &cases {
+            let v = parse(s).unwrap_or_else(|e| panic!("{s}: {e:?}"));
+            if s.contains(['.', 'e', 'E']) {
+                let want: f64 = s.parse().unwrap();
+                let got = v.as_f64().unwrap();
+                assert!(matches!(v, Value::Float(_)), "{s}");
+                assert_eq!(got.to_bits(), want.to_bits(), "{s}");
+            } else {
+                match s.parse::<i64>() {
+                    Ok(i) => assert_eq!(v, Value::Int(i), "{s}"),
+                    Err(_) => assert_eq!(v, Value::BigInt(s.clone()), "{s}"),
+                }
+            }
+        }
     }
 
     #[test]

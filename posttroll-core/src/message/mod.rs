@@ -17,6 +17,7 @@ mod datetime;
 mod error;
 mod json;
 mod pyfloat;
+mod scan;
 mod value;
 
 use std::borrow::Cow;
@@ -177,18 +178,6 @@ fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-/// 0 for an ASCII byte that is not whitespace, 1 otherwise (whitespace or
-/// the start of a non-ASCII character, which needs a closer look).
-static ASCII_CLASS: [u8; 256] = {
-    let mut t = [1u8; 256];
-    let mut i = 0;
-    while i < 128 {
-        t[i] = if is_py_space_ascii(i as u8) { 1 } else { 0 };
-        i += 1;
-    }
-    t
-};
-
 #[inline]
 const fn is_py_space_ascii(b: u8) -> bool {
     matches!(b, b' ' | b'\t'..=b'\r' | 0x1c..=0x1f)
@@ -249,6 +238,19 @@ impl<'a> std::ops::Index<usize> for Fields<'a> {
     }
 }
 
+/// Whether the character at byte `i` of `s` (a character boundary) is
+/// Python whitespace, and its width in bytes.
+#[inline]
+fn char_at(s: &str, i: usize) -> (bool, usize) {
+    match s.as_bytes().get(i) {
+        Some(&c) if c < 0x80 => (is_py_space_ascii(c), 1),
+        _ => {
+            let ch = s[i..].chars().next().unwrap_or(' ');
+            (is_py_space(ch), ch.len_utf8())
+        }
+    }
+}
+
 /// Splits on runs of whitespace into at most 7 fields, as Python's
 /// `re.split(r"\s+", s, maxsplit=6)`; returns the fields and the byte
 /// offset of the seventh.
@@ -257,41 +259,46 @@ fn split_fields(s: &str) -> (Fields<'_>, usize) {
     let mut fields = Fields::default();
     let mut start = 0;
     let mut i = 0;
-    let mut run_start = usize::MAX; // start of the current whitespace run
-    while i < b.len() {
-        let c = b[i];
-        if run_start == usize::MAX && ASCII_CLASS[c as usize] == 0 {
-            // Inside a field, on plain ASCII: the common case.
-            i += 1;
+    loop {
+        // Inside a field: jump to the next byte that may be whitespace.
+        i = scan::find_field_break(b, i);
+        if i >= b.len() {
+            break;
+        }
+        let (space, width) = char_at(s, i);
+        i += width;
+        if !space {
             continue;
         }
-        let (space, width) = if c < 0x80 {
-            (is_py_space_ascii(c), 1)
-        } else {
-            let ch = s[i..].chars().next().unwrap_or(' ');
-            (is_py_space(ch), ch.len_utf8())
-        };
-        if space {
-            if run_start == usize::MAX {
-                run_start = i;
-            }
-        } else if run_start != usize::MAX {
-            fields.push(&s[start..run_start]);
-            start = i;
-            run_start = usize::MAX;
-            if fields.len() == 6 {
+        // A whitespace run from `run_start` up to `i`.
+        let run_start = i - width;
+        while i < b.len() {
+            let (space, width) = char_at(s, i);
+            if !space {
                 break;
             }
+            i += width;
         }
-        i += width;
-    }
-    if run_start != usize::MAX {
-        // A trailing whitespace run: one more (empty) field.
         fields.push(&s[start..run_start]);
-        start = b.len();
+        start = i;
+        if fields.len() == 6 {
+            break;
+        }
     }
+    // A trailing whitespace run leaves `start` at the end: one more (empty)
+    // field, as Python gives.
     fields.push(&s[start..]);
     (fields, start)
+}
+
+/// Whether `header` (the start of a frame) holds all seven fields with a
+/// `binary/octet-stream` mime type, so that the data starts inside it.
+fn is_binary_header(header: &str) -> bool {
+    let Some(rest) = header.strip_prefix(MAGIC) else {
+        return false;
+    };
+    let (fields, _) = split_fields(rest);
+    fields.len() == 7 && fields[5].eq_ignore_ascii_case(MIME_BINARY)
 }
 
 /// Appends ` text/ascii <text>`.
@@ -497,16 +504,33 @@ impl Message {
     /// ```
     pub fn decode(frame: impl AsRef<[u8]>) -> Result<Message, MessageError> {
         let frame = frame.as_ref();
-        let (text, utf8): (Cow<'_, str>, bool) = match std::str::from_utf8(frame) {
-            Ok(s) => (Cow::Borrowed(s), true),
-            Err(_) => (
-                Cow::Owned(frame.iter().map(|&b| b as char).collect()),
-                false,
-            ),
-        };
+        match std::str::from_utf8(frame) {
+            Ok(text) => Self::decode_text(frame, text, true),
+            Err(e) => {
+                // Binary data is raw bytes, so a frame that carries it is
+                // rarely UTF-8 as a whole; its header still is when we (or
+                // any UTF-8 writer) wrote it. Read that header as UTF-8
+                // rather than as ISO-8859-1, so that a non-ASCII subject or
+                // sender survives a round trip.
+                let valid = &frame[..e.valid_up_to()];
+                if let Ok(header) = std::str::from_utf8(valid) {
+                    if is_binary_header(header) {
+                        return Self::decode_text(frame, header, true);
+                    }
+                }
+                let latin1: String = frame.iter().map(|&b| b as char).collect();
+                Self::decode_text(frame, &latin1, false)
+            }
+        }
+    }
+
+    /// Decodes `text`, the whole of `frame` (or, for binary data, at least
+    /// its header) as characters; `utf8` says whether byte offsets in
+    /// `text` are byte offsets in `frame`.
+    fn decode_text(frame: &[u8], text: &str, utf8: bool) -> Result<Message, MessageError> {
         let Some(rest) = text.strip_prefix(MAGIC) else {
             return Err(MessageError::WrongMagic {
-                start: excerpt(&text),
+                start: excerpt(text),
             });
         };
         let (fields, data_offset) = split_fields(rest);
@@ -528,7 +552,10 @@ impl Message {
             if fields.len() < 6 {
                 Data::None
             } else {
-                let mime_type: Cow<'_, str> = if fields[5].is_ascii() {
+                let mime_type: Cow<'_, str> = if matches!(fields[5], MIME_JSON | MIME_TEXT) {
+                    // Already lower-case (the usual case).
+                    Cow::Borrowed(fields[5])
+                } else if fields[5].is_ascii() {
                     if fields[5].bytes().any(|c| c.is_ascii_uppercase()) {
                         Cow::Owned(fields[5].to_ascii_lowercase())
                     } else {
@@ -637,6 +664,59 @@ mod tests {
         assert_eq!(f.items[..f.len()], ["", "a", "b", ""]);
     }
 
+    /// `split_fields` against a character-by-character version of
+    /// `re.split(r"\s+", s, maxsplit=6)` on generated strings.
+    #[test]
+    fn split_fields_matches_char_by_char() {
+        fn reference(s: &str) -> (Vec<&str>, usize) {
+            let mut fields = Vec::new();
+            let mut start = 0;
+            let mut chars = s.char_indices().peekable();
+            while let Some((i, c)) = chars.next() {
+                if fields.len() == 6 {
+                    break;
+                }
+                if is_py_space(c) {
+                    let mut end = i + c.len_utf8();
+                    while let Some(&(j, d)) = chars.peek().filter(|(_, d)| is_py_space(*d)) {
+                        end = j + d.len_utf8();
+                        chars.next();
+                    }
+                    fields.push(&s[start..i]);
+                    start = end;
+                }
+            }
+            fields.push(&s[start..]);
+            (fields, start)
+        }
+        let alphabet = [
+            " ", "\t", "\n", "\x0b", "\x0c", "\r", "\x1c", "\x1f", "\x00", "\x7f", "\u{85}",
+            "\u{a0}", "\u{2003}", "\u{3000}", "é", "😀", "a", "b", "/", "0", ":", "pytroll",
+        ];
+        let mut x: u64 = 0x0123_4567_89ab_cdef;
+        for _ in 0..100_000 {
+            let mut s = String::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for k in 0..(x % 40) {
+                let r = x.rotate_left(k as u32 * 7) ^ k.wrapping_mul(0x9e37_79b9);
+                // Mostly letters, so fields are of every length.
+                s.push_str(
+                    alphabet[if r % 3 == 0 {
+                        (r >> 8) as usize % alphabet.len()
+                    } else {
+                        16
+                    }],
+                );
+            }
+            let (f, off) = split_fields(&s);
+            let (want, want_off) = reference(&s);
+            assert_eq!(&f.items[..f.len()], &want[..], "{s:?}");
+            assert_eq!(off, want_off, "{s:?}");
+        }
+    }
+
     #[test]
     fn errors_are_clean() {
         let cases: &[&str] = &[
@@ -653,6 +733,31 @@ mod tests {
         for c in cases {
             assert!(Message::decode(c).is_err(), "{c:?}");
         }
+    }
+
+    #[test]
+    fn binary_frame_keeps_a_utf8_header() {
+        let mut m =
+            Message::new("/sjö/ä", "info", Data::binary(vec![0xff, b' ', 0xa0, 0])).unwrap();
+        m.sender = "usér@höst".into();
+        let frame = m.encode();
+        assert!(std::str::from_utf8(&frame).is_err());
+        let back = Message::decode(&frame).unwrap();
+        assert_eq!(back.subject, m.subject);
+        assert_eq!(back.sender, m.sender);
+        assert_eq!(back.data, m.data);
+        assert_eq!(back.encode(), frame);
+    }
+
+    #[test]
+    fn latin1_binary_frame_is_stable_after_one_round() {
+        // Found by the fuzzer: a latin-1 header followed by raw bytes.
+        let frame = b"pytroll://a/b info u\xff@h 2008-04-11T22:13:22 v1.2 binary/octet-stream \xff";
+        let m = Message::decode(frame).unwrap();
+        assert_eq!(m.sender, "u\u{ff}@h");
+        assert_eq!(m.data.as_binary(), Some(&[0xff][..]));
+        let once = m.encode();
+        assert_eq!(Message::decode(&once).unwrap().encode(), once);
     }
 
     #[test]

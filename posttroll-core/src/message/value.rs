@@ -292,7 +292,7 @@ pub(crate) fn string_value(s: CompactString, in_object: bool) -> Value {
 #[inline]
 pub(crate) fn string_datetime(s: &str) -> Option<DateTime> {
     if DateTime::may_be_isoformat(s) {
-        DateTime::parse_isoformat(s).ok()
+        DateTime::parse_isoformat_opt(s)
     } else {
         None
     }
