@@ -32,6 +32,8 @@
 //!   configuration are ignored: one bus per network). Datagrams are cut to
 //!   1024 bytes, as a UDP receiver with a 1024-byte buffer reads them, and
 //!   come from `127.0.0.1`. Datagrams sent when no receiver exists are lost.
+//! - **Taps** (for tests): [`InprocNetwork::tap`] sees every frame any
+//!   publisher of the network sends, whether or not a subscriber takes it.
 //!
 //! Everything runs on tokio primitives, with no background task, thread or
 //! sleep; it works on current-thread and multi-thread runtimes. Networks are
@@ -205,6 +207,7 @@ struct State {
     bound: HashMap<Key, Bound>,
     subscribers: HashMap<Key, Vec<Arc<SubQueue>>>,
     receivers: Vec<(u64, mpsc::Sender<Bytes>)>,
+    taps: Vec<(u64, mpsc::UnboundedSender<TappedFrame>)>,
 }
 
 impl State {
@@ -293,6 +296,10 @@ impl Inner {
     fn remove_receiver(&self, id: u64) {
         self.state().receivers.retain(|(i, _)| *i != id);
     }
+
+    fn remove_tap(&self, id: u64) {
+        self.state().taps.retain(|(i, _)| *i != id);
+    }
 }
 
 /// An isolated in-memory network: its bound sockets, connected subscribers
@@ -345,6 +352,7 @@ impl fmt::Debug for InprocNetwork {
                 &st.subscribers.values().map(Vec::len).sum::<usize>(),
             )
             .field("receivers", &st.receivers.len())
+            .field("taps", &st.taps.len())
             .finish()
     }
 }
@@ -414,6 +422,58 @@ impl InprocNetwork {
     /// The number of open discovery receivers.
     pub fn receiver_count(&self) -> usize {
         self.inner.state().receivers.len()
+    }
+
+    /// Starts seeing every frame that any publisher of this network sends
+    /// from now on, with the endpoint it was sent on, in the order the sends
+    /// happened; until the tap is dropped.
+    ///
+    /// A frame is seen when `send` accepts it (the publisher is not closed),
+    /// whether or not a subscriber is connected, its topics match, or its
+    /// queue has room; before it is delivered, so it is in the tap when
+    /// `send` returns. Only publishers are tapped: requests, replies and
+    /// discovery datagrams are not. A tap's queue is unbounded: read it (or
+    /// drop it) in long tests. Taps do not count in [`InprocNetwork::is_idle`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use posttroll_backend_inproc::InprocNetwork;
+    /// use posttroll_core::{BindSpec, Config, Endpoint};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let network = InprocNetwork::new();
+    /// let mut tap = network.tap();
+    /// let transport = network.backend(&Config::default()).transport;
+    /// let bound: Endpoint = "inproc://tapped".parse().unwrap();
+    /// let publisher = transport.bind_publisher(BindSpec::new(bound.clone())).await.unwrap();
+    ///
+    /// // No subscriber: the frame goes nowhere, but the tap sees it.
+    /// publisher.send("pytroll://counter info".into()).await.unwrap();
+    /// let seen = tap.try_recv().unwrap();
+    /// assert_eq!(seen.endpoint, bound);
+    /// assert_eq!(seen.frame, "pytroll://counter info");
+    /// assert!(tap.try_recv().is_none());
+    /// # });
+    /// ```
+    pub fn tap(&self) -> FrameTap {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = {
+            let mut st = self.inner.state();
+            let id = st.id();
+            st.taps.push((id, tx));
+            id
+        };
+        FrameTap {
+            inner: self.inner.clone(),
+            id,
+            rx,
+        }
+    }
+
+    /// The number of open taps (see [`InprocNetwork::tap`]).
+    pub fn tap_count(&self) -> usize {
+        self.inner.state().taps.len()
     }
 
     /// True when nothing is bound, connected or receiving (every socket was
@@ -561,6 +621,13 @@ impl PubSocket for InprocPubSocket {
         }
         let targets: Vec<Arc<SubQueue>> = {
             let st = self.inner.state();
+            for (_, tap) in &st.taps {
+                // A tap being dropped meanwhile just misses the frame.
+                let _ = tap.send(TappedFrame {
+                    endpoint: self.endpoint.clone(),
+                    frame: frame.clone(),
+                });
+            }
             match st.subscribers.get(&Key::of(&self.endpoint)) {
                 Some(list) => list.iter().filter(|q| q.matches(&frame)).cloned().collect(),
                 None => return Ok(()),
@@ -783,5 +850,51 @@ impl DatagramReceiver for InprocDatagramReceiver {
 impl Drop for InprocDatagramReceiver {
     fn drop(&mut self) {
         self.inner.remove_receiver(self.id);
+    }
+}
+
+/// A frame a publisher of an [`InprocNetwork`] sent, as a [`FrameTap`]
+/// sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TappedFrame {
+    /// The endpoint of the publisher that sent it (a port 0 resolved).
+    pub endpoint: Endpoint,
+    /// The frame, as sent.
+    pub frame: Bytes,
+}
+
+/// Sees every frame the publishers of an [`InprocNetwork`] send; see
+/// [`InprocNetwork::tap`]. Dropping it stops the tapping.
+#[derive(Debug)]
+pub struct FrameTap {
+    inner: Arc<Inner>,
+    id: u64,
+    rx: mpsc::UnboundedReceiver<TappedFrame>,
+}
+
+impl FrameTap {
+    /// The next frame sent, waiting for one (cancel-safe).
+    pub async fn recv(&mut self) -> TappedFrame {
+        match self.rx.recv().await {
+            Some(frame) => frame,
+            // The network holds the sender for as long as the tap exists.
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The next frame already sent, if any, without waiting.
+    pub fn try_recv(&mut self) -> Option<TappedFrame> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Every frame sent and not yet taken, oldest first.
+    pub fn drain(&mut self) -> Vec<TappedFrame> {
+        std::iter::from_fn(|| self.try_recv()).collect()
+    }
+}
+
+impl Drop for FrameTap {
+    fn drop(&mut self) {
+        self.inner.remove_tap(self.id);
     }
 }

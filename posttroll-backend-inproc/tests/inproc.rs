@@ -611,3 +611,81 @@ async fn factory_uses_the_global_network() {
     p.send("g".into()).await.unwrap();
     assert_eq!(s.recv().await.unwrap(), "g");
 }
+
+// ---------------------------------------------------------------------------
+// Taps.
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn tap_sees_every_publisher_frame_in_order_with_or_without_subscribers() {
+    let (network, t) = net();
+    let mut tap = network.tap();
+    assert_eq!(network.tap_count(), 1);
+    let a = publ(&t, "inproc://a").await;
+    let b = publ(&t, "tcp://*:0").await;
+    let b_endpoint = b.endpoint().clone();
+    let mut s = sub(&t, "inproc://a", &["pytroll://x"]).await;
+
+    a.send("pytroll://x 1".into()).await.unwrap();
+    b.send("pytroll://y 2".into()).await.unwrap(); // nobody listens
+    a.send("pytroll://z 3".into()).await.unwrap(); // topic does not match
+    let seen = tap.drain();
+    let got: Vec<(Endpoint, Bytes)> = seen.into_iter().map(|f| (f.endpoint, f.frame)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (ep("inproc://a"), Bytes::from("pytroll://x 1")),
+            (b_endpoint, Bytes::from("pytroll://y 2")),
+            (ep("inproc://a"), Bytes::from("pytroll://z 3")),
+        ]
+    );
+    // Delivery is unchanged by the tap.
+    assert_eq!(s.recv().await.unwrap(), "pytroll://x 1");
+    assert_empty(&mut s).await;
+}
+
+#[tokio::test]
+async fn tap_recv_waits_and_closed_publishers_are_not_seen() {
+    let (network, t) = net();
+    let mut tap = network.tap();
+    let a = publ(&t, "inproc://a").await;
+    let waiting = tokio::spawn(async move {
+        let frame = tap.recv().await;
+        (frame, tap)
+    });
+    tokio::task::yield_now().await;
+    a.send("pytroll://x 1".into()).await.unwrap();
+    let (frame, mut tap) = tokio::time::timeout(Duration::from_secs(1), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(frame.frame, "pytroll://x 1");
+
+    a.close().await.unwrap();
+    assert!(a.send("pytroll://x 2".into()).await.is_err());
+    assert!(tap.try_recv().is_none());
+}
+
+#[tokio::test]
+async fn taps_are_per_network_start_now_and_end_on_drop() {
+    let (network, t) = net();
+    let other = InprocNetwork::new();
+    let mut other_tap = other.tap();
+    let a = publ(&t, "inproc://a").await;
+    a.send("pytroll://x before".into()).await.unwrap();
+    let mut tap = network.tap();
+    let mut second = network.tap();
+    a.send("pytroll://x after".into()).await.unwrap();
+    assert_eq!(tap.drain().len(), 1);
+    assert_eq!(second.drain().len(), 1);
+    assert!(other_tap.try_recv().is_none());
+
+    drop(tap);
+    drop(second);
+    assert_eq!(network.tap_count(), 0);
+    a.send("pytroll://x unseen".into()).await.unwrap();
+    drop(a);
+    // Taps do not keep a network busy.
+    let _tap = network.tap();
+    assert!(network.is_idle());
+}
