@@ -17,6 +17,8 @@ pub fn registry() -> Registry {
     let mut registry = Registry::new();
     #[cfg(feature = "inproc")]
     registry.register("inproc", posttroll_backend_inproc::factory());
+    #[cfg(feature = "zmq")]
+    registry.register("unsecure_zmq", posttroll_backend_zmq::factory());
     registry
 }
 

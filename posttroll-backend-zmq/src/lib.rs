@@ -1,0 +1,719 @@
+//! The libzmq backend of posttroll (`unsecure_zmq`): ZeroMQ PUB/SUB and
+//! REQ/REP on the system libzmq (crate `zmq` 0.9), wire-compatible with the
+//! Python reference (posttroll on pyzmq).
+//!
+//! [`factory`] builds the backend registered as `unsecure_zmq`: a
+//! [`ZmqTransport`] and the UDP multicast discovery of
+//! `posttroll-discovery-multicast`.
+//!
+//! # Sockets
+//!
+//! | trait call | libzmq socket | notes |
+//! | --- | --- | --- |
+//! | [`Transport::bind_publisher`] | `PUB` | `SNDHWM` from [`PubOptions::send_high_water_mark`]; [`PubOptions::no_drop`] sets `ZMQ_XPUB_NODROP` and makes `send` wait for room |
+//! | [`Transport::connect_subscriber`] | `SUB`, one per publisher | `SUBSCRIBE` for each topic (an empty list subscribes to nothing) |
+//! | [`Transport::bind_reply`] | `REP` | receive, then reply, in turn |
+//! | [`Transport::request`] | `REQ`, a fresh one per call | closed with `LINGER` 0 afterwards; the timeout holds even when the peer is dead or absent |
+//!
+//! Endpoints are `tcp://host:port`, `ipc:///path` and `inproc://name`.
+//! **`inproc://` reaches only sockets of the same libzmq context, that is of
+//! the same [`ZmqTransport`]** (and its clones): two transports in one
+//! process cannot talk over `inproc://`. [`factory`] builds a new transport,
+//! so a new context, for every backend it builds.
+//!
+//! A TCP port 0 binds a random free port of [`BindSpec::port_range`]
+//! (`[pub_min_port, pub_max_port)`), trying random ports up to 100 times as
+//! pyzmq's `bind_to_random_port` does, and the socket's endpoint reports the
+//! port bound (`ZMQ_LAST_ENDPOINT`).
+//!
+//! Every socket gets the four TCP keepalive options of the [`Config`]
+//! (`tcp_keepalive`, `tcp_keepalive_cnt`, `tcp_keepalive_idle`,
+//! `tcp_keepalive_intvl`) that are set.
+//!
+//! With a non-empty `authorized_client_addresses`, the host names are
+//! resolved to IPs when the transport is created, a ZAP handler thread
+//! starts for the transport's context (see [`zap`]), and every server
+//! socket (PUB, REP) on `tcp://` or `ipc://` gets the ZAP domain `global`:
+//! only peers from those IPs are admitted, each refusal is logged with the
+//! peer's IP. `inproc://` never uses ZAP (nor any security), as in the
+//! reference. IPC peers have no IP, so with an allow-list they are refused
+//! (as the reference's authenticator refuses them).
+//!
+//! [`Security::Curve`] is refused with [`Error::Unsupported`] by this
+//! backend (except on `inproc://`, which never uses security): the CURVE
+//! backend plugs its key handling into [`ZmqTransportBuilder::curve`] (a
+//! [`SocketSecurity`] hook applied to every non-inproc socket right after
+//! it is created) and its client-key check into
+//! [`ZmqTransportBuilder::zap_policy`].
+//!
+//! ## High-water marks and losses
+//!
+//! libzmq only ever drops PUB/SUB frames at the publisher: when the queue
+//! (`SNDHWM` frames) towards one subscriber is full, a `PUB` drops the
+//! frame for that subscriber. The subscriber's side never drops: when its
+//! receive queue (`RCVHWM`) is full it stops reading the TCP connection, and
+//! the backpressure reaches the publisher's queue. So:
+//!
+//! - a default publisher drops frames for subscribers that fall more than
+//!   about `SNDHWM` + `RCVHWM` + the kernel's socket buffers behind;
+//! - a [`PubOptions::no_drop`] publisher sets `ZMQ_XPUB_NODROP` (which
+//!   libzmq honours on `PUB` sockets too, so no subscription messages need
+//!   reading), so that libzmq answers `EAGAIN` instead of dropping; `send`
+//!   then waits, asynchronously, until every matching subscriber has room.
+//!   A subscriber that stops reading therefore stops the publisher;
+//! - subscribers keep libzmq's default `RCVHWM` (1000 frames) unless
+//!   [`ZmqTransportBuilder::subscriber_receive_high_water_mark`] says
+//!   otherwise: it bounds the subscriber's memory and loses nothing (see
+//!   above), whatever the publisher's options, which the subscriber cannot
+//!   know.
+//!
+//! # Threading design
+//!
+//! libzmq sockets are not thread-safe: a socket may move between threads
+//! only with a full memory barrier, and must never be used by two threads
+//! at once. The async API, on the other hand, must be callable from any
+//! tokio task on any worker thread. This crate reconciles the two without
+//! any thread of its own:
+//!
+//! - each libzmq socket is owned by exactly one Rust object and is only
+//!   touched under a `std::sync::Mutex` (the barrier), held for a few
+//!   non-blocking calls and **never across an `.await`**; so futures are
+//!   `Send` and sockets are usable from any task;
+//! - every send and receive is non-blocking (`ZMQ_DONTWAIT`); on `EAGAIN`
+//!   the task awaits the socket's `ZMQ_FD`, registered with the tokio
+//!   reactor through [`tokio::io::unix::AsyncFd`] (readable interest only);
+//! - that descriptor is edge-triggered and is reset by *any* libzmq call
+//!   that processes the socket's command mailbox. To lose no wakeup, a task
+//!   only awaits it after the mailbox was drained by a call whose outcome it
+//!   checked: a receive that returned `EAGAIN` (which processes commands
+//!   unthrottled), or, after a send that returned `EAGAIN`, a read of
+//!   `ZMQ_EVENTS` followed by one more send attempt. Receivers take as many
+//!   frames as are ready per wakeup (up to 256) into a local queue and only
+//!   wait after an `EAGAIN`. The senders of one `no_drop` publisher take
+//!   turns (an async mutex), so no other call can steal the edge a waiting
+//!   sender needs; a plain PUB never waits (libzmq's PUB never says
+//!   `EAGAIN`), so its `send` is a lock, a copy and a `zmq_send`;
+//! - receive futures are cancel-safe: a frame taken from libzmq is stored
+//!   in the socket's own queue (subscribers) or returned in the same poll
+//!   (reply sockets, requests) before any `.await`.
+//!
+//! The alternative, one I/O thread per transport owning every socket and
+//! talking to tasks through channels, costs two thread hand-offs per frame
+//! and halves the throughput on small machines; the design above reaches
+//! the bulk of raw libzmq's throughput (see `benches/pubsub.rs`).
+//!
+//! Sockets must be created inside a tokio runtime with I/O enabled (they
+//! register with its reactor) and used on that runtime.
+//!
+//! The crate's only `unsafe` code is in one private module: setting
+//! `ZMQ_XPUB_NODROP` (the `zmq` crate has no setter for it) and
+//! registering `ZMQ_FD` with tokio (`AsyncFd::register_with_interest` is
+//! `unsafe` since tokio 1.54); the crate's lints deny `unsafe` elsewhere.
+//!
+//! # Closing
+//!
+//! `close` (or dropping a socket) deregisters the descriptor from tokio,
+//! then closes the libzmq socket: `LINGER` 0 for SUB and REQ, at most
+//! [`SERVER_LINGER`] for PUB and REP, so that frames just sent still get
+//! out. The libzmq context is terminated when its last socket closes (every
+//! socket holds the context), which therefore never waits for anything but
+//! those bounded lingers; the ZAP thread is stopped and joined when the
+//! transport and every server socket relying on it are gone.
+//!
+//! # Examples
+//!
+//! ```
+//! use posttroll_backend_zmq::ZmqTransport;
+//! use posttroll_core::{BindSpec, Config, Endpoint, Security, Transport};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let transport = ZmqTransport::new(&Config::default())?;
+//! let publisher = transport
+//!     .bind_publisher(BindSpec::new("tcp://127.0.0.1:0".parse()?))
+//!     .await?;
+//! let port = publisher.endpoint().port().unwrap_or(0);
+//! assert!(port >= 49152);
+//! let mut subscriber = transport
+//!     .connect_subscriber(&Endpoint::tcp("127.0.0.1", port), &["pytroll://".to_owned()], Security::Plain)
+//!     .await?;
+//! // PUB/SUB drops what is sent before the subscription arrives: repeat.
+//! let frame = loop {
+//!     publisher.send("pytroll://counter info".into()).await?;
+//!     let wait = tokio::time::Duration::from_millis(20);
+//!     if let Ok(frame) = tokio::time::timeout(wait, subscriber.recv()).await {
+//!         break frame?;
+//!     }
+//! };
+//! assert_eq!(frame, "pytroll://counter info");
+//! # Ok::<(), posttroll_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+mod ffi;
+mod pubsub;
+mod reqrep;
+mod util;
+pub mod zap;
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use posttroll_core::{
+    Backend, BackendFactory, BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket,
+    Result, Security, SubSocket, Transport,
+};
+
+pub use pubsub::{ZmqPubSocket, ZmqSubSocket};
+pub use reqrep::ZmqReplySocket;
+/// The `zmq` crate this backend is built on (for [`SocketSecurity`] hooks).
+pub use zmq;
+
+use util::{check_endpoint, zmq_error};
+use zap::{AllOf, IpAllowList, ZapHandler, ZapPolicy};
+
+/// The name this backend is registered and announced under.
+pub const BACKEND_NAME: &str = "unsecure_zmq";
+
+/// The engine name [`Transport::engine`] reports.
+pub const ENGINE: &str = "libzmq";
+
+/// How long a closed PUB or REP socket may still try to send what is
+/// queued (`ZMQ_LINGER`).
+pub const SERVER_LINGER: Duration = Duration::from_millis(100);
+
+/// How many random ports a port-0 bind tries (as pyzmq's
+/// `bind_to_random_port`).
+pub const RANDOM_PORT_TRIES: usize = 100;
+
+/// The factory registered under `unsecure_zmq`: a [`ZmqTransport`] with
+/// the configuration's keepalive options and allow-list, and the UDP
+/// multicast discovery.
+pub fn factory() -> BackendFactory {
+    Arc::new(|config: &Config| {
+        let transport = ZmqTransport::new(config)?;
+        let discovery = posttroll_discovery_multicast::MulticastDiscovery::new(config)?;
+        Ok(Backend {
+            name: BACKEND_NAME.to_owned(),
+            transport: Arc::new(transport),
+            discovery: Arc::new(discovery),
+        })
+    })
+}
+
+/// The TCP keepalive options set on every socket (`None`: left alone).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Keepalive {
+    /// `ZMQ_TCP_KEEPALIVE` (config `tcp_keepalive`).
+    pub keepalive: Option<i32>,
+    /// `ZMQ_TCP_KEEPALIVE_CNT` (config `tcp_keepalive_cnt`).
+    pub count: Option<i32>,
+    /// `ZMQ_TCP_KEEPALIVE_IDLE` (config `tcp_keepalive_idle`).
+    pub idle: Option<i32>,
+    /// `ZMQ_TCP_KEEPALIVE_INTVL` (config `tcp_keepalive_intvl`).
+    pub interval: Option<i32>,
+}
+
+impl Keepalive {
+    /// The options a configuration sets.
+    pub fn from_config(config: &Config) -> Keepalive {
+        Keepalive {
+            keepalive: config.tcp_keepalive,
+            count: config.tcp_keepalive_cnt,
+            idle: config.tcp_keepalive_idle,
+            interval: config.tcp_keepalive_intvl,
+        }
+    }
+
+    fn apply(&self, socket: &zmq::Socket) -> Result<()> {
+        if let Some(v) = self.keepalive {
+            socket.set_tcp_keepalive(v).map_err(zmq_error(
+                "setting ZMQ_TCP_KEEPALIVE (config tcp_keepalive)",
+            ))?;
+        }
+        if let Some(v) = self.count {
+            socket.set_tcp_keepalive_cnt(v).map_err(zmq_error(
+                "setting ZMQ_TCP_KEEPALIVE_CNT (config tcp_keepalive_cnt)",
+            ))?;
+        }
+        if let Some(v) = self.idle {
+            socket.set_tcp_keepalive_idle(v).map_err(zmq_error(
+                "setting ZMQ_TCP_KEEPALIVE_IDLE (config tcp_keepalive_idle)",
+            ))?;
+        }
+        if let Some(v) = self.interval {
+            socket.set_tcp_keepalive_intvl(v).map_err(zmq_error(
+                "setting ZMQ_TCP_KEEPALIVE_INTVL (config tcp_keepalive_intvl)",
+            ))?;
+        }
+        Ok(())
+    }
+}
+
+/// A security layer for the sockets of one [`Security`] level: called once
+/// on every new socket that uses it, before it binds or connects, to set
+/// its mechanism options (for CURVE: `ZMQ_CURVE_SERVER`,
+/// `ZMQ_CURVE_SECRETKEY`, `ZMQ_CURVE_PUBLICKEY`, `ZMQ_CURVE_SERVERKEY`).
+/// Never called for `inproc://` sockets.
+pub trait SocketSecurity: Send + Sync + fmt::Debug {
+    /// Configures a server (binding) socket: PUB or REP.
+    fn configure_server(&self, socket: &zmq::Socket) -> Result<()>;
+    /// Configures a client (connecting) socket: SUB or REQ.
+    fn configure_client(&self, socket: &zmq::Socket) -> Result<()>;
+}
+
+/// Builds a [`ZmqTransport`] with extension hooks (the CURVE backend's).
+#[derive(Debug, Clone)]
+pub struct ZmqTransportBuilder {
+    keepalive: Keepalive,
+    authorized: Vec<String>,
+    zap_policy: Option<Arc<dyn ZapPolicy>>,
+    curve: Option<Arc<dyn SocketSecurity>>,
+    subscriber_rcvhwm: Option<i32>,
+}
+
+impl ZmqTransportBuilder {
+    /// A builder with the keepalive options and `authorized_client_addresses`
+    /// of `config`.
+    pub fn new(config: &Config) -> ZmqTransportBuilder {
+        ZmqTransportBuilder {
+            keepalive: Keepalive::from_config(config),
+            authorized: config.authorized_client_addresses.clone(),
+            zap_policy: None,
+            curve: None,
+            subscriber_rcvhwm: None,
+        }
+    }
+
+    /// An extra ZAP policy: a peer must pass it *and* the IP allow-list (if
+    /// any). With a policy, every non-inproc server socket uses ZAP.
+    pub fn zap_policy(mut self, policy: Arc<dyn ZapPolicy>) -> ZmqTransportBuilder {
+        self.zap_policy = Some(policy);
+        self
+    }
+
+    /// The hook that makes [`Security::Curve`] sockets (which are otherwise
+    /// refused with [`Error::Unsupported`]).
+    pub fn curve(mut self, security: Arc<dyn SocketSecurity>) -> ZmqTransportBuilder {
+        self.curve = Some(security);
+        self
+    }
+
+    /// `ZMQ_RCVHWM` of subscriber sockets (`None`, the default: libzmq's
+    /// 1000; `Some(0)`: unbounded). Subscribers never drop frames whatever
+    /// its value; it bounds how much a slow subscriber buffers.
+    pub fn subscriber_receive_high_water_mark(mut self, hwm: Option<i32>) -> ZmqTransportBuilder {
+        self.subscriber_rcvhwm = hwm;
+        self
+    }
+
+    /// Creates the context, resolves the allow-list and starts the ZAP
+    /// handler when there is a policy.
+    ///
+    /// # Errors
+    ///
+    /// A host of `authorized_client_addresses` that does not resolve
+    /// ([`Error::InvalidAddress`] naming it), or the ZAP handler failing to
+    /// start.
+    pub fn build(self) -> Result<ZmqTransport> {
+        let mut policies: Vec<Arc<dyn ZapPolicy>> = Vec::new();
+        if !self.authorized.is_empty() {
+            let list = IpAllowList::resolve(&self.authorized)?;
+            tracing::debug!(
+                ips = ?list.ips().collect::<Vec<_>>(),
+                "ZAP: only these clients may connect to server sockets"
+            );
+            policies.push(Arc::new(list));
+        }
+        policies.extend(self.zap_policy);
+        let context = zmq::Context::new();
+        let zap = match policies.len() {
+            0 => None,
+            1 => Some(Arc::new(ZapHandler::start(&context, policies.remove(0))?)),
+            _ => Some(Arc::new(ZapHandler::start(
+                &context,
+                Arc::new(AllOf(policies)),
+            )?)),
+        };
+        Ok(ZmqTransport {
+            shared: Arc::new(Shared {
+                context,
+                keepalive: self.keepalive,
+                subscriber_rcvhwm: self.subscriber_rcvhwm,
+                curve: self.curve,
+                zap,
+            }),
+        })
+    }
+}
+
+/// The [`Transport`] on libzmq: one ZeroMQ context, its sockets, and (with
+/// an allow-list or a ZAP policy) its ZAP handler thread. Cheap to clone:
+/// clones share the context.
+#[derive(Clone)]
+pub struct ZmqTransport {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    context: zmq::Context,
+    keepalive: Keepalive,
+    subscriber_rcvhwm: Option<i32>,
+    curve: Option<Arc<dyn SocketSecurity>>,
+    zap: Option<Arc<ZapHandler>>,
+}
+
+impl fmt::Debug for ZmqTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ZmqTransport")
+            .field("keepalive", &self.shared.keepalive)
+            .field("zap", &self.shared.zap)
+            .field("curve", &self.shared.curve)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which side of a connection a socket is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Server,
+    Client,
+}
+
+/// A new socket and the ZAP handler it relies on.
+struct Opened {
+    socket: zmq::Socket,
+    zap: Option<Arc<ZapHandler>>,
+}
+
+impl ZmqTransport {
+    /// A transport with the keepalive options and allow-list of `config`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ZmqTransportBuilder::build`].
+    pub fn new(config: &Config) -> Result<ZmqTransport> {
+        ZmqTransportBuilder::new(config).build()
+    }
+
+    /// A builder, for the extension hooks.
+    pub fn builder(config: &Config) -> ZmqTransportBuilder {
+        ZmqTransportBuilder::new(config)
+    }
+
+    /// The ZeroMQ context: `inproc://` endpoints are reachable only by
+    /// sockets of this context.
+    pub fn context(&self) -> &zmq::Context {
+        &self.shared.context
+    }
+
+    /// True when server sockets use ZAP (an allow-list or a policy).
+    pub fn uses_zap(&self) -> bool {
+        self.shared.zap.is_some()
+    }
+
+    /// Creates a socket with the transport's options and the security
+    /// `security` asks for on `endpoint`.
+    fn open(
+        &self,
+        kind: zmq::SocketType,
+        role: Role,
+        endpoint: &Endpoint,
+        security: Security,
+    ) -> Result<Opened> {
+        let networked = !endpoint.is_inproc();
+        let hook = match (security, networked) {
+            (Security::Curve, true) => match &self.shared.curve {
+                Some(hook) => Some(hook),
+                None => {
+                    return Err(Error::Unsupported {
+                        backend: BACKEND_NAME.to_owned(),
+                        what: "CURVE: enable secure_zmq".to_owned(),
+                    })
+                }
+            },
+            _ => None,
+        };
+        let socket = self
+            .shared
+            .context
+            .socket(kind)
+            .map_err(zmq_error("creating a ZeroMQ socket"))?;
+        let linger = match kind {
+            zmq::PUB | zmq::XPUB | zmq::REP => duration_ms(SERVER_LINGER),
+            _ => 0,
+        };
+        socket
+            .set_linger(linger)
+            .map_err(zmq_error("setting ZMQ_LINGER"))?;
+        self.shared.keepalive.apply(&socket)?;
+        if endpoint.host().is_some_and(|h| h.contains(':')) {
+            socket
+                .set_ipv6(true)
+                .map_err(zmq_error("setting ZMQ_IPV6 for an IPv6 endpoint"))?;
+        }
+        if let Some(hook) = hook {
+            match role {
+                Role::Server => hook.configure_server(&socket)?,
+                Role::Client => hook.configure_client(&socket)?,
+            }
+        }
+        let zap = match (&self.shared.zap, role, networked) {
+            (Some(zap), Role::Server, true) => {
+                socket
+                    .set_zap_domain(zap::ZAP_DOMAIN)
+                    .map_err(zmq_error("setting ZMQ_ZAP_DOMAIN"))?;
+                Some(zap.clone())
+            }
+            _ => None,
+        };
+        Ok(Opened { socket, zap })
+    }
+
+    /// Binds a PUB socket (the concrete type behind
+    /// [`Transport::bind_publisher`]).
+    pub async fn bind_pub(&self, spec: BindSpec) -> Result<ZmqPubSocket> {
+        let mut opened = self.open(zmq::PUB, Role::Server, &spec.endpoint, spec.security)?;
+        let PubOptions {
+            send_high_water_mark,
+            no_drop,
+        } = spec.options;
+        if let Some(hwm) = send_high_water_mark {
+            let hwm = i32::try_from(hwm).unwrap_or(i32::MAX);
+            opened
+                .socket
+                .set_sndhwm(hwm)
+                .map_err(zmq_error("setting ZMQ_SNDHWM"))?;
+        }
+        if no_drop {
+            ffi::set_xpub_nodrop(&mut opened.socket, true)
+                .map_err(zmq_error("setting ZMQ_XPUB_NODROP"))?;
+        }
+        let endpoint = bind(&opened.socket, &spec)?;
+        let io = util::register(opened.socket)?;
+        tracing::debug!(%endpoint, no_drop, "PUB socket bound");
+        Ok(ZmqPubSocket::new(endpoint, io, no_drop, opened.zap))
+    }
+
+    /// Connects a SUB socket (the concrete type behind
+    /// [`Transport::connect_subscriber`]).
+    pub async fn connect_sub(
+        &self,
+        endpoint: &Endpoint,
+        topics: &[String],
+        security: Security,
+    ) -> Result<ZmqSubSocket> {
+        let opened = self.open(zmq::SUB, Role::Client, endpoint, security)?;
+        if let Some(hwm) = self.shared.subscriber_rcvhwm {
+            opened
+                .socket
+                .set_rcvhwm(hwm)
+                .map_err(zmq_error("setting ZMQ_RCVHWM"))?;
+        }
+        for topic in topics {
+            opened
+                .socket
+                .set_subscribe(topic.as_bytes())
+                .map_err(zmq_error("subscribing (ZMQ_SUBSCRIBE)"))?;
+        }
+        connect(&opened.socket, endpoint)?;
+        let io = util::register(opened.socket)?;
+        Ok(ZmqSubSocket::new(endpoint.clone(), io))
+    }
+
+    /// Binds a REP socket (the concrete type behind
+    /// [`Transport::bind_reply`]).
+    pub async fn bind_rep(&self, spec: BindSpec) -> Result<ZmqReplySocket> {
+        let opened = self.open(zmq::REP, Role::Server, &spec.endpoint, spec.security)?;
+        let endpoint = bind(&opened.socket, &spec)?;
+        let io = util::register(opened.socket)?;
+        tracing::debug!(%endpoint, "REP socket bound");
+        Ok(ZmqReplySocket::new(endpoint, io, opened.zap))
+    }
+}
+
+#[async_trait]
+impl Transport for ZmqTransport {
+    fn engine(&self) -> &str {
+        ENGINE
+    }
+
+    async fn bind_publisher(&self, spec: BindSpec) -> Result<Box<dyn PubSocket>> {
+        Ok(Box::new(self.bind_pub(spec).await?))
+    }
+
+    async fn connect_subscriber(
+        &self,
+        endpoint: &Endpoint,
+        topics: &[String],
+        security: Security,
+    ) -> Result<Box<dyn SubSocket>> {
+        Ok(Box::new(
+            self.connect_sub(endpoint, topics, security).await?,
+        ))
+    }
+
+    async fn bind_reply(&self, spec: BindSpec) -> Result<Box<dyn ReplySocket>> {
+        Ok(Box::new(self.bind_rep(spec).await?))
+    }
+
+    async fn request(
+        &self,
+        endpoint: &Endpoint,
+        security: Security,
+        request: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes> {
+        let opened = self.open(zmq::REQ, Role::Client, endpoint, security)?;
+        connect(&opened.socket, endpoint)?;
+        let io = util::register(opened.socket)?;
+        let exchange = async {
+            util::send_frame(&io, &request, "sending a request (REQ)").await?;
+            util::recv_first_frame(&io, "receiving a reply (REQ)").await
+        };
+        let result = tokio::time::timeout(timeout, exchange).await;
+        // `io` drops here: deregistered, then closed with LINGER 0.
+        drop(io);
+        result.unwrap_or_else(|_| Err(Error::timeout(format!("a reply from {endpoint}"), timeout)))
+    }
+}
+
+/// A duration in whole milliseconds for a libzmq option.
+fn duration_ms(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
+/// Connects `socket` to `endpoint`.
+fn connect(socket: &zmq::Socket, endpoint: &Endpoint) -> Result<()> {
+    let url = endpoint.to_string();
+    check_endpoint(&url)?;
+    socket.connect(&url).map_err(|e| Error::Connect {
+        endpoint: url.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// A random number for port picking (no RNG crate: std's per-process
+/// random hash keys, mixed with the clock).
+fn random_u64() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(t.as_nanos());
+    }
+    hasher.finish()
+}
+
+/// Binds `socket` as `spec` says and returns the endpoint bound (a TCP
+/// port 0 replaced by the port picked).
+fn bind(socket: &zmq::Socket, spec: &BindSpec) -> Result<Endpoint> {
+    let bind_error = |endpoint: &str, reason: String| Error::Bind {
+        endpoint: endpoint.to_owned(),
+        reason,
+    };
+    match &spec.endpoint {
+        Endpoint::Tcp { port: 0, .. } => {
+            let (min, max) = spec.port_range;
+            let lo = u32::from(min).max(1);
+            let hi = max.min(65536);
+            let range = format!("[{min}, {max})");
+            if lo >= hi {
+                return Err(bind_error(
+                    &spec.endpoint.to_string(),
+                    format!("the port range {range} is empty: check pub_min_port/pub_max_port"),
+                ));
+            }
+            for _ in 0..RANDOM_PORT_TRIES {
+                let offset = random_u64() % u64::from(hi - lo);
+                let port = u16::try_from(u64::from(lo) + offset).unwrap_or(u16::MAX);
+                let candidate = spec.endpoint.with_port(port);
+                let url = candidate.to_string();
+                check_endpoint(&url)?;
+                match socket.bind(&url) {
+                    Ok(()) => return Ok(spec.endpoint.with_port(bound_port(socket, port))),
+                    Err(zmq::Error::EADDRINUSE) => continue,
+                    Err(e) => return Err(bind_error(&url, e.to_string())),
+                }
+            }
+            Err(bind_error(
+                &spec.endpoint.to_string(),
+                format!(
+                    "no free port in the range {range} after {RANDOM_PORT_TRIES} tries: \
+                     widen pub_min_port/pub_max_port"
+                ),
+            ))
+        }
+        endpoint => {
+            let url = endpoint.to_string();
+            check_endpoint(&url)?;
+            socket
+                .bind(&url)
+                .map_err(|e| bind_error(&url, e.to_string()))?;
+            Ok(match endpoint {
+                Endpoint::Tcp { port, .. } => endpoint.with_port(bound_port(socket, *port)),
+                other => other.clone(),
+            })
+        }
+    }
+}
+
+/// The TCP port `socket` was last bound to (`ZMQ_LAST_ENDPOINT`), or
+/// `asked` if libzmq does not say.
+fn bound_port(socket: &zmq::Socket, asked: u16) -> u16 {
+    match socket.get_last_endpoint() {
+        Ok(Ok(last)) => last
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or(asked),
+        _ => asked,
+    }
+}
+
+/// A snapshot of a socket's ZeroMQ options, for diagnostics and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketOptions {
+    /// The socket type (`PUB`, `SUB`, `REP`, ...).
+    pub socket_type: String,
+    /// `ZMQ_TCP_KEEPALIVE` (-1: the system's default).
+    pub tcp_keepalive: i32,
+    /// `ZMQ_TCP_KEEPALIVE_CNT`.
+    pub tcp_keepalive_cnt: i32,
+    /// `ZMQ_TCP_KEEPALIVE_IDLE`.
+    pub tcp_keepalive_idle: i32,
+    /// `ZMQ_TCP_KEEPALIVE_INTVL`.
+    pub tcp_keepalive_intvl: i32,
+    /// `ZMQ_SNDHWM`.
+    pub send_high_water_mark: i32,
+    /// `ZMQ_RCVHWM`.
+    pub receive_high_water_mark: i32,
+    /// `ZMQ_LINGER` in milliseconds.
+    pub linger: i32,
+    /// `ZMQ_ZAP_DOMAIN` (empty: no ZAP).
+    pub zap_domain: String,
+    /// `ZMQ_MECHANISM` (`ZMQ_NULL`, `ZMQ_CURVE`, ...).
+    pub mechanism: String,
+}
+
+impl SocketOptions {
+    fn read(socket: &zmq::Socket) -> Result<SocketOptions> {
+        let e = zmq_error("reading socket options");
+        Ok(SocketOptions {
+            socket_type: format!("{:?}", socket.get_socket_type().map_err(&e)?),
+            tcp_keepalive: socket.get_tcp_keepalive().map_err(&e)?,
+            tcp_keepalive_cnt: socket.get_tcp_keepalive_cnt().map_err(&e)?,
+            tcp_keepalive_idle: socket.get_tcp_keepalive_idle().map_err(&e)?,
+            tcp_keepalive_intvl: socket.get_tcp_keepalive_intvl().map_err(&e)?,
+            send_high_water_mark: socket.get_sndhwm().map_err(&e)?,
+            receive_high_water_mark: socket.get_rcvhwm().map_err(&e)?,
+            linger: socket.get_linger().map_err(&e)?,
+            zap_domain: match socket.get_zap_domain().map_err(&e)? {
+                Ok(s) => s,
+                Err(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            },
+            mechanism: format!("{:?}", socket.get_mechanism().map_err(&e)?),
+        })
+    }
+}

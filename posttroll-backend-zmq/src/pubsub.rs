@@ -1,0 +1,223 @@
+//! PUB and SUB sockets.
+
+use std::collections::VecDeque;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use posttroll_core::{Endpoint, Error, PubSocket, Result, SubSocket};
+use tokio::sync::Notify;
+
+use crate::util::{self, lock, zmq_error, Registered};
+use crate::zap::ZapHandler;
+use crate::SocketOptions;
+
+/// How many frames a subscriber takes from libzmq per wakeup at most.
+const RECV_BATCH: usize = 256;
+
+/// A bound PUB socket of a [`ZmqTransport`](crate::ZmqTransport).
+///
+/// `send` takes `&self` and may be called from many tasks at once. A plain
+/// publisher never waits; a [`no_drop`](posttroll_core::PubOptions::no_drop)
+/// one waits until every matching subscriber has room (its senders take
+/// turns). Dropping it closes it.
+pub struct ZmqPubSocket {
+    endpoint: Endpoint,
+    /// `None` once closed. An `Arc` so that a waiting `no_drop` sender can
+    /// hold the socket across an `.await` without the lock.
+    io: Mutex<Option<Arc<Registered>>>,
+    no_drop: bool,
+    closed: AtomicBool,
+    /// Wakes waiting senders when the socket closes.
+    closing: Notify,
+    /// The turns of senders that may wait (see the crate docs).
+    turn: tokio::sync::Mutex<()>,
+    /// Kept alive while the socket may get connections.
+    _zap: Option<Arc<ZapHandler>>,
+}
+
+impl std::fmt::Debug for ZmqPubSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZmqPubSocket")
+            .field("endpoint", &self.endpoint)
+            .field("no_drop", &self.no_drop)
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ZmqPubSocket {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        io: Registered,
+        no_drop: bool,
+        zap: Option<Arc<ZapHandler>>,
+    ) -> ZmqPubSocket {
+        ZmqPubSocket {
+            endpoint,
+            io: Mutex::new(Some(Arc::new(io))),
+            no_drop,
+            closed: AtomicBool::new(false),
+            closing: Notify::new(),
+            turn: tokio::sync::Mutex::new(()),
+            _zap: zap,
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::closed(format!("the publisher on {}", self.endpoint))
+    }
+
+    fn current(&self) -> Result<Arc<Registered>> {
+        lock(&self.io).clone().ok_or_else(|| self.closed_error())
+    }
+
+    /// The socket's ZeroMQ options (diagnostics and tests).
+    ///
+    /// # Errors
+    ///
+    /// `Closed` once closed.
+    pub fn options(&self) -> Result<SocketOptions> {
+        let io = self.current()?;
+        let socket = io.get_ref().socket();
+        SocketOptions::read(&socket)
+    }
+
+    /// Sends one frame, waiting for room on `no_drop` sockets (and on the
+    /// `EAGAIN` a plain PUB never gives).
+    async fn send_waiting(&self, frame: &[u8]) -> Result<()> {
+        let _turn = self.turn.lock().await;
+        let mut closing = pin!(self.closing.notified());
+        closing.as_mut().enable();
+        let io = self.current()?;
+        tokio::select! {
+            sent = util::send_frame(&io, frame, "sending on a PUB socket") => sent,
+            () = closing => Err(self.closed_error()),
+        }
+    }
+}
+
+#[async_trait]
+impl PubSocket for ZmqPubSocket {
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    async fn send(&self, frame: Bytes) -> Result<()> {
+        if !self.no_drop {
+            // The fast path: libzmq's PUB drops rather than say EAGAIN.
+            let guard = lock(&self.io);
+            let io = guard.as_ref().ok_or_else(|| self.closed_error())?;
+            let socket = io.get_ref().socket();
+            match socket.send(&frame[..], zmq::DONTWAIT) {
+                Ok(()) => return Ok(()),
+                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {}
+                Err(e) => return Err(zmq_error("sending on a PUB socket")(e)),
+            }
+        }
+        self.send_waiting(&frame).await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::Release);
+        let io = lock(&self.io).take();
+        self.closing.notify_waiters();
+        // The last holder (this, or a sender finishing) deregisters the
+        // descriptor and closes the socket (LINGER SERVER_LINGER).
+        drop(io);
+        Ok(())
+    }
+}
+
+/// A SUB socket of a [`ZmqTransport`](crate::ZmqTransport), connected to
+/// one publisher. Frames of a multipart message come as separate frames.
+/// Dropping it closes it.
+pub struct ZmqSubSocket {
+    endpoint: Endpoint,
+    /// Frames taken from libzmq and not yet returned (cancel-safety).
+    queue: VecDeque<Bytes>,
+    /// `None` once closed.
+    io: Option<Registered>,
+}
+
+impl std::fmt::Debug for ZmqSubSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZmqSubSocket")
+            .field("endpoint", &self.endpoint)
+            .field("queued", &self.queue.len())
+            .field("closed", &self.io.is_none())
+            .finish()
+    }
+}
+
+impl ZmqSubSocket {
+    pub(crate) fn new(endpoint: Endpoint, io: Registered) -> ZmqSubSocket {
+        ZmqSubSocket {
+            endpoint,
+            queue: VecDeque::with_capacity(RECV_BATCH),
+            io: Some(io),
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::closed(format!("the subscriber to {}", self.endpoint))
+    }
+
+    /// The socket's ZeroMQ options (diagnostics and tests).
+    ///
+    /// # Errors
+    ///
+    /// `Closed` once closed.
+    pub fn options(&self) -> Result<SocketOptions> {
+        let io = self.io.as_ref().ok_or_else(|| self.closed_error())?;
+        let socket = io.get_ref().socket();
+        SocketOptions::read(&socket)
+    }
+}
+
+/// Takes up to [`RECV_BATCH`] ready frames from libzmq into `queue`;
+/// returns how many (0 means `EAGAIN`: the mailbox is drained).
+fn fill(io: &Registered, queue: &mut VecDeque<Bytes>) -> Result<usize> {
+    let socket = io.get_ref().socket();
+    for taken in 0..RECV_BATCH {
+        match socket.recv_msg(zmq::DONTWAIT) {
+            Ok(msg) => queue.push_back(util::into_bytes(msg)),
+            Err(zmq::Error::EAGAIN) => return Ok(taken),
+            Err(zmq::Error::EINTR) if taken > 0 => return Ok(taken),
+            Err(zmq::Error::EINTR) => {}
+            Err(e) => return Err(zmq_error("receiving on a SUB socket")(e)),
+        }
+    }
+    Ok(RECV_BATCH)
+}
+
+#[async_trait]
+impl SubSocket for ZmqSubSocket {
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    async fn recv(&mut self) -> Result<Bytes> {
+        loop {
+            if let Some(frame) = self.queue.pop_front() {
+                return Ok(frame);
+            }
+            let Some(io) = self.io.as_ref() else {
+                return Err(self.closed_error());
+            };
+            if fill(io, &mut self.queue)? == 0 {
+                // EAGAIN drained libzmq's mailbox: the next event signals.
+                util::wait(io).await?;
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        self.queue.clear();
+        // Deregisters, then closes with LINGER 0.
+        self.io = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+//! The plumbing shared by every socket: error mapping, the mutex-guarded
+//! libzmq socket registered with tokio, and the non-blocking send/receive
+//! loops that wait on the socket's `ZMQ_FD`.
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Mutex, MutexGuard};
+
+use posttroll_core::{Error, Result};
+use tokio::io::unix::AsyncFd;
+
+/// Locks a mutex, ignoring poisoning (the data are libzmq sockets and
+/// queues, which a panic elsewhere leaves consistent).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Maps a libzmq error to an [`Error::Io`] saying what was being done.
+pub(crate) fn zmq_error(context: &'static str) -> impl Fn(zmq::Error) -> Error {
+    move |e| Error::io(context, std::io::Error::other(e))
+}
+
+/// A libzmq socket with its `ZMQ_FD`, shareable between threads: every
+/// use goes through the mutex, which gives libzmq the full memory barrier
+/// it asks for when a socket moves between threads.
+pub(crate) struct Guarded {
+    fd: RawFd,
+    socket: Mutex<zmq::Socket>,
+}
+
+impl std::fmt::Debug for Guarded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guarded")
+            .field("fd", &self.fd)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Guarded {
+    /// Locks the socket for a few non-blocking calls (never across an
+    /// `.await`).
+    pub(crate) fn socket(&self) -> MutexGuard<'_, zmq::Socket> {
+        lock(&self.socket)
+    }
+}
+
+impl AsRawFd for Guarded {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd
+    }
+}
+
+/// A libzmq socket registered with the tokio reactor through its `ZMQ_FD`
+/// (readable interest only: that descriptor only ever signals "something
+/// happened, look at `ZMQ_EVENTS`").
+///
+/// Dropping it deregisters the descriptor, then closes the socket, in that
+/// order (the descriptor belongs to the socket).
+pub(crate) type Registered = AsyncFd<Guarded>;
+
+/// Registers `socket` with the current tokio runtime.
+pub(crate) fn register(socket: zmq::Socket) -> Result<Registered> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(Error::io(
+            "registering a ZeroMQ socket",
+            std::io::Error::other(
+                "no tokio runtime: the zmq backend's sockets must be created inside a tokio \
+                 runtime with I/O enabled",
+            ),
+        ));
+    }
+    let fd = socket
+        .get_fd()
+        .map_err(zmq_error("reading the socket's ZMQ_FD"))?;
+    crate::ffi::register_readable(Guarded {
+        fd,
+        socket: Mutex::new(socket),
+    })
+    .map_err(|e| Error::io("registering a ZeroMQ socket with tokio", e))
+}
+
+/// Waits until the socket's `ZMQ_FD` signals, then clears the readiness.
+///
+/// The caller must have seen `EAGAIN` from a non-blocking receive, or have
+/// called [`process_commands`] after a failed send, since its last wait:
+/// both leave libzmq's mailbox drained, so any later event signals the
+/// descriptor again (an edge tokio sees) and no wakeup is lost.
+pub(crate) async fn wait(io: &Registered) -> Result<()> {
+    let mut guard = io
+        .readable()
+        .await
+        .map_err(|e| Error::io("waiting for a ZeroMQ socket", e))?;
+    guard.clear_ready();
+    Ok(())
+}
+
+/// Makes libzmq process the socket's pending commands (reading
+/// `ZMQ_EVENTS` does, unthrottled), re-arming the `ZMQ_FD` edge.
+pub(crate) fn process_commands(socket: &zmq::Socket) -> Result<zmq::PollEvents> {
+    socket.get_events().map_err(zmq_error("reading ZMQ_EVENTS"))
+}
+
+/// Sends one frame, waiting (asynchronously) while libzmq answers `EAGAIN`.
+/// Cancel-safe in the sense that a cancelled call sent nothing.
+pub(crate) async fn send_frame(io: &Registered, frame: &[u8], what: &'static str) -> Result<()> {
+    loop {
+        {
+            let socket = io.get_ref().socket();
+            match socket.send(frame, zmq::DONTWAIT) {
+                Ok(()) => return Ok(()),
+                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {}
+                Err(e) => return Err(zmq_error(what)(e)),
+            }
+            // A failed send does not process commands fully: do it now, so
+            // that an "activate write" already queued is seen, and any
+            // later one signals the descriptor.
+            process_commands(&socket)?;
+            match socket.send(frame, zmq::DONTWAIT) {
+                Ok(()) => return Ok(()),
+                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {}
+                Err(e) => return Err(zmq_error(what)(e)),
+            }
+        }
+        wait(io).await?;
+    }
+}
+
+/// Receives one whole message (all its frames), waiting (asynchronously)
+/// for it; the first frame is returned and any further ones are dropped.
+/// Cancel-safe: a frame taken from libzmq is returned in the same poll.
+pub(crate) async fn recv_first_frame(io: &Registered, what: &'static str) -> Result<bytes::Bytes> {
+    loop {
+        if let Some(frame) = try_recv_message(io.get_ref(), what)? {
+            return Ok(frame);
+        }
+        wait(io).await?;
+    }
+}
+
+/// One non-blocking receive of a whole message: `Ok(None)` on `EAGAIN`
+/// (which leaves libzmq's mailbox drained).
+pub(crate) fn try_recv_message(io: &Guarded, what: &'static str) -> Result<Option<bytes::Bytes>> {
+    let socket = io.socket();
+    let first = match socket.recv_msg(zmq::DONTWAIT) {
+        Ok(msg) => msg,
+        Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return Ok(None),
+        Err(e) => return Err(zmq_error(what)(e)),
+    };
+    let mut more = first.get_more();
+    while more {
+        match socket.recv_msg(zmq::DONTWAIT) {
+            Ok(part) => {
+                tracing::debug!("dropping an extra frame of a multipart message");
+                more = part.get_more();
+            }
+            // The parts of a message arrive together: this cannot wait.
+            Err(e) => return Err(zmq_error(what)(e)),
+        }
+    }
+    Ok(Some(into_bytes(first)))
+}
+
+/// A received libzmq message as [`bytes::Bytes`], without copying.
+pub(crate) fn into_bytes(msg: zmq::Message) -> bytes::Bytes {
+    bytes::Bytes::from_owner(Frame(msg))
+}
+
+/// Owns a libzmq message for [`bytes::Bytes::from_owner`].
+struct Frame(zmq::Message);
+
+impl AsRef<[u8]> for Frame {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// True when an endpoint string can be handed to libzmq (the `zmq` crate
+/// panics on an interior NUL).
+pub(crate) fn check_endpoint(endpoint: &str) -> Result<()> {
+    if endpoint.contains('\0') {
+        return Err(Error::InvalidAddress {
+            address: endpoint.replace('\0', "\\0"),
+            reason: "an endpoint cannot contain a NUL character".to_owned(),
+        });
+    }
+    Ok(())
+}
