@@ -687,7 +687,7 @@ async fn every_malformed_request_gets_a_reply_and_the_next_good_one_is_answered(
         ),
     ];
     let mut big = good.encode();
-    big.extend(std::iter::repeat(b' ').take(70_000));
+    big.extend(std::iter::repeat_n(b' ', 70_000));
     bad.push(("oversized but valid", big));
     for (what, frame) in bad {
         let reply = ctx

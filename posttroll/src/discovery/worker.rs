@@ -62,7 +62,7 @@ impl Worker {
 
     /// True once the task has ended.
     pub(crate) fn is_finished(&self) -> bool {
-        self.handle.as_ref().map_or(true, JoinHandle::is_finished)
+        self.handle.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
     /// Waits for the task until `deadline`, then aborts it; returns once

@@ -156,9 +156,7 @@ impl Publisher {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let due = min_interval.is_zero()
-                || last.map_or(true, |last| {
-                    now.saturating_duration_since(last) >= min_interval
-                });
+                || last.is_none_or(|last| now.saturating_duration_since(last) >= min_interval);
             if !due {
                 return Ok(false);
             }

@@ -318,7 +318,7 @@ async fn handle_address_event(subscriber: &Subscriber, services: &[String], msg:
         tracing::debug!("ignoring an address event without a URI: {}", msg.head());
         return;
     };
-    let status = data.get("status").map_or(true, Value::is_truthy);
+    let status = data.get("status").is_none_or(Value::is_truthy);
     if status {
         let address = match Address::from_metadata(data.clone()) {
             Ok(address) => address,
