@@ -1,0 +1,146 @@
+//! The examples run end to end on the in-process backend: the
+//! listener-container example's logic called directly on an isolated
+//! network, and the built example binaries run as child processes with
+//! `POSTTROLL_BACKEND=inproc`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use posttroll::{Config, Context};
+use posttroll_backend_inproc::InprocNetwork;
+
+#[allow(dead_code)] // its `main` and command-line parsing are not used here
+#[path = "../examples/listener_container.rs"]
+mod listener_container;
+
+fn isolated_context() -> Context {
+    let config = Config {
+        backend: "inproc".into(),
+        own_ip: Some("127.0.0.1".into()),
+        ..Config::default()
+    };
+    Context::with_backend(config.clone(), InprocNetwork::new().backend(&config))
+}
+
+#[test]
+fn listener_container_example_sends_and_receives_five_messages() {
+    let options = listener_container::Options {
+        wait: Duration::from_millis(100),
+        with_nameserver: true,
+        ..listener_container::Options::default()
+    };
+    assert_eq!(options.count, 5);
+    let received = listener_container::run(Some(isolated_context()), &options).unwrap();
+    let data: Vec<&str> = received
+        .iter()
+        .map(|m| {
+            assert_eq!(m.subject(), "/counter");
+            assert_eq!(m.msg_type(), "info");
+            m.data.as_text().unwrap()
+        })
+        .collect();
+    assert_eq!(data, ["0", "1", "2", "3", "4"]);
+}
+
+/// The built example, or `None` when it was not built (e.g. `cargo test
+/// --test examples` builds no examples; `cargo test` does).
+fn example(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    // target/<profile>/deps/examples-<hash> → target/<profile>/examples/<name>
+    let path = exe
+        .parent()?
+        .parent()?
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!(
+            "SKIPPED: {} is not built (run `cargo build -p posttroll --examples`)",
+            path.display()
+        );
+        None
+    }
+}
+
+/// Runs an example with a clean posttroll environment on the inproc
+/// backend.
+fn run_inproc(path: &PathBuf, args: &[&str]) -> Output {
+    let mut command = Command::new(path);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("POSTTROLL_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .args(args)
+        .env("POSTTROLL_BACKEND", "inproc")
+        .env("POSTTROLL_OWN_IP", "127.0.0.1")
+        .output()
+        .unwrap()
+}
+
+fn lines_starting(output: &Output, prefix: &str) -> usize {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .count()
+}
+
+#[test]
+fn listener_container_binary_receives_five_messages() {
+    let Some(path) = example("listener_container") else {
+        return;
+    };
+    let output = run_inproc(&path, &["--with-nameserver", "--wait-ms", "100"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        lines_starting(&output, "published pytroll://counter info "),
+        5
+    );
+    assert_eq!(
+        lines_starting(&output, "received pytroll://counter info "),
+        5,
+        "{output:?}"
+    );
+}
+
+#[test]
+fn counter_publisher_binary_publishes_count_messages() {
+    let Some(path) = example("counter_publisher") else {
+        return;
+    };
+    let output = run_inproc(
+        &path,
+        &["--count", "3", "--interval-ms", "10", "--port", "0"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        lines_starting(&output, "publishing pytroll://counter info "),
+        3
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.lines().last().unwrap().ends_with("text/ascii 3"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn subscriber_binary_reports_a_missing_nameserver() {
+    let Some(path) = example("subscriber") else {
+        return;
+    };
+    let output = run_inproc(&path, &["--lookup-timeout-ms", "100", "--count", "1"]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("nameserver"),
+        "{output:?}"
+    );
+    // Bad options are refused with the usage.
+    let output = run_inproc(&path, &["--bogus"]);
+    assert_eq!(output.status.code(), Some(2));
+}
