@@ -109,9 +109,10 @@ pub trait Transport: Send + Sync + Debug {
     /// Binds a reply socket (the nameserver side of request/reply).
     async fn bind_reply(&self, spec: BindSpec) -> Result<Box<dyn ReplySocket>>;
 
-    /// Sends one request and waits at most `timeout` for its reply, on a
-    /// fresh connection that is closed afterwards (a dead peer never
-    /// blocks the caller longer than `timeout`).
+    /// Sends one request and waits at most `timeout` for its reply (a dead
+    /// peer never blocks the caller longer than `timeout`). A backend may
+    /// keep the connection of an answered request for the next ones to the
+    /// same endpoint; a failed or timed-out request's connection is closed.
     async fn request(
         &self,
         endpoint: &Endpoint,

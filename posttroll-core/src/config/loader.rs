@@ -17,6 +17,7 @@ use super::Config;
 /// Every config key, as in [`Config`]'s fields.
 const KEYS: &[&str] = &[
     "backend",
+    "engine",
     "nameserver_port",
     "secure_zmq_nameserver_port",
     "address_publish_port",
@@ -706,6 +707,7 @@ mod tests {
         assert!(loaded.warnings.is_empty());
         let c = Config::default();
         assert_eq!(c.backend, "unsecure_zmq");
+        assert_eq!(c.engine, None);
         assert_eq!(c.nameserver_port, 5557);
         assert_eq!(c.secure_zmq_nameserver_port, 5558);
         assert_eq!(c.address_publish_port, 16543);
@@ -763,6 +765,7 @@ mod tests {
     fn every_key_through_env() {
         let loaded = env(&[
             ("POSTTROLL_BACKEND", "secure_zmq"),
+            ("POSTTROLL_ENGINE", "libzmq"),
             ("POSTTROLL_NAMESERVER_PORT", "6001"),
             ("POSTTROLL_SECURE_ZMQ_NAMESERVER_PORT", "6002"),
             ("POSTTROLL_ADDRESS_PUBLISH_PORT", "6003"),
@@ -799,6 +802,7 @@ mod tests {
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         let expected = Config {
             backend: "secure_zmq".into(),
+            engine: Some("libzmq".into()),
             nameserver_port: 6001,
             secure_zmq_nameserver_port: 6002,
             address_publish_port: 6003,

@@ -73,6 +73,12 @@ pub use loader::{ConfigLoader, Loaded};
 pub struct Config {
     /// The transport: `unsecure_zmq` (default) or `secure_zmq` (CURVE).
     pub backend: String,
+    /// The ZMTP engine serving `unsecure_zmq` and `secure_zmq`: `purerust`
+    /// (no C library) or `libzmq` (the system libzmq). `None` (default)
+    /// picks `purerust` where both are compiled in, else the one that is.
+    /// Not a key of the reference: on the wire a publisher announces its
+    /// `backend` whatever engine serves it.
+    pub engine: Option<String>,
     /// The nameserver's plain lookup port (default 5557; legacy variable
     /// `NAMESERVER_PORT`).
     pub nameserver_port: u16,
@@ -135,6 +141,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             backend: "unsecure_zmq".to_string(),
+            engine: None,
             nameserver_port: 5557,
             secure_zmq_nameserver_port: 5558,
             address_publish_port: 16543,
