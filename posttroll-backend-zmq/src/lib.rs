@@ -13,7 +13,7 @@
 //! | [`Transport::bind_publisher`] | `PUB` | `SNDHWM` from [`PubOptions::send_high_water_mark`]; [`PubOptions::no_drop`] sets `ZMQ_XPUB_NODROP` and makes `send` wait for room |
 //! | [`Transport::connect_subscriber`] | `SUB`, one per publisher | `SUBSCRIBE` for each topic (an empty list subscribes to nothing) |
 //! | [`Transport::bind_reply`] | `REP` | receive, then reply, in turn |
-//! | [`Transport::request`] | `REQ`, a fresh one per call | closed with `LINGER` 0 afterwards; the timeout holds even when the peer is dead or absent |
+//! | [`Transport::request`] | `REQ` | on `tcp://` and `ipc://`, kept for the next request to the same endpoint once answered (at most [`KEPT_REQUESTERS`], idle at most [`REQUESTER_IDLE`]); closed with `LINGER` 0 when a request fails or times out, so the timeout holds even when the peer is dead or absent |
 //!
 //! Endpoints are `tcp://host:port`, `ipc:///path` and `inproc://name`.
 //! **`inproc://` reaches only sockets of the same libzmq context, that is of
@@ -186,6 +186,14 @@ pub const ENGINE: &str = "libzmq";
 /// queued (`ZMQ_LINGER`).
 pub const SERVER_LINGER: Duration = Duration::from_millis(100);
 
+/// How many idle REQ sockets [`Transport::request`] keeps per endpoint
+/// and security, for the next requests.
+pub const KEPT_REQUESTERS: usize = 2;
+
+/// How long an idle REQ socket is kept: one unused for longer is closed
+/// instead of reused.
+pub const REQUESTER_IDLE: Duration = Duration::from_secs(30);
+
 /// How many random ports a port-0 bind tries (as pyzmq's
 /// `bind_to_random_port`).
 pub const RANDOM_PORT_TRIES: usize = 100;
@@ -346,6 +354,7 @@ impl ZmqTransportBuilder {
                 subscriber_rcvhwm: self.subscriber_rcvhwm,
                 curve: self.curve,
                 zap,
+                requesters: std::sync::Mutex::new(Vec::new()),
             }),
         })
     }
@@ -365,6 +374,18 @@ struct Shared {
     subscriber_rcvhwm: Option<i32>,
     curve: Option<Arc<dyn SocketSecurity>>,
     zap: Option<Arc<ZapHandler>>,
+    /// Idle REQ sockets whose last request was answered (see
+    /// [`Transport::request`] below).
+    requesters: std::sync::Mutex<Vec<Requester>>,
+}
+
+/// An idle REQ socket, connected to `endpoint` with `security`, ready for
+/// its next request.
+struct Requester {
+    endpoint: Endpoint,
+    security: Security,
+    socket: zmq::Socket,
+    idle_since: std::time::Instant,
 }
 
 impl fmt::Debug for ZmqTransport {
@@ -561,6 +582,17 @@ impl Transport for ZmqTransport {
         Ok(Box::new(self.bind_rep(spec).await?))
     }
 
+    /// Sends `request` on a REQ socket and waits at most `timeout` for the
+    /// reply.
+    ///
+    /// The REQ socket of a request that was answered over `tcp://` or
+    /// `ipc://` is kept (up to
+    /// [`KEPT_REQUESTERS`] per endpoint and security, for at most
+    /// [`REQUESTER_IDLE`]) and reused by the next request to the same
+    /// endpoint: its connection (and handshake) is already made, which
+    /// takes most of a lookup's time. A request that fails or times out
+    /// closes its socket (`LINGER` 0), so a dead or absent peer still never
+    /// blocks a caller longer than `timeout`.
     async fn request(
         &self,
         endpoint: &Endpoint,
@@ -568,17 +600,64 @@ impl Transport for ZmqTransport {
         request: Bytes,
         timeout: Duration,
     ) -> Result<Bytes> {
-        let opened = self.open(zmq::REQ, Role::Client, endpoint, security)?;
-        connect(&opened.socket, endpoint)?;
-        let io = util::register(opened.socket)?;
+        let socket = match self.take_requester(endpoint, security) {
+            Some(socket) => socket,
+            None => {
+                let opened = self.open(zmq::REQ, Role::Client, endpoint, security)?;
+                connect(&opened.socket, endpoint)?;
+                opened.socket
+            }
+        };
+        let io = util::register(socket)?;
         let exchange = async {
             util::send_frame(&io, &request, "sending a request (REQ)").await?;
             util::recv_first_frame(&io, "receiving a reply (REQ)").await
         };
-        let result = tokio::time::timeout(timeout, exchange).await;
-        // `io` drops here: deregistered, then closed with LINGER 0.
-        drop(io);
-        result.unwrap_or_else(|_| Err(Error::timeout(format!("a reply from {endpoint}"), timeout)))
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(reply)) => {
+                // Answered: the socket is ready for another request.
+                self.keep_requester(endpoint, security, util::deregister(io));
+                Ok(reply)
+            }
+            // `io` drops: deregistered, then closed with LINGER 0.
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::timeout(format!("a reply from {endpoint}"), timeout)),
+        }
+    }
+}
+
+impl ZmqTransport {
+    /// An idle REQ socket to `endpoint` with `security`, if one is kept
+    /// (the most recently used); closes those idle for too long.
+    fn take_requester(&self, endpoint: &Endpoint, security: Security) -> Option<zmq::Socket> {
+        let mut kept = util::lock(&self.shared.requesters);
+        kept.retain(|r| r.idle_since.elapsed() < REQUESTER_IDLE);
+        let index = kept
+            .iter()
+            .rposition(|r| r.security == security && r.endpoint == *endpoint)?;
+        Some(kept.swap_remove(index).socket)
+    }
+
+    /// Keeps an answered REQ socket for the next request (closes it when
+    /// enough are kept, or when it is on `inproc://`: those cost no
+    /// handshake, and do not reconnect to a peer bound anew).
+    fn keep_requester(&self, endpoint: &Endpoint, security: Security, socket: zmq::Socket) {
+        if endpoint.is_inproc() {
+            return;
+        }
+        let mut kept = util::lock(&self.shared.requesters);
+        let same = kept
+            .iter()
+            .filter(|r| r.security == security && r.endpoint == *endpoint)
+            .count();
+        if same < KEPT_REQUESTERS {
+            kept.push(Requester {
+                endpoint: endpoint.clone(),
+                security,
+                socket,
+                idle_since: std::time::Instant::now(),
+            });
+        }
     }
 }
 

@@ -106,8 +106,17 @@ impl PubSocket for ZmqPubSocket {
     }
 
     async fn send(&self, frame: Bytes) -> Result<()> {
-        if !self.no_drop {
-            // The fast path: libzmq's PUB drops rather than say EAGAIN.
+        // The fast path, one non-blocking send: always for a plain PUB
+        // (libzmq's PUB drops rather than say EAGAIN); for a `no_drop` one
+        // only while no sender waits (holding the turn), so that this send
+        // cannot steal the edge a waiting sender needs. On EAGAIN the slow
+        // path takes over, which reads ZMQ_EVENTS before it waits.
+        let turn = if self.no_drop {
+            self.turn.try_lock().ok()
+        } else {
+            None
+        };
+        if !self.no_drop || turn.is_some() {
             let guard = lock(&self.io);
             let io = guard.as_ref().ok_or_else(|| self.closed_error())?;
             let socket = io.get_ref().socket();
@@ -117,6 +126,7 @@ impl PubSocket for ZmqPubSocket {
                 Err(e) => return Err(zmq_error("sending on a PUB socket")(e)),
             }
         }
+        drop(turn);
         self.send_waiting(&frame).await
     }
 

@@ -78,6 +78,15 @@ pub(crate) fn register(socket: zmq::Socket) -> Result<Registered> {
     .map_err(|e| Error::io("registering a ZeroMQ socket with tokio", e))
 }
 
+/// Deregisters a socket from the tokio reactor and gives it back (to be
+/// registered again, maybe on another runtime, by [`register`]).
+pub(crate) fn deregister(io: Registered) -> zmq::Socket {
+    io.into_inner()
+        .socket
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
 /// Waits until the socket's `ZMQ_FD` signals, then clears the readiness.
 ///
 /// The caller must have seen `EAGAIN` from a non-blocking receive, or have

@@ -26,7 +26,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -127,31 +127,9 @@ impl IpAllowList {
     ///
     /// [`Error::InvalidAddress`] naming the host that does not resolve.
     pub fn resolve(hosts: &[String]) -> Result<IpAllowList> {
-        let mut ips = BTreeSet::new();
-        for host in hosts {
-            let host = host.trim();
-            let bare = host
-                .strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .unwrap_or(host);
-            if let Ok(ip) = bare.parse::<IpAddr>() {
-                ips.insert(ip);
-                continue;
-            }
-            let bad = |reason: String| Error::InvalidAddress {
-                address: host.to_owned(),
-                reason: format!("authorized_client_addresses: {reason}"),
-            };
-            let resolved = (bare, 0)
-                .to_socket_addrs()
-                .map_err(|e| bad(format!("cannot resolve the host name: {e}")))?;
-            let before = ips.len();
-            ips.extend(resolved.map(|a| a.ip()));
-            if ips.len() == before {
-                return Err(bad("the host name resolves to no address".to_owned()));
-            }
-        }
-        Ok(IpAllowList { ips })
+        Ok(IpAllowList {
+            ips: posttroll_core::keystore::resolve_hosts(hosts)?,
+        })
     }
 
     /// The admitted IPs.
@@ -161,6 +139,11 @@ impl IpAllowList {
 
     /// True when `ip` is admitted.
     pub fn contains(&self, ip: IpAddr) -> bool {
+        // An IPv4 client on a dual-stack socket shows as `::ffff:a.b.c.d`.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
         self.ips.contains(&ip)
     }
 }

@@ -17,9 +17,74 @@ pub fn registry() -> Registry {
     let mut registry = Registry::new();
     #[cfg(feature = "inproc")]
     registry.register("inproc", posttroll_backend_inproc::factory());
-    #[cfg(feature = "zmq")]
-    registry.register("unsecure_zmq", posttroll_backend_zmq::factory());
+    #[cfg(any(feature = "zmq", feature = "purerust"))]
+    {
+        let plain = vec![
+            #[cfg(feature = "purerust")]
+            ("purerust", posttroll_backend_purerust::factory()),
+            #[cfg(feature = "zmq")]
+            ("libzmq", posttroll_backend_zmq::factory()),
+        ];
+        registry.register("unsecure_zmq", by_engine("unsecure_zmq", plain));
+    }
+    #[cfg(any(feature = "secure-zmq", feature = "purerust"))]
+    {
+        let secure = vec![
+            #[cfg(feature = "purerust")]
+            ("purerust", posttroll_backend_purerust::secure_factory()),
+            #[cfg(feature = "secure-zmq")]
+            ("libzmq", posttroll_backend_securezmq::factory()),
+        ];
+        registry.register("secure_zmq", by_engine("secure_zmq", secure));
+    }
     registry
+}
+
+/// The engines posttroll knows for the zmq backends, with the cargo feature
+/// of this crate that compiles each in.
+#[cfg(any(feature = "zmq", feature = "purerust"))]
+const KNOWN_ENGINES: &[(&str, &str)] = &[("purerust", "purerust"), ("libzmq", "zmq")];
+
+/// A factory for `backend` that builds it on the engine the config's
+/// `engine` key names, or, when unset, on the first of `engines` (the
+/// pure-Rust one where it is compiled in).
+#[cfg(any(feature = "zmq", feature = "purerust"))]
+fn by_engine(
+    backend: &'static str,
+    engines: Vec<(&'static str, posttroll_core::BackendFactory)>,
+) -> posttroll_core::BackendFactory {
+    Arc::new(move |config: &Config| {
+        let chosen = match config.engine.as_deref() {
+            None => engines.first(),
+            Some(name) => engines.iter().find(|(engine, _)| *engine == name),
+        };
+        match chosen {
+            Some((_, factory)) => factory(config),
+            None => {
+                let name = config.engine.as_deref().unwrap_or_default();
+                let hint = match KNOWN_ENGINES.iter().find(|(e, _)| *e == name) {
+                    Some((_, feature)) => format!(
+                        "; the {name} engine is not compiled in: enable the cargo feature \
+                         `{feature}` of the `posttroll` crate, or set engine to one of the \
+                         available ones"
+                    ),
+                    None => format!(
+                        "; the config key `engine` (POSTTROLL_ENGINE) names an engine: \
+                         posttroll knows {:?}",
+                        KNOWN_ENGINES.iter().map(|(e, _)| *e).collect::<Vec<_>>()
+                    ),
+                };
+                Err(posttroll_core::Error::UnknownBackend {
+                    name: format!("{backend} on the engine '{name}'"),
+                    available: engines
+                        .iter()
+                        .map(|(engine, _)| format!("{backend} on {engine}"))
+                        .collect(),
+                    hint,
+                })
+            }
+        }
+    })
 }
 
 /// A configuration and the backend it selects; cheap to clone and shared by

@@ -24,6 +24,12 @@ impl StopSignal {
         // An error means the sender is gone: stop as well.
         let _ = self.0.wait_for(|stop| *stop).await;
     }
+
+    /// True once a stop was asked for: a cheap check for loops that may
+    /// never wait (e.g. a reader whose socket always has a frame ready).
+    pub(crate) fn is_stopped(&self) -> bool {
+        *self.0.borrow()
+    }
 }
 
 /// One spawned task with its stop request. Dropping it aborts the task.

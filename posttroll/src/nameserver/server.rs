@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use posttroll_core::{
-    BindSpec, Data, Endpoint, ErrorKind, Message, ReplySocket, Result, Security, Value,
+    BindSpec, Config, Data, Endpoint, ErrorKind, Message, ReplySocket, Result, Security, Transport,
+    Value,
 };
 use tokio::sync::watch;
 
@@ -75,10 +76,10 @@ impl NameServerBuilder {
 
     /// Starts the address receiver and binds the lookup socket: REP on
     /// `tcp://*:<nameserver_port>` without security and, when the context
-    /// is `secure_zmq` or a server key is configured, also
-    /// `tcp://*:<secure_zmq_nameserver_port>` with CURVE (when that fails,
-    /// a warning is logged and lookups are served plain only, as the
-    /// reference does).
+    /// is `secure_zmq` or (with `unsecure_zmq`) `server_secret_key_file`
+    /// is configured, also `tcp://*:<secure_zmq_nameserver_port>` with
+    /// CURVE (when the keys are missing or that fails, a warning is logged
+    /// and lookups are served plain only, as the reference does).
     ///
     /// Errors when the address receiver or the plain lookup socket cannot
     /// be set up (e.g. a port is taken).
@@ -120,23 +121,23 @@ impl NameServerBuilder {
                 return Err(e);
             }
         };
-        let want_secure =
-            ctx.security() == Security::Curve || config.server_secret_key_file.is_some();
-        let secure = if want_secure && matches!(plain.endpoint(), Endpoint::Tcp { .. }) {
-            let bound = match nameserver_endpoint(&self.address, config.secure_zmq_nameserver_port)
-            {
-                Ok(endpoint) => bind(&ctx, endpoint, Security::Curve).await,
-                Err(e) => Err(e),
-            };
-            match bound {
-                Ok(socket) => Some(socket),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot create secure access to nameserver; serving plain lookups only");
-                    None
+        let secure_transport = secure_lookup_transport(&ctx);
+        let secure = match &secure_transport {
+            Some(transport) if matches!(plain.endpoint(), Endpoint::Tcp { .. }) => {
+                let bound =
+                    match nameserver_endpoint(&self.address, config.secure_zmq_nameserver_port) {
+                        Ok(endpoint) => bind_on(transport, config, endpoint, Security::Curve).await,
+                        Err(e) => Err(e),
+                    };
+                match bound {
+                    Ok(socket) => Some(socket),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot create secure access to nameserver; serving plain lookups only");
+                        None
+                    }
                 }
             }
-        } else {
-            None
+            _ => None,
         };
 
         let lookup_endpoint = plain.endpoint().clone();
@@ -153,6 +154,7 @@ impl NameServerBuilder {
             table: table.clone(),
             plain,
             secure,
+            _secure_transport: secure_transport,
             configured_version: config.message_version.clone(),
         };
         let server = Worker::spawn(None, move |stop| serve.run(stop));
@@ -176,11 +178,50 @@ async fn bind(
     endpoint: Endpoint,
     security: Security,
 ) -> Result<Box<dyn ReplySocket>> {
-    let config = ctx.config();
+    bind_on(ctx.transport(), ctx.config(), endpoint, security).await
+}
+
+async fn bind_on(
+    transport: &Arc<dyn Transport>,
+    config: &Config,
+    endpoint: Endpoint,
+    security: Security,
+) -> Result<Box<dyn ReplySocket>> {
     let mut spec = BindSpec::new(endpoint);
     spec.port_range = (config.pub_min_port, config.pub_max_port);
     spec.security = security;
-    ctx.transport().bind_reply(spec).await
+    transport.bind_reply(spec).await
+}
+
+/// The transport of the CURVE lookup socket (port
+/// `secure_zmq_nameserver_port`), as the reference serves it: the
+/// context's own with `secure_zmq`; with `unsecure_zmq` and a configured
+/// `server_secret_key_file`, a `secure_zmq` transport made for it (the
+/// reference serves the secure port whatever its `backend`, when it has
+/// the keys); otherwise none. When `secure_zmq` is not compiled in, a
+/// warning says so.
+fn secure_lookup_transport(ctx: &Context) -> Option<Arc<dyn Transport>> {
+    let config = ctx.config();
+    if ctx.security() == Security::Curve {
+        return Some(ctx.transport().clone());
+    }
+    if ctx.backend_name() != "unsecure_zmq" {
+        return None;
+    }
+    if config.server_secret_key_file.is_none() {
+        tracing::warn!(
+            "cannot create secure access to nameserver: `server_secret_key_file` is not set; \
+             serving plain lookups only"
+        );
+        return None;
+    }
+    match crate::registry().build_named("secure_zmq", config) {
+        Ok(backend) => Some(backend.transport),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot create secure access to nameserver; serving plain lookups only");
+            None
+        }
+    }
 }
 
 /// The nameserver: keeps the addresses publishers announce and answers
@@ -300,6 +341,9 @@ struct Serve {
     table: Arc<Mutex<AddressTable>>,
     plain: Box<dyn ReplySocket>,
     secure: Option<Box<dyn ReplySocket>>,
+    /// Kept alive with the secure socket (its ZAP handler and handshake
+    /// monitor).
+    _secure_transport: Option<Arc<dyn Transport>>,
     configured_version: Option<String>,
 }
 

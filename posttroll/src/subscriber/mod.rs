@@ -408,6 +408,17 @@ impl Subscriber {
     /// waiting then returns at once).
     pub async fn recv(&self, timeout: Option<Duration>) -> Result<Option<Message>> {
         let inner = &self.inner;
+        // The hot path: frames already queued are taken without setting up
+        // the waits below (nobody else receiving, not stopped).
+        if !*inner.closed.borrow() {
+            if let Ok(mut rx) = inner.rx.try_lock() {
+                while let Ok(frame) = rx.try_recv() {
+                    if let Some(msg) = inner.process(frame) {
+                        return Ok(Some(msg));
+                    }
+                }
+            }
+        }
         let mut closed = inner.closed.subscribe();
         if *closed.borrow_and_update() {
             return Err(Error::closed("subscriber"));
@@ -539,10 +550,15 @@ async fn reader(
     mut stop: StopSignal,
 ) {
     let mut failing = false;
-    loop {
+    // The stop signal is checked (cheaply) before each frame and only
+    // awaited while the socket or the queue makes this task wait: ready
+    // frames cost no wait set-up, and a stop is still seen within one frame
+    // under a flood.
+    while !stop.is_stopped() {
         let received = tokio::select! {
-            _ = stop.stopped() => break,
+            biased;
             received = socket.recv() => received,
+            _ = stop.stopped() => break,
         };
         match received {
             Ok(bytes) => {
@@ -552,9 +568,13 @@ async fn reader(
                     host: host.clone(),
                     bytes,
                 };
-                tokio::select! {
-                    _ = stop.stopped() => break,
-                    sent = tx.send(frame) => if sent.is_err() { break },
+                match tx.try_send(frame) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                    Err(mpsc::error::TrySendError::Full(frame)) => tokio::select! {
+                        _ = stop.stopped() => break,
+                        sent = tx.send(frame) => if sent.is_err() { break },
+                    },
                 }
             }
             Err(err) if err.kind() == ErrorKind::Closed => break,

@@ -1,0 +1,885 @@
+//! The pure-Rust engine of posttroll's zmq backends: ZeroMQ (ZMTP 3.x)
+//! PUB/SUB and REQ/REP written in Rust, on [`omq_tokio`] (pinned at
+//! `=0.33.0`, feature `curve`), with no C library. Wire-compatible with
+//! libzmq, so with the Python reference (pyzmq) and with
+//! `posttroll-backend-zmq`: a publisher announces `unsecure_zmq` or
+//! `secure_zmq` whatever engine serves it.
+//!
+//! [`factory`] builds the backend registered as `unsecure_zmq`, and
+//! [`secure_factory`] the one registered as `secure_zmq` (when the config's
+//! `engine` is `purerust`, or unset where both engines are compiled in): a
+//! [`PureRustTransport`] and the UDP multicast discovery of
+//! `posttroll-discovery-multicast`.
+//!
+//! # Sockets
+//!
+//! | trait call | omq socket | notes |
+//! | --- | --- | --- |
+//! | [`Transport::bind_publisher`] | `PUB` | `send_hwm` from [`PubOptions::send_high_water_mark`] (`Some(0)`: omq's largest queue, 2^20 frames); [`PubOptions::no_drop`] sets omq's `xpub_nodrop`, and `send` waits for room |
+//! | [`Transport::connect_subscriber`] | `SUB`, one per publisher | a `subscribe` for each topic (an empty list subscribes to nothing) |
+//! | [`Transport::bind_reply`] | `REP` | receive, then reply, in turn |
+//! | [`Transport::request`] | `REQ` | kept for the next request to the same endpoint once answered (at most [`KEPT_REQUESTERS`], idle at most [`REQUESTER_IDLE`], on the same tokio runtime), as the libzmq engine does; closed with linger 0 when a request fails or times out, so our own timeout holds even when the peer is dead or absent, and a REQ whose peer died is never reused |
+//!
+//! Endpoints are `tcp://host:port`, `ipc:///path` and `inproc://name`.
+//! **`inproc://` names are process-wide** here (omq's namespace of sockets
+//! made on the caller's runtime), unlike libzmq's per-context namespace:
+//! two transports of one process can talk over `inproc://`.
+//!
+//! A TCP port 0 binds a random free port of [`BindSpec::port_range`]
+//! (`[pub_min_port, pub_max_port)`), trying random ports up to
+//! [`RANDOM_PORT_TRIES`] times as pyzmq's `bind_to_random_port` does; the
+//! socket's endpoint reports the port bound.
+//!
+//! TCP keepalive: `tcp_keepalive` = 1 turns `SO_KEEPALIVE` on with
+//! `tcp_keepalive_idle`, `tcp_keepalive_intvl` and `tcp_keepalive_cnt`
+//! (each unset one takes the system's value from
+//! `/proc/sys/net/ipv4/tcp_keepalive_*`, as libzmq leaves it); 0 turns it
+//! off; unset or -1 leaves the system's setting, and then the other three
+//! are ignored, as libzmq ignores them.
+//!
+//! With a non-empty `authorized_client_addresses`, the host names are
+//! resolved to IPs when the transport is created and every server socket
+//! (PUB, REP) on `tcp://` or `ipc://` checks each new peer's IP in its
+//! handshake (omq's NULL-mechanism authenticator; see [`auth`]): only peers
+//! from those IPs are admitted, each refusal is logged with the peer's IP.
+//! `inproc://` never checks, as in the reference; IPC peers have no IP, so
+//! with an allow-list they are refused.
+//!
+//! [`Security::Curve`] sockets need a [`CurveConfig`] (see
+//! [`PureRustTransportBuilder::curve`]; [`secure_factory`] makes it from
+//! the config's key settings): server sockets (PUB, REP) use the key pair
+//! of `server_secret_key_file` and admit the clients that posttroll-core's
+//! `ClientKeyPolicy` admits (a key in a `*.key` file of
+//! `clients_public_keys_directory`, re-read when the folder changes, and
+//! the IP allow-list); client sockets (SUB, REQ) use the key pair of
+//! `client_secret_key_file` and the server key of `server_public_key_file`.
+//! Key files are read when each socket is made; a missing setting is an
+//! [`Error::Security`] naming it. Every failed handshake on a CURVE server
+//! socket (a plain client, a wrong server key, a refused client key) is
+//! logged with `tracing::warn!` and counted
+//! ([`PureRustTransport::handshake_failures`]). Without a [`CurveConfig`],
+//! CURVE is refused with [`Error::Unsupported`] (except on `inproc://`,
+//! which never uses security).
+//!
+//! ## High-water marks and losses
+//!
+//! As with libzmq, a plain publisher drops frames for a subscriber whose
+//! queue is full, and a subscriber never drops (a full receive queue stops
+//! reading the connection, and the backpressure reaches the publisher). A
+//! [`PubOptions::no_drop`] publisher waits instead, so a subscriber that
+//! stops reading stops the publisher.
+//!
+//! ## Reconnecting
+//!
+//! Subscribers reconnect after a lost connection (omq's fixed 100 ms
+//! policy, libzmq's default). omq stops reconnecting for good after a
+//! server refused the handshake (a CURVE key or an IP not admitted); this
+//! crate reconnects such a subscriber every [`REFUSED_RETRY`] so that a key
+//! admitted later is picked up, as libzmq does.
+//!
+//! # Threading
+//!
+//! omq sockets are driven by tasks spawned on the tokio runtime current
+//! when the socket is made (no thread of this crate or of omq): sockets
+//! must be created inside a tokio runtime with I/O and time enabled, and
+//! used while it runs.
+//!
+//! # Examples
+//!
+//! ```
+//! use posttroll_backend_purerust::PureRustTransport;
+//! use posttroll_core::{BindSpec, Config, Endpoint, Security, Transport};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let transport = PureRustTransport::new(&Config::default())?;
+//! let publisher = transport
+//!     .bind_publisher(BindSpec::new("tcp://127.0.0.1:0".parse()?))
+//!     .await?;
+//! let port = publisher.endpoint().port().unwrap_or(0);
+//! assert!(port >= 49152);
+//! let mut subscriber = transport
+//!     .connect_subscriber(&Endpoint::tcp("127.0.0.1", port), &["pytroll://".to_owned()], Security::Plain)
+//!     .await?;
+//! // PUB/SUB drops what is sent before the subscription arrives: repeat.
+//! let frame = loop {
+//!     publisher.send("pytroll://counter info".into()).await?;
+//!     let wait = tokio::time::Duration::from_millis(20);
+//!     if let Ok(frame) = tokio::time::timeout(wait, subscriber.recv()).await {
+//!         break frame?;
+//!     }
+//! };
+//! assert_eq!(frame, "pytroll://counter info");
+//! # Ok::<(), posttroll_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+pub mod auth;
+mod curve;
+mod pubsub;
+mod reqrep;
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use omq_tokio::{KeepAlive, MechanismSetup, Options, Socket, SocketType};
+use posttroll_core::{
+    Backend, BackendFactory, BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket,
+    Result, Security, SubSocket, Transport,
+};
+
+pub use curve::CurveConfig;
+/// The omq crate this engine is built on.
+pub use omq_tokio;
+pub use pubsub::{PurePubSocket, PureSubSocket};
+pub use reqrep::PureReplySocket;
+
+use auth::{Gate, IpAllowList};
+
+/// The name the plain backend is registered and announced under.
+pub const BACKEND_NAME: &str = "unsecure_zmq";
+
+/// The name the CURVE backend is registered and announced under.
+pub const SECURE_BACKEND_NAME: &str = "secure_zmq";
+
+/// The engine name [`Transport::engine`] reports (and the config `engine`
+/// value that selects it).
+pub const ENGINE: &str = "purerust";
+
+/// How long a closed PUB or REP socket may still send what is queued
+/// (omq's linger).
+pub const SERVER_LINGER: Duration = Duration::from_millis(100);
+
+/// How many idle REQ sockets [`Transport::request`] keeps per endpoint
+/// and security, for the next requests.
+pub const KEPT_REQUESTERS: usize = 2;
+
+/// How long an idle REQ socket is kept: one unused for longer is closed
+/// instead of reused.
+pub const REQUESTER_IDLE: Duration = Duration::from_secs(30);
+
+/// How many random ports a port-0 bind tries (as pyzmq's
+/// `bind_to_random_port`).
+pub const RANDOM_PORT_TRIES: usize = 100;
+
+/// How often a subscriber whose handshake a server refused tries again.
+pub const REFUSED_RETRY: Duration = Duration::from_secs(1);
+
+/// The largest queue omq has (`Some(0)`, "unbounded", maps to it).
+const UNBOUNDED_HWM: u32 = 1 << 20;
+
+/// The factory registered under `unsecure_zmq` when the pure-Rust engine
+/// is chosen: a [`PureRustTransport`] with the configuration's keepalive
+/// options and allow-list, and the UDP multicast discovery.
+pub fn factory() -> BackendFactory {
+    Arc::new(|config: &Config| {
+        let transport = PureRustTransport::new(config)?;
+        let discovery = posttroll_discovery_multicast::MulticastDiscovery::new(config)?;
+        Ok(Backend {
+            name: BACKEND_NAME.to_owned(),
+            transport: Arc::new(transport),
+            discovery: Arc::new(discovery),
+        })
+    })
+}
+
+/// The factory registered under `secure_zmq` when the pure-Rust engine is
+/// chosen: a [`PureRustTransport`] whose [`Security::Curve`] sockets use the
+/// configured key files and client-key folder ([`CurveConfig::from_config`]),
+/// and the UDP multicast discovery.
+pub fn secure_factory() -> BackendFactory {
+    Arc::new(|config: &Config| {
+        let transport = PureRustTransport::builder(config)
+            .curve(CurveConfig::from_config(config)?)
+            .build()?;
+        let discovery = posttroll_discovery_multicast::MulticastDiscovery::new(config)?;
+        Ok(Backend {
+            name: SECURE_BACKEND_NAME.to_owned(),
+            transport: Arc::new(transport),
+            discovery: Arc::new(discovery),
+        })
+    })
+}
+
+/// The TCP keepalive omq applies to every TCP connection of a socket, from
+/// the configuration's four keys (see the crate docs).
+pub fn keepalive_from_config(config: &Config) -> KeepAlive {
+    keepalive_with_defaults(config, &system_keepalive())
+}
+
+/// The system's keepalive settings (idle s, interval s, count), read from
+/// `/proc/sys/net/ipv4`, else Linux's defaults.
+fn system_keepalive() -> (u64, u64, u32) {
+    let read = |name: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    };
+    (
+        read("tcp_keepalive_time").unwrap_or(7200),
+        read("tcp_keepalive_intvl").unwrap_or(75),
+        read("tcp_keepalive_probes")
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(9),
+    )
+}
+
+fn keepalive_with_defaults(config: &Config, system: &(u64, u64, u32)) -> KeepAlive {
+    let set = |v: Option<i32>| v.filter(|v| *v >= 0);
+    match config.tcp_keepalive {
+        Some(0) => KeepAlive::Disabled,
+        Some(v) if v > 0 => {
+            let secs = |v: Option<i32>, default: u64| {
+                Duration::from_secs(set(v).map_or(default, |v| u64::from(v.unsigned_abs())))
+            };
+            KeepAlive::Enabled {
+                idle: secs(config.tcp_keepalive_idle, system.0),
+                intvl: secs(config.tcp_keepalive_intvl, system.1),
+                cnt: set(config.tcp_keepalive_cnt).map_or(system.2, i32::unsigned_abs),
+            }
+        }
+        _ => KeepAlive::Default,
+    }
+}
+
+/// Builds a [`PureRustTransport`] with extension hooks.
+#[derive(Debug, Clone)]
+pub struct PureRustTransportBuilder {
+    keepalive: KeepAlive,
+    authorized: Vec<String>,
+    curve: Option<CurveConfig>,
+    subscriber_rcvhwm: Option<u32>,
+}
+
+impl PureRustTransportBuilder {
+    /// A builder with the keepalive options and `authorized_client_addresses`
+    /// of `config`.
+    pub fn new(config: &Config) -> PureRustTransportBuilder {
+        PureRustTransportBuilder {
+            keepalive: keepalive_from_config(config),
+            authorized: config.authorized_client_addresses.clone(),
+            curve: None,
+            subscriber_rcvhwm: None,
+        }
+    }
+
+    /// The keys that make [`Security::Curve`] sockets (which are otherwise
+    /// refused with [`Error::Unsupported`]).
+    pub fn curve(mut self, curve: CurveConfig) -> PureRustTransportBuilder {
+        self.curve = Some(curve);
+        self
+    }
+
+    /// The receive high-water mark of subscriber sockets (`None`, the
+    /// default: 1000 frames; `Some(0)`: omq's largest queue). Subscribers
+    /// never drop frames whatever its value; it bounds how much a slow
+    /// subscriber buffers.
+    pub fn subscriber_receive_high_water_mark(
+        mut self,
+        hwm: Option<u32>,
+    ) -> PureRustTransportBuilder {
+        self.subscriber_rcvhwm = hwm;
+        self
+    }
+
+    /// Resolves the allow-list.
+    ///
+    /// # Errors
+    ///
+    /// A host of `authorized_client_addresses` that does not resolve
+    /// ([`Error::InvalidAddress`] naming it).
+    pub fn build(self) -> Result<PureRustTransport> {
+        let allow = if self.authorized.is_empty() {
+            None
+        } else {
+            let list = IpAllowList::resolve(&self.authorized)?;
+            tracing::debug!(
+                ips = ?list.ips().collect::<Vec<_>>(),
+                "only these clients may connect to server sockets"
+            );
+            Some(Arc::new(list))
+        };
+        Ok(PureRustTransport {
+            shared: Arc::new(Shared {
+                keepalive: self.keepalive,
+                allow,
+                curve: self.curve,
+                subscriber_rcvhwm: self.subscriber_rcvhwm,
+                requesters: Mutex::new(Vec::new()),
+                handshake_failures: Arc::new(AtomicU64::new(0)),
+            }),
+        })
+    }
+}
+
+/// The [`Transport`] on omq: the options every socket gets. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct PureRustTransport {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    keepalive: KeepAlive,
+    allow: Option<Arc<IpAllowList>>,
+    curve: Option<CurveConfig>,
+    subscriber_rcvhwm: Option<u32>,
+    /// Idle REQ sockets whose last request was answered.
+    requesters: Mutex<Vec<Requester>>,
+    /// Failed handshakes on CURVE server sockets.
+    handshake_failures: Arc<AtomicU64>,
+}
+
+/// An idle REQ socket, connected to `endpoint` with `security` and driven
+/// by the tokio runtime `runtime`, ready for its next request.
+struct Requester {
+    endpoint: Endpoint,
+    security: Security,
+    runtime: tokio::runtime::Id,
+    socket: Socket,
+    idle_since: Instant,
+}
+
+impl fmt::Debug for PureRustTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PureRustTransport")
+            .field("keepalive", &self.shared.keepalive)
+            .field("allow", &self.shared.allow)
+            .field("curve", &self.shared.curve)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which side of a connection a socket is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Server,
+    Client,
+}
+
+/// A snapshot of the omq options a socket was made with, for diagnostics
+/// and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketOptions {
+    /// The socket type (`Pub`, `Sub`, `Rep`, `Req`).
+    pub socket_type: String,
+    /// The TCP keepalive applied to its connections.
+    pub tcp_keepalive: KeepAlive,
+    /// The send high-water mark (frames).
+    pub send_high_water_mark: u32,
+    /// The receive high-water mark (frames).
+    pub receive_high_water_mark: u32,
+    /// `xpub_nodrop` (publishers that wait rather than drop).
+    pub no_drop: bool,
+    /// The linger on close.
+    pub linger: Option<Duration>,
+    /// The security mechanism: `NULL`, `NULL` with an admission check
+    /// (`NULL+auth`), `CURVE-server`, `CURVE-client`.
+    pub mechanism: String,
+}
+
+impl SocketOptions {
+    fn of(kind: SocketType, options: &Options) -> SocketOptions {
+        SocketOptions {
+            socket_type: format!("{kind:?}"),
+            tcp_keepalive: options.tcp_keepalive,
+            send_high_water_mark: options.send_hwm,
+            receive_high_water_mark: options.recv_hwm,
+            no_drop: options.xpub_nodrop,
+            linger: options.linger,
+            mechanism: match &options.mechanism {
+                MechanismSetup::Null => "NULL",
+                MechanismSetup::NullServer { .. } => "NULL+auth",
+                MechanismSetup::CurveServer { .. } => "CURVE-server",
+                MechanismSetup::CurveClient { .. } => "CURVE-client",
+                _ => "other",
+            }
+            .to_owned(),
+        }
+    }
+}
+
+/// A new socket and the options it was made with.
+struct Opened {
+    socket: Socket,
+    options: SocketOptions,
+}
+
+impl PureRustTransport {
+    /// A transport with the keepalive options and allow-list of `config`.
+    ///
+    /// # Errors
+    ///
+    /// As [`PureRustTransportBuilder::build`].
+    pub fn new(config: &Config) -> Result<PureRustTransport> {
+        PureRustTransportBuilder::new(config).build()
+    }
+
+    /// A builder, for the extension hooks.
+    pub fn builder(config: &Config) -> PureRustTransportBuilder {
+        PureRustTransportBuilder::new(config)
+    }
+
+    /// The CURVE keys and client policy, when the transport has them.
+    pub fn curve(&self) -> Option<&CurveConfig> {
+        self.shared.curve.as_ref()
+    }
+
+    /// How many handshakes with its CURVE server sockets failed: a plain
+    /// client, a client with the wrong server key, a malformed handshake,
+    /// or a client the key policy refused (each is also logged with
+    /// `tracing::warn!`).
+    pub fn handshake_failures(&self) -> u64 {
+        self.shared
+            .handshake_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Starts logging and counting the failed handshakes of a CURVE
+    /// server socket (before it binds, so none is missed).
+    fn watch_server(
+        &self,
+        socket: &Socket,
+        spec: &BindSpec,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if spec.security != Security::Curve || spec.endpoint.is_inproc() {
+            return None;
+        }
+        Some(tokio::spawn(pubsub::watch_server(
+            socket.monitor(),
+            self.shared.handshake_failures.clone(),
+        )))
+    }
+
+    /// True when server sockets check their peers' IPs.
+    pub fn uses_allow_list(&self) -> bool {
+        self.shared.allow.is_some()
+    }
+
+    /// The omq options of a socket of `kind` on `endpoint`.
+    fn options(
+        &self,
+        kind: SocketType,
+        role: Role,
+        endpoint: &Endpoint,
+        security: Security,
+    ) -> Result<Options> {
+        let networked = !endpoint.is_inproc();
+        let linger = match role {
+            Role::Server => SERVER_LINGER,
+            Role::Client => Duration::ZERO,
+        };
+        let mut options = Options::default()
+            .linger(linger)
+            .tcp_keepalive(self.shared.keepalive);
+        if kind == SocketType::Sub {
+            if let Some(hwm) = self.shared.subscriber_rcvhwm {
+                options = options.recv_hwm(if hwm == 0 { UNBOUNDED_HWM } else { hwm });
+            }
+        }
+        let curve = match (security, networked) {
+            (Security::Curve, true) => match &self.shared.curve {
+                Some(curve) => Some(curve),
+                None => {
+                    return Err(Error::Unsupported {
+                        backend: BACKEND_NAME.to_owned(),
+                        what: "CURVE: enable secure_zmq".to_owned(),
+                    })
+                }
+            },
+            _ => None,
+        };
+        options.mechanism = match (role, curve, &self.shared.allow) {
+            _ if !networked => MechanismSetup::Null,
+            (Role::Server, Some(curve), _) => curve.server_mechanism()?,
+            (Role::Client, Some(curve), _) => curve.client_mechanism()?,
+            (Role::Server, None, Some(ips)) => {
+                let gate = Gate::Ips(ips.clone());
+                MechanismSetup::NullServer {
+                    authenticator: omq_tokio::Authenticator::new(move |peer| gate.admit(peer)),
+                }
+            }
+            _ => MechanismSetup::Null,
+        };
+        Ok(options)
+    }
+
+    /// Creates a socket of `kind` with the transport's options.
+    fn open(
+        &self,
+        kind: SocketType,
+        role: Role,
+        endpoint: &Endpoint,
+        security: Security,
+        adjust: impl FnOnce(Options) -> Options,
+    ) -> Result<Opened> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::io(
+                "creating an omq socket",
+                std::io::Error::other(
+                    "no tokio runtime: the pure-Rust engine's sockets must be created inside a \
+                     tokio runtime with I/O and time enabled",
+                ),
+            ));
+        }
+        let options = adjust(self.options(kind, role, endpoint, security)?);
+        let snapshot = SocketOptions::of(kind, &options);
+        let socket = Socket::try_new(kind, options).map_err(omq_error("creating an omq socket"))?;
+        Ok(Opened {
+            socket,
+            options: snapshot,
+        })
+    }
+
+    /// Binds a PUB socket (the concrete type behind
+    /// [`Transport::bind_publisher`]).
+    pub async fn bind_pub(&self, spec: BindSpec) -> Result<PurePubSocket> {
+        let PubOptions {
+            send_high_water_mark,
+            no_drop,
+        } = spec.options;
+        let opened = self.open(
+            SocketType::Pub,
+            Role::Server,
+            &spec.endpoint,
+            spec.security,
+            |mut options| {
+                if let Some(hwm) = send_high_water_mark {
+                    options = options.send_hwm(if hwm == 0 { UNBOUNDED_HWM } else { hwm });
+                }
+                options.xpub_nodrop = no_drop;
+                options
+            },
+        )?;
+        let monitor = self.watch_server(&opened.socket, &spec);
+        let endpoint = bind(&opened.socket, &spec).await?;
+        tracing::debug!(%endpoint, no_drop, "PUB socket bound");
+        Ok(PurePubSocket::new(
+            endpoint,
+            opened.socket,
+            opened.options,
+            no_drop,
+            monitor,
+        ))
+    }
+
+    /// Connects a SUB socket (the concrete type behind
+    /// [`Transport::connect_subscriber`]).
+    pub async fn connect_sub(
+        &self,
+        endpoint: &Endpoint,
+        topics: &[String],
+        security: Security,
+    ) -> Result<PureSubSocket> {
+        let opened = self.open(SocketType::Sub, Role::Client, endpoint, security, |o| o)?;
+        for topic in topics {
+            opened
+                .socket
+                .subscribe(Bytes::copy_from_slice(topic.as_bytes()))
+                .await
+                .map_err(omq_error("subscribing"))?;
+        }
+        let url = endpoint.to_string();
+        // The watcher must see the events of the first connection too.
+        let monitor = (!endpoint.is_inproc()).then(|| opened.socket.monitor());
+        connect(&opened.socket, endpoint).await?;
+        Ok(PureSubSocket::new(
+            endpoint.clone(),
+            url,
+            opened.socket,
+            opened.options,
+            monitor,
+        ))
+    }
+
+    /// Binds a REP socket (the concrete type behind
+    /// [`Transport::bind_reply`]).
+    pub async fn bind_rep(&self, spec: BindSpec) -> Result<PureReplySocket> {
+        let opened = self.open(
+            SocketType::Rep,
+            Role::Server,
+            &spec.endpoint,
+            spec.security,
+            |o| o,
+        )?;
+        let monitor = self.watch_server(&opened.socket, &spec);
+        let endpoint = bind(&opened.socket, &spec).await?;
+        tracing::debug!(%endpoint, "REP socket bound");
+        Ok(PureReplySocket::new(
+            endpoint,
+            opened.socket,
+            opened.options,
+            monitor,
+        ))
+    }
+}
+
+#[async_trait]
+impl Transport for PureRustTransport {
+    fn engine(&self) -> &str {
+        ENGINE
+    }
+
+    async fn bind_publisher(&self, spec: BindSpec) -> Result<Box<dyn PubSocket>> {
+        Ok(Box::new(self.bind_pub(spec).await?))
+    }
+
+    async fn connect_subscriber(
+        &self,
+        endpoint: &Endpoint,
+        topics: &[String],
+        security: Security,
+    ) -> Result<Box<dyn SubSocket>> {
+        Ok(Box::new(
+            self.connect_sub(endpoint, topics, security).await?,
+        ))
+    }
+
+    async fn bind_reply(&self, spec: BindSpec) -> Result<Box<dyn ReplySocket>> {
+        Ok(Box::new(self.bind_rep(spec).await?))
+    }
+
+    async fn request(
+        &self,
+        endpoint: &Endpoint,
+        security: Security,
+        request: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes> {
+        // A REQ whose peer died mid-exchange waits forever for its reply:
+        // only answered ones are kept and reused.
+        let (socket, fresh) = match self.take_requester(endpoint, security) {
+            Some(socket) => (socket, false),
+            None => {
+                let opened = self.open(SocketType::Req, Role::Client, endpoint, security, |o| o)?;
+                (opened.socket, true)
+            }
+        };
+        let exchange = async {
+            if fresh {
+                connect(&socket, endpoint).await?;
+            }
+            socket
+                .send(omq_tokio::Message::single(request))
+                .await
+                .map_err(omq_error("sending a request (REQ)"))?;
+            let reply = socket
+                .recv()
+                .await
+                .map_err(omq_error("receiving a reply (REQ)"))?;
+            Ok(reqrep::first_frame(reply))
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(reply)) => {
+                self.keep_requester(endpoint, security, socket);
+                Ok(reply)
+            }
+            failed => {
+                // Linger 0: nothing queued survives the close.
+                let _ = socket.close().await;
+                failed.unwrap_or_else(|_| {
+                    Err(Error::timeout(format!("a reply from {endpoint}"), timeout))
+                })
+            }
+        }
+    }
+}
+
+impl PureRustTransport {
+    /// An idle REQ socket to `endpoint` with `security` on the current
+    /// runtime, if one is kept (the most recently used); drops those idle
+    /// for too long.
+    fn take_requester(&self, endpoint: &Endpoint, security: Security) -> Option<Socket> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?.id();
+        let mut kept = lock(&self.shared.requesters);
+        kept.retain(|r| r.idle_since.elapsed() < REQUESTER_IDLE);
+        let index = kept.iter().rposition(|r| {
+            r.security == security && r.runtime == runtime && r.endpoint == *endpoint
+        })?;
+        Some(kept.swap_remove(index).socket)
+    }
+
+    /// Keeps an answered REQ socket for the next request (drops it when
+    /// enough are kept).
+    fn keep_requester(&self, endpoint: &Endpoint, security: Security, socket: Socket) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let runtime = handle.id();
+        let mut kept = lock(&self.shared.requesters);
+        let same = kept
+            .iter()
+            .filter(|r| r.security == security && r.runtime == runtime && r.endpoint == *endpoint)
+            .count();
+        if same < KEPT_REQUESTERS {
+            kept.push(Requester {
+                endpoint: endpoint.clone(),
+                security,
+                runtime,
+                socket,
+                idle_since: Instant::now(),
+            });
+        }
+    }
+}
+
+/// Locks a mutex, ignoring poisoning (the data are socket handles, which a
+/// panic elsewhere leaves consistent).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Maps an omq error to ours, saying what was being done.
+pub(crate) fn omq_error(context: &'static str) -> impl Fn(omq_tokio::Error) -> Error {
+    move |e| match e {
+        omq_tokio::Error::Closed => Error::closed(format!("the socket ({context})")),
+        omq_tokio::Error::Io(io) => Error::io(context, io),
+        other => Error::io(context, std::io::Error::other(other)),
+    }
+}
+
+/// Connects `socket` to `endpoint` (succeeds before the peer exists).
+async fn connect(socket: &Socket, endpoint: &Endpoint) -> Result<()> {
+    let url = endpoint.to_string();
+    let parsed: omq_tokio::Endpoint = url.parse().map_err(|e| Error::InvalidAddress {
+        address: url.clone(),
+        reason: format!("{e}"),
+    })?;
+    socket.connect(parsed).await.map_err(|e| Error::Connect {
+        endpoint: url.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// A random number for port picking (no RNG crate: std's per-process
+/// random hash keys, mixed with the clock).
+fn random_u64() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(t.as_nanos());
+    }
+    hasher.finish()
+}
+
+/// True when a bind failed because the address is taken.
+fn in_use(e: &omq_tokio::Error) -> bool {
+    match e {
+        omq_tokio::Error::Io(io) => io.kind() == std::io::ErrorKind::AddrInUse,
+        other => other.to_string().to_ascii_lowercase().contains("in use"),
+    }
+}
+
+/// Binds `socket` as `spec` says and returns the endpoint bound (a TCP
+/// port 0 replaced by the port picked; the host kept as given).
+async fn bind(socket: &Socket, spec: &BindSpec) -> Result<Endpoint> {
+    let bind_error = |endpoint: &str, reason: String| Error::Bind {
+        endpoint: endpoint.to_owned(),
+        reason,
+    };
+    let parse = |endpoint: &Endpoint| {
+        let url = endpoint.to_string();
+        url.parse::<omq_tokio::Endpoint>()
+            .map_err(|e| Error::InvalidAddress {
+                address: url.clone(),
+                reason: e.to_string(),
+            })
+            .map(|parsed| (url, parsed))
+    };
+    let port_of = |bound: &omq_tokio::Endpoint, asked: u16| match bound {
+        omq_tokio::Endpoint::Tcp { port, .. } => *port,
+        _ => asked,
+    };
+    match &spec.endpoint {
+        Endpoint::Tcp { port: 0, .. } => {
+            let (min, max) = spec.port_range;
+            let lo = u32::from(min).max(1);
+            let hi = max.min(65536);
+            let range = format!("[{min}, {max})");
+            if lo >= hi {
+                return Err(bind_error(
+                    &spec.endpoint.to_string(),
+                    format!("the port range {range} is empty: check pub_min_port/pub_max_port"),
+                ));
+            }
+            for _ in 0..RANDOM_PORT_TRIES {
+                let offset = random_u64() % u64::from(hi - lo);
+                let port = u16::try_from(u64::from(lo) + offset).unwrap_or(u16::MAX);
+                let (url, parsed) = parse(&spec.endpoint.with_port(port))?;
+                match socket.bind(parsed).await {
+                    Ok(bound) => return Ok(spec.endpoint.with_port(port_of(&bound, port))),
+                    Err(e) if in_use(&e) => continue,
+                    Err(e) => return Err(bind_error(&url, e.to_string())),
+                }
+            }
+            Err(bind_error(
+                &spec.endpoint.to_string(),
+                format!(
+                    "no free port in the range {range} after {RANDOM_PORT_TRIES} tries: \
+                     widen pub_min_port/pub_max_port"
+                ),
+            ))
+        }
+        endpoint => {
+            let (url, parsed) = parse(endpoint)?;
+            let bound = socket
+                .bind(parsed)
+                .await
+                .map_err(|e| bind_error(&url, e.to_string()))?;
+            Ok(match endpoint {
+                Endpoint::Tcp { port, .. } => endpoint.with_port(port_of(&bound, *port)),
+                other => other.clone(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keepalive_follows_libzmq() {
+        let system = (7200, 75, 9);
+        let with = |k, cnt, idle, intvl| Config {
+            tcp_keepalive: k,
+            tcp_keepalive_cnt: cnt,
+            tcp_keepalive_idle: idle,
+            tcp_keepalive_intvl: intvl,
+            ..Config::default()
+        };
+        assert_eq!(
+            keepalive_with_defaults(&Config::default(), &system),
+            KeepAlive::Default
+        );
+        // Without tcp_keepalive = 1 the others are ignored, as by libzmq.
+        assert_eq!(
+            keepalive_with_defaults(&with(Some(-1), Some(3), Some(4), Some(5)), &system),
+            KeepAlive::Default
+        );
+        assert_eq!(
+            keepalive_with_defaults(&with(Some(0), Some(3), None, None), &system),
+            KeepAlive::Disabled
+        );
+        assert_eq!(
+            keepalive_with_defaults(&with(Some(1), Some(7), Some(61), Some(11)), &system),
+            KeepAlive::Enabled {
+                idle: Duration::from_secs(61),
+                intvl: Duration::from_secs(11),
+                cnt: 7
+            }
+        );
+        assert_eq!(
+            keepalive_with_defaults(&with(Some(1), None, Some(61), Some(-1)), &system),
+            KeepAlive::Enabled {
+                idle: Duration::from_secs(61),
+                intvl: Duration::from_secs(75),
+                cnt: 9
+            }
+        );
+    }
+}

@@ -1,0 +1,317 @@
+//! PUB and SUB sockets.
+
+use std::collections::VecDeque;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use omq_tokio::{Message, MonitorEvent, MonitorRecvError, MonitorStream, Socket, TrySendError};
+use posttroll_core::{Endpoint, Error, PubSocket, Result, SubSocket};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::{omq_error, SocketOptions, REFUSED_RETRY};
+
+/// How many frames a subscriber takes from omq per wakeup at most.
+const RECV_BATCH: usize = 256;
+
+/// A bound PUB socket of a [`PureRustTransport`](crate::PureRustTransport).
+///
+/// `send` takes `&self` and may be called from many tasks at once. A plain
+/// publisher never waits; a [`no_drop`](posttroll_core::PubOptions::no_drop)
+/// one waits until every matching subscriber has room. Dropping it closes
+/// it (with the linger, in the background).
+pub struct PurePubSocket {
+    endpoint: Endpoint,
+    socket: Socket,
+    options: SocketOptions,
+    no_drop: bool,
+    closed: AtomicBool,
+    /// Wakes waiting senders when the socket closes.
+    closing: Notify,
+    /// Logs failed handshakes (CURVE servers); aborted on close and drop.
+    monitor: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for PurePubSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PurePubSocket")
+            .field("endpoint", &self.endpoint)
+            .field("no_drop", &self.no_drop)
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl PurePubSocket {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        socket: Socket,
+        options: SocketOptions,
+        no_drop: bool,
+        monitor: Option<JoinHandle<()>>,
+    ) -> PurePubSocket {
+        PurePubSocket {
+            endpoint,
+            socket,
+            options,
+            no_drop,
+            closed: AtomicBool::new(false),
+            closing: Notify::new(),
+            monitor: Mutex::new(monitor),
+        }
+    }
+
+    fn stop_monitor(&self) {
+        let monitor = self
+            .monitor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(monitor) = monitor {
+            monitor.abort();
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::closed(format!("the publisher on {}", self.endpoint))
+    }
+
+    /// The omq options the socket was made with (diagnostics and tests).
+    pub fn options(&self) -> &SocketOptions {
+        &self.options
+    }
+
+    /// How many subscribers completed their handshake.
+    pub fn ready_peers(&self) -> usize {
+        self.socket.ready_peer_count()
+    }
+}
+
+#[async_trait]
+impl PubSocket for PurePubSocket {
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    async fn send(&self, frame: Bytes) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(self.closed_error());
+        }
+        let message = Message::single(frame);
+        if !self.no_drop {
+            // Lossy fan-out never waits for room.
+            return self.socket.send(message).await.map_err(|e| match e {
+                omq_tokio::Error::Closed => self.closed_error(),
+                e => omq_error("sending on a PUB socket")(e),
+            });
+        }
+        // The fast path: room now.
+        let message = match self.socket.try_send(message) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(message)) => message,
+            Err(TrySendError::Closed) => return Err(self.closed_error()),
+            Err(TrySendError::Error(e)) => return Err(omq_error("sending on a PUB socket")(e)),
+        };
+        let mut closing = pin!(self.closing.notified());
+        closing.as_mut().enable();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(self.closed_error());
+        }
+        tokio::select! {
+            sent = self.socket.send(message) => sent.map_err(|e| match e {
+                omq_tokio::Error::Closed => self.closed_error(),
+                e => omq_error("sending on a PUB socket")(e),
+            }),
+            () = closing => Err(self.closed_error()),
+        }
+    }
+
+    async fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.closing.notify_waiters();
+        self.stop_monitor();
+        // Closing one handle closes the socket for every clone (linger
+        // SERVER_LINGER for what is queued).
+        let _ = self.socket.clone().close().await;
+        Ok(())
+    }
+}
+
+/// A SUB socket of a [`PureRustTransport`](crate::PureRustTransport),
+/// connected to one publisher. Frames of a multipart message come as
+/// separate frames. Dropping it closes it.
+pub struct PureSubSocket {
+    endpoint: Endpoint,
+    options: SocketOptions,
+    /// Frames taken from omq and not yet returned (cancel-safety).
+    queue: VecDeque<Bytes>,
+    /// Messages of the last batch (reused storage).
+    batch: Vec<Message>,
+    /// `None` once closed.
+    socket: Option<Socket>,
+    /// Reconnects after a refused handshake; aborted on close and drop.
+    watcher: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for PureSubSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PureSubSocket")
+            .field("endpoint", &self.endpoint)
+            .field("queued", &self.queue.len())
+            .field("closed", &self.socket.is_none())
+            .finish()
+    }
+}
+
+impl PureSubSocket {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        url: String,
+        socket: Socket,
+        options: SocketOptions,
+        monitor: Option<MonitorStream>,
+    ) -> PureSubSocket {
+        let watcher = monitor.map(|monitor| tokio::spawn(watch(socket.clone(), url, monitor)));
+        PureSubSocket {
+            endpoint,
+            options,
+            queue: VecDeque::with_capacity(RECV_BATCH),
+            batch: Vec::with_capacity(RECV_BATCH),
+            socket: Some(socket),
+            watcher,
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::closed(format!("the subscriber to {}", self.endpoint))
+    }
+
+    /// The omq options the socket was made with (diagnostics and tests).
+    pub fn options(&self) -> &SocketOptions {
+        &self.options
+    }
+}
+
+impl Drop for PurePubSocket {
+    fn drop(&mut self) {
+        self.stop_monitor();
+    }
+}
+
+impl Drop for PureSubSocket {
+    fn drop(&mut self) {
+        if let Some(watcher) = self.watcher.take() {
+            watcher.abort();
+        }
+    }
+}
+
+/// Follows a subscriber's connection events: logs refused handshakes and,
+/// as omq stops reconnecting after one, connects again every
+/// [`REFUSED_RETRY`] (a key or an IP admitted later is then picked up).
+async fn watch(socket: Socket, url: String, mut monitor: MonitorStream) {
+    // Refusals in a row: the first is a warning, the next ones are not.
+    let mut refusals = 0u32;
+    loop {
+        match monitor.recv().await {
+            Ok(MonitorEvent::HandshakeFailed { reason, .. }) => {
+                tracing::debug!(endpoint = %url, "handshake with {url} failed: {reason}");
+            }
+            Ok(MonitorEvent::HandshakeSucceeded { .. }) if refusals > 0 => {
+                tracing::info!(endpoint = %url, "{url} admitted us after {refusals} refusal(s)");
+                refusals = 0;
+            }
+            Ok(MonitorEvent::ConnectStopped { reason, .. }) => {
+                refusals += 1;
+                if refusals == 1 {
+                    tracing::warn!(
+                        endpoint = %url,
+                        "{url} refused the connection ({reason:?}); trying again every \
+                         {REFUSED_RETRY:?}"
+                    );
+                } else {
+                    tracing::debug!(endpoint = %url, "{url} refused the connection again");
+                }
+                tokio::time::sleep(REFUSED_RETRY).await;
+                let _ = socket.disconnect(url.as_str()).await;
+                if let Err(e) = socket.connect(url.as_str()).await {
+                    tracing::warn!(endpoint = %url, "reconnecting to {url} failed: {e}");
+                    return;
+                }
+            }
+            Ok(MonitorEvent::Closed) | Err(MonitorRecvError::Closed) => return,
+            Ok(_) | Err(_) => {}
+        }
+    }
+}
+
+/// Follows a CURVE server socket's connection events: logs and counts each
+/// failed handshake.
+pub(crate) async fn watch_server(mut monitor: MonitorStream, failures: Arc<AtomicU64>) {
+    loop {
+        match monitor.recv().await {
+            Ok(MonitorEvent::HandshakeFailed {
+                endpoint,
+                peer_ident,
+                reason,
+            }) => {
+                failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    endpoint = %endpoint,
+                    peer = %peer_ident,
+                    "a CURVE handshake on {endpoint} from {peer_ident} failed: {reason}"
+                );
+            }
+            Ok(MonitorEvent::Closed) | Err(MonitorRecvError::Closed) => return,
+            Ok(_) | Err(_) => {}
+        }
+    }
+}
+
+#[async_trait]
+impl SubSocket for PureSubSocket {
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    async fn recv(&mut self) -> Result<Bytes> {
+        loop {
+            if let Some(frame) = self.queue.pop_front() {
+                return Ok(frame);
+            }
+            let Some(socket) = self.socket.as_ref() else {
+                return Err(self.closed_error());
+            };
+            // Cancel-safe: omq hands out messages only when this future is
+            // polled to completion, and they go to the queue at once.
+            self.batch.clear();
+            match socket.recv_many_into(RECV_BATCH, &mut self.batch).await {
+                Ok(_) => {}
+                Err(omq_tokio::Error::Closed) => return Err(self.closed_error()),
+                Err(e) => return Err(omq_error("receiving on a SUB socket")(e)),
+            }
+            for mut message in self.batch.drain(..) {
+                while let Some(part) = message.pop_front() {
+                    self.queue.push_back(part);
+                }
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        self.queue.clear();
+        if let Some(watcher) = self.watcher.take() {
+            watcher.abort();
+        }
+        if let Some(socket) = self.socket.take() {
+            // Linger 0.
+            let _ = socket.close().await;
+        }
+        Ok(())
+    }
+}

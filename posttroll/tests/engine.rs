@@ -1,0 +1,98 @@
+//! The `engine` config key: which ZMTP engine serves `unsecure_zmq` and
+//! `secure_zmq` (runs with `--features purerust`; with the default
+//! features there is only the libzmq engine and nothing to choose).
+
+#![cfg(feature = "purerust")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use posttroll::publisher::Publisher;
+use posttroll::subscriber::Subscriber;
+use posttroll::{Config, Context, Message};
+
+fn with_engine(backend: &str, engine: Option<&str>) -> Config {
+    Config {
+        backend: backend.into(),
+        engine: engine.map(str::to_owned),
+        ..Config::default()
+    }
+}
+
+#[tokio::test]
+async fn unset_engine_picks_purerust_and_the_wire_name_stays() {
+    let ctx = Context::new(with_engine("unsecure_zmq", None)).unwrap();
+    assert_eq!(ctx.transport().engine(), "purerust");
+    assert_eq!(ctx.backend_name(), "unsecure_zmq");
+    assert_eq!(ctx.announced_backend(), "unsecure_zmq");
+    let ctx = Context::new(with_engine("unsecure_zmq", Some("purerust"))).unwrap();
+    assert_eq!(ctx.transport().engine(), "purerust");
+}
+
+#[tokio::test]
+async fn secure_zmq_on_purerust() {
+    let ctx = Context::new(with_engine("secure_zmq", Some("purerust"))).unwrap();
+    assert_eq!(ctx.transport().engine(), "purerust");
+    assert_eq!(ctx.backend_name(), "secure_zmq");
+    assert_eq!(ctx.announced_backend(), "secure_zmq");
+}
+
+#[test]
+fn an_unknown_engine_is_an_error_naming_the_known_ones() {
+    let err = Context::new(with_engine("unsecure_zmq", Some("carrier_pigeon"))).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("carrier_pigeon"), "{text}");
+    assert!(
+        text.contains("purerust") && text.contains("libzmq"),
+        "{text}"
+    );
+}
+
+#[cfg(not(feature = "zmq"))]
+#[test]
+fn libzmq_not_compiled_in_names_the_feature() {
+    let err = Context::new(with_engine("unsecure_zmq", Some("libzmq"))).unwrap_err();
+    assert!(err.to_string().contains("`zmq`"), "{err}");
+}
+
+/// A publisher on one engine, a subscriber on the other, through the
+/// high-level API, both ways.
+#[cfg(feature = "zmq")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_publisher_and_subscriber_across_engines() {
+    for (pub_engine, sub_engine) in [("purerust", "libzmq"), ("libzmq", "purerust")] {
+        let pub_ctx = Context::new(with_engine("unsecure_zmq", Some(pub_engine))).unwrap();
+        let sub_ctx = Context::new(with_engine("unsecure_zmq", Some(sub_engine))).unwrap();
+        assert_eq!(pub_ctx.transport().engine(), pub_engine);
+        assert_eq!(sub_ctx.transport().engine(), sub_engine);
+        let publisher = Publisher::builder("tcp://127.0.0.1:0")
+            .context(pub_ctx)
+            .start()
+            .await
+            .unwrap();
+        let uri = format!("tcp://127.0.0.1:{}", publisher.port_number().unwrap());
+        let subscriber = Subscriber::builder()
+            .addresses(vec![uri])
+            .topics(vec!["/engine"])
+            .context(sub_ctx)
+            .start()
+            .await
+            .unwrap();
+        let sent = Message::new("/engine/test", "info", format!("from {pub_engine}")).unwrap();
+        let start = Instant::now();
+        let got = loop {
+            publisher.send(&sent).await.unwrap();
+            if let Some(got) = subscriber
+                .recv(Some(Duration::from_millis(20)))
+                .await
+                .unwrap()
+            {
+                break got;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "nothing came");
+        };
+        assert_eq!(got.encode_with(None), sent.encode_with(None));
+        subscriber.stop().await.unwrap();
+        publisher.stop().await.unwrap();
+    }
+}
