@@ -1,0 +1,553 @@
+//! `posttroll`: publish, subscribe and look up publishers from the command
+//! line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use posttroll::nameserver::{get_pub_address, get_pub_addresses};
+use posttroll::publisher::{NoisyPublisher, Publisher};
+use posttroll::subscriber::{NSSubscriber, Subscriber};
+use posttroll::{Address, Context, Data, Message, Value};
+use posttroll_cli::logging::{self, LogTarget};
+use posttroll_cli::{load_config, parse_seconds, runtime, Shutdown};
+use tokio::io::AsyncBufReadExt;
+use tokio::time::Instant;
+use tracing::level_filters::LevelFilter;
+
+/// Publish, subscribe and look up posttroll publishers.
+///
+/// Ports and other settings come from the posttroll configuration: config
+/// files (/etc/posttroll, ~/.config/posttroll, $POSTTROLL_CONFIG, --config)
+/// and POSTTROLL_* environment variables (e.g. POSTTROLL_NAMESERVER_PORT,
+/// POSTTROLL_BROADCAST_PORT, POSTTROLL_BACKEND).
+///
+/// Exit status: 0 success, 1 failure, 2 bad usage.
+#[derive(Debug, Parser)]
+#[command(name = "posttroll", version, about, long_about)]
+struct Cli {
+    /// A posttroll config file (YAML or JSON) read after the standard ones;
+    /// POSTTROLL_* environment variables still win.
+    #[arg(short = 'c', long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+
+    /// Log more on stderr: -v info, -vv debug (default: warnings only).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Publish messages, announced under a name (found through nameservers)
+    /// or on a fixed address without announcing.
+    Publish(PublishArgs),
+    /// Receive messages and print each as its encoded line.
+    Subscribe(SubscribeArgs),
+    /// Ask the nameserver for the publishers of a service; prints them as
+    /// one line of JSON (a list of address records).
+    Lookup(LookupArgs),
+}
+
+/// Messages come either from --subject (with --type and --data) or, with
+/// --stdin, as encoded lines on standard input.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["subject", "stdin"])))]
+#[command(group(ArgGroup::new("where").args(["name", "bind"])))]
+struct PublishArgs {
+    /// Announce the publisher under this name (it binds a free port, or
+    /// --port). Without NAME, nothing is announced: give --bind or --port.
+    #[arg(value_name = "NAME")]
+    name: Option<String>,
+
+    /// Another name the announced publisher is found by (repeatable).
+    #[arg(short = 'A', long = "alias", value_name = "ALIAS", requires = "name")]
+    aliases: Vec<String>,
+
+    /// Announce to this nameserver (`host`, `host:port` or
+    /// `tcp://host:port`; the port defaults to the broadcast port) instead of
+    /// by multicast (repeatable).
+    #[arg(long = "nameserver", value_name = "HOST", requires = "name")]
+    nameservers: Vec<String>,
+
+    /// Seconds between two announcements (0: never announce).
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds, requires = "name")]
+    broadcast_interval: Duration,
+
+    /// The TCP port to bind on every interface (0: a free port between
+    /// pub_min_port and pub_max_port).
+    #[arg(short, long, value_name = "PORT", default_value_t = 0)]
+    port: u16,
+
+    /// Bind this address instead, without announcing: `tcp://*:9000`,
+    /// `tcp://127.0.0.1:9000`, `ipc:///tmp/pub.sock`.
+    #[arg(short, long, value_name = "ADDRESS", conflicts_with = "port")]
+    bind: Option<String>,
+
+    /// The subject of the messages to send, e.g. `/counter`.
+    #[arg(short, long, value_name = "SUBJECT")]
+    subject: Option<String>,
+
+    /// The type of the messages (with --subject).
+    #[arg(
+        short = 't',
+        long = "type",
+        value_name = "TYPE",
+        default_value = "info",
+        requires = "subject"
+    )]
+    msg_type: String,
+
+    /// The data of the messages (with --subject): JSON when it is a JSON
+    /// object or list, else text.
+    #[arg(short, long, value_name = "DATA", requires = "subject")]
+    data: Option<String>,
+
+    /// Read encoded messages from standard input, one per line, and send
+    /// each as it is (lines that are not messages are reported and
+    /// skipped; the exit status is then 1).
+    #[arg(long)]
+    stdin: bool,
+
+    /// How many messages to send (default: 1 with --subject; every line
+    /// with --stdin); 0 means without end.
+    #[arg(short = 'n', long, value_name = "N")]
+    count: Option<u64>,
+
+    /// Seconds between two messages (default 1 with --subject, 0 with
+    /// --stdin).
+    #[arg(short, long, value_name = "SECONDS", value_parser = parse_seconds)]
+    interval: Option<Duration>,
+
+    /// Seconds to wait before the first message, so that subscribers can
+    /// connect (a message sent before a subscriber is connected is lost to
+    /// it).
+    #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = parse_seconds)]
+    delay: Duration,
+}
+
+/// Subscribes through the nameserver (to SERVICEs, or to every publisher),
+/// or, with --address and no SERVICE, to those addresses only.
+#[derive(Debug, Args)]
+struct SubscribeArgs {
+    /// Services (publisher names or aliases) to subscribe to, found through
+    /// the nameserver. None: every publisher, unless --address is given.
+    #[arg(value_name = "SERVICE")]
+    services: Vec<String>,
+
+    /// A publisher's address to connect to, e.g. `tcp://host:9000`
+    /// (repeatable).
+    #[arg(short, long = "address", value_name = "URI")]
+    addresses: Vec<String>,
+
+    /// Receive only messages whose subject starts with this topic, e.g.
+    /// `/counter` (repeatable; default: everything).
+    #[arg(short, long = "topic", value_name = "TOPIC")]
+    topics: Vec<String>,
+
+    /// Follow the nameserver's address events: connect to publishers of the
+    /// services as they appear, disconnect as they expire.
+    #[arg(long)]
+    addr_listener: bool,
+
+    /// The nameserver's host (or `tcp://host:port`).
+    #[arg(long, value_name = "HOST", default_value = "localhost")]
+    nameserver: String,
+
+    /// Seconds to keep asking the nameserver for each service at start.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    lookup_timeout: Duration,
+
+    /// Stop after this many messages.
+    #[arg(short = 'n', long, value_name = "N")]
+    count: Option<u64>,
+
+    /// Stop after this many seconds (the exit status is then 1 if --count
+    /// messages did not all come).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    timeout: Option<Duration>,
+
+    /// Replace the sender's host in each message by its publisher's host.
+    #[arg(long)]
+    translate: bool,
+}
+
+#[derive(Debug, Args)]
+struct LookupArgs {
+    /// The service (publisher name or alias); empty or absent: every
+    /// publisher.
+    #[arg(value_name = "SERVICE", default_value = "")]
+    service: String,
+
+    /// The nameserver's host (or `tcp://host:port`).
+    #[arg(long, value_name = "HOST", default_value = "localhost")]
+    nameserver: String,
+
+    /// Seconds to wait for the nameserver's reply (with --wait: for the
+    /// service to appear).
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    timeout: Duration,
+
+    /// Ask again until the service has publishers or --timeout passes.
+    #[arg(short, long)]
+    wait: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => LevelFilter::WARN,
+        1 => LevelFilter::INFO,
+        2 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    };
+    if let Err(e) = logging::init(level, LogTarget::Stderr) {
+        return fail(&e.to_string());
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Prints an error; the exit status 1.
+fn fail(text: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "posttroll: {text}");
+    ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    let mut shutdown = Shutdown::new().map_err(|e| format!("cannot catch signals: {e}"))?;
+    let config = load_config(cli.config.as_deref())
+        .map_err(|e| format!("bad posttroll configuration: {e}"))?;
+    let ctx = Context::new(config).map_err(|e| format!("cannot set up the backend: {e}"))?;
+    match cli.command {
+        Command::Publish(args) => publish(ctx, args, &mut shutdown).await,
+        Command::Subscribe(args) => subscribe(ctx, args, &mut shutdown).await,
+        Command::Lookup(args) => tokio::select! {
+            result = lookup(ctx, args) => result,
+            name = shutdown.recv() => Err(format!("{name} received; lookup abandoned")),
+        },
+    }
+}
+
+/// A publisher of either kind.
+enum AnyPublisher {
+    Noisy(NoisyPublisher),
+    Plain(Publisher),
+}
+
+impl AnyPublisher {
+    async fn send_raw(&self, frame: Vec<u8>) -> posttroll::Result<()> {
+        match self {
+            AnyPublisher::Noisy(p) => p.send_raw(frame).await,
+            AnyPublisher::Plain(p) => p.send_raw(frame).await,
+        }
+    }
+
+    async fn stop(&self) -> posttroll::Result<()> {
+        match self {
+            AnyPublisher::Noisy(p) => p.stop().await,
+            AnyPublisher::Plain(p) => p.stop().await,
+        }
+    }
+}
+
+/// The data of `--data`: JSON for an object or list, else text.
+fn message_data(data: Option<&str>) -> Result<Data, String> {
+    let Some(data) = data else {
+        return Ok(Data::None);
+    };
+    let trimmed = data.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        let json: serde_json::Value = serde_json::from_str(data)
+            .map_err(|e| format!("--data looks like JSON but is not: {e}"))?;
+        let value = Value::from_serialize(&json).map_err(|e| format!("--data: {e}"))?;
+        Ok(Data::from(value))
+    } else {
+        Ok(Data::Text(data.to_owned()))
+    }
+}
+
+async fn publish(
+    ctx: Context,
+    args: PublishArgs,
+    shutdown: &mut Shutdown,
+) -> Result<ExitCode, String> {
+    // Check the message before binding anything.
+    let template = match &args.subject {
+        Some(subject) => Some(
+            Message::new(
+                subject.as_str(),
+                args.msg_type.as_str(),
+                message_data(args.data.as_deref())?,
+            )
+            .map_err(|e| format!("bad message: {e}"))?,
+        ),
+        None => None,
+    };
+    let publisher = match &args.name {
+        Some(name) => {
+            let publisher = NoisyPublisher::builder(name.as_str())
+                .port(args.port)
+                .aliases(args.aliases.clone())
+                .nameservers(args.nameservers.clone())
+                .broadcast_interval(args.broadcast_interval)
+                .context(ctx.clone())
+                .start()
+                .await
+                .map_err(|e| format!("cannot start the publisher: {e}"))?;
+            tracing::info!(
+                "publishing on {} as {:?}, announced at {}",
+                publisher.publisher().endpoint(),
+                publisher.services(),
+                publisher.announced_uri()
+            );
+            AnyPublisher::Noisy(publisher)
+        }
+        None => {
+            let address = args
+                .bind
+                .clone()
+                .unwrap_or_else(|| format!("tcp://*:{}", args.port));
+            let publisher = Publisher::builder(address)
+                .context(ctx.clone())
+                .start()
+                .await
+                .map_err(|e| format!("cannot start the publisher: {e}"))?;
+            tracing::info!("publishing on {}", publisher.endpoint());
+            AnyPublisher::Plain(publisher)
+        }
+    };
+    let result = tokio::select! {
+        result = send_all(&ctx, &publisher, template, &args) => result,
+        name = shutdown.recv() => {
+            tracing::info!("{name} received; stopping");
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    if let Err(e) = publisher.stop().await {
+        tracing::warn!("stopping the publisher: {e}");
+    }
+    result
+}
+
+/// Sends the messages: `template` (a fresh time each) `--count` times, or
+/// the lines of stdin.
+async fn send_all(
+    ctx: &Context,
+    publisher: &AnyPublisher,
+    template: Option<Message>,
+    args: &PublishArgs,
+) -> Result<ExitCode, String> {
+    tokio::time::sleep(args.delay).await;
+    let version = ctx.config().message_version.clone();
+    if let Some(template) = template {
+        let count = args.count.unwrap_or(1);
+        let interval = args.interval.unwrap_or(Duration::from_secs(1));
+        let mut sent = 0u64;
+        loop {
+            let msg = template.clone().with_time(posttroll::DateTime::now_utc());
+            publisher
+                .send_raw(msg.encode_with(version.as_deref()))
+                .await
+                .map_err(|e| format!("cannot send: {e}"))?;
+            sent += 1;
+            if count != 0 && sent >= count {
+                return Ok(ExitCode::SUCCESS);
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+    let count = args.count.unwrap_or(0);
+    let interval = args.interval.unwrap_or(Duration::ZERO);
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    let mut line = Vec::new();
+    let (mut number, mut sent, mut bad) = (0u64, 0u64, 0u64);
+    loop {
+        line.clear();
+        let read = stdin
+            .read_until(b'\n', &mut line)
+            .await
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+            line.pop();
+        }
+        if line.is_empty() {
+            continue;
+        }
+        if let Err(e) = Message::decode(&line) {
+            bad += 1;
+            let _ = writeln!(
+                std::io::stderr(),
+                "posttroll: stdin line {number} skipped: not a message: {e}"
+            );
+            continue;
+        }
+        if sent > 0 && !interval.is_zero() {
+            tokio::time::sleep(interval).await;
+        }
+        publisher
+            .send_raw(line.clone())
+            .await
+            .map_err(|e| format!("cannot send: {e}"))?;
+        sent += 1;
+        if count != 0 && sent >= count {
+            break;
+        }
+    }
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn subscribe(
+    ctx: Context,
+    args: SubscribeArgs,
+    shutdown: &mut Shutdown,
+) -> Result<ExitCode, String> {
+    let deadline = args.timeout.map(|t| Instant::now() + t);
+    let topics = if args.topics.is_empty() {
+        vec![posttroll::message::MAGIC.to_owned()]
+    } else {
+        args.topics.clone()
+    };
+    let plain = args.services.is_empty() && !args.addresses.is_empty() && !args.addr_listener;
+    let starting = async {
+        if plain {
+            Subscriber::builder()
+                .addresses(args.addresses.iter().map(String::as_str))
+                .topics(topics.iter().map(String::as_str))
+                .translate(args.translate)
+                .context(ctx.clone())
+                .start()
+                .await
+        } else {
+            let services = if args.services.is_empty() {
+                vec![String::new()]
+            } else {
+                args.services.clone()
+            };
+            NSSubscriber::builder()
+                .services(services)
+                .topics(topics.clone())
+                .addr_listener(args.addr_listener)
+                .addresses(args.addresses.iter().map(Address::from).collect())
+                .timeout(args.lookup_timeout)
+                .translate(args.translate)
+                .nameserver(args.nameserver.as_str())
+                .context(ctx.clone())
+                .start()
+                .await
+        }
+    };
+    let timed_out = async {
+        match deadline {
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => std::future::pending().await,
+        }
+    };
+    let subscriber = tokio::select! {
+        started = starting => started.map_err(|e| format!("cannot subscribe: {e}"))?,
+        name = shutdown.recv() => {
+            tracing::info!("{name} received; stopping");
+            return Ok(ExitCode::SUCCESS);
+        }
+        () = timed_out => return Ok(timeout_code(0, args.count)),
+    };
+    let result = tokio::select! {
+        result = receive(&subscriber, args.count, deadline) => result,
+        name = shutdown.recv() => {
+            tracing::info!("{name} received; stopping");
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    if let Err(e) = subscriber.stop().await {
+        tracing::warn!("stopping the subscriber: {e}");
+    }
+    result
+}
+
+/// The exit status when the timeout passed after `received` messages.
+fn timeout_code(received: u64, count: Option<u64>) -> ExitCode {
+    match count {
+        Some(count) if received < count => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "posttroll: timed out after {received} of {count} messages"
+            );
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// Prints each message received as its encoded line until `count` or
+/// `deadline`.
+async fn receive(
+    subscriber: &Subscriber,
+    count: Option<u64>,
+    deadline: Option<Instant>,
+) -> Result<ExitCode, String> {
+    let mut received = 0u64;
+    let mut frame = Vec::new();
+    loop {
+        if count.is_some_and(|count| received >= count) {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let msg = match subscriber.recv(timeout).await {
+            Ok(Some(msg)) => msg,
+            Ok(None) => return Ok(timeout_code(received, count)),
+            Err(e) => return Err(format!("receiving: {e}")),
+        };
+        received += 1;
+        frame.clear();
+        msg.encode_into(&mut frame, None);
+        frame.push(b'\n');
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(&frame).and_then(|()| out.flush()) {
+            // A closed pipe (`| head -1`) ends the subscription quietly.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(ExitCode::SUCCESS);
+            }
+            return Err(format!("cannot write to standard output: {e}"));
+        }
+    }
+}
+
+async fn lookup(ctx: Context, args: LookupArgs) -> Result<ExitCode, String> {
+    let found = if args.wait {
+        get_pub_addresses(
+            &ctx,
+            std::slice::from_ref(&args.service),
+            args.timeout,
+            &args.nameserver,
+        )
+        .await
+    } else {
+        get_pub_address(&ctx, &args.service, args.timeout, &args.nameserver).await
+    }
+    .map_err(|e| format!("lookup of {:?} failed: {e}", args.service))?;
+    let list = Value::Array(found.iter().map(Address::to_value).collect());
+    let line = serde_json::to_string(&list).map_err(|e| format!("cannot write JSON: {e}"))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write to standard output: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,207 @@
+//! Running the real `nameserver` and `posttroll` binaries on free loopback
+//! ports.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use posttroll_testkit::{free_tcp_ports, unique_multicast_group};
+
+pub const NAMESERVER: &str = env!("CARGO_BIN_EXE_nameserver");
+pub const POSTTROLL: &str = env!("CARGO_BIN_EXE_posttroll");
+
+/// A set of posttroll ports for one test, passed to every child through
+/// `POSTTROLL_*` variables.
+pub struct Net {
+    pub nameserver_port: u16,
+    pub broadcast_port: u16,
+    pub address_publish_port: u16,
+}
+
+impl Net {
+    pub fn new() -> Net {
+        let ports = free_tcp_ports(3);
+        Net {
+            nameserver_port: ports[0],
+            broadcast_port: ports[1],
+            address_publish_port: ports[2],
+        }
+    }
+
+    /// `program` with this test's configuration only: no config file of
+    /// the machine or the user is read; multicast, if any, stays on
+    /// loopback with a TTL of 0; publishers announce 127.0.0.1.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env_remove("POSTTROLL_CONFIG")
+            .env_remove("NAMESERVER_PORT")
+            .env_remove("PYTROLL_MC_GROUP")
+            .env_remove("PYTROLL_MC_TTL")
+            .env("HOME", "/nonexistent/posttroll-cli-tests")
+            .env("POSTTROLL_ROOT_CONFIG", "/nonexistent/posttroll-cli-tests")
+            .env("POSTTROLL_BACKEND", "unsecure_zmq")
+            .env(
+                "POSTTROLL_NAMESERVER_PORT",
+                self.nameserver_port.to_string(),
+            )
+            .env("POSTTROLL_BROADCAST_PORT", self.broadcast_port.to_string())
+            .env(
+                "POSTTROLL_ADDRESS_PUBLISH_PORT",
+                self.address_publish_port.to_string(),
+            )
+            .env("POSTTROLL_MC_GROUP", unique_multicast_group().to_string())
+            .env("POSTTROLL_MULTICAST_INTERFACE", "127.0.0.1")
+            .env("POSTTROLL_MC_TTL", "0")
+            .env("POSTTROLL_OWN_IP", "127.0.0.1")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// `posttroll ARGS`, run to its end.
+    pub fn posttroll(&self, args: &[&str]) -> Output {
+        self.command(POSTTROLL).args(args).output().unwrap()
+    }
+
+    /// Starts `nameserver --no-multicast ARGS` (stdout and stderr piped) and
+    /// waits until it answers lookups.
+    pub fn nameserver(&self, args: &[&str]) -> Guard {
+        let child = self
+            .command(NAMESERVER)
+            .arg("--no-multicast")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut guard = Guard(child);
+        self.wait_until_serving(&mut guard);
+        guard
+    }
+
+    /// Waits until a lookup gets an answer (10 s at most).
+    pub fn wait_until_serving(&self, guard: &mut Guard) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = guard.0.try_wait().unwrap() {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = guard.0.stderr.take() {
+                    pipe.read_to_string(&mut stderr).unwrap();
+                }
+                panic!("the nameserver ended ({status}): {stderr}");
+            }
+            let output =
+                self.posttroll(&["lookup", "--timeout", "0.5", "--nameserver", "127.0.0.1"]);
+            if output.status.success() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the nameserver never answered");
+        }
+    }
+
+    /// `posttroll lookup SERVICE` as parsed JSON (the list of addresses).
+    pub fn lookup(&self, service: &str) -> Vec<serde_json::Value> {
+        let output = self.posttroll(&[
+            "lookup",
+            service,
+            "--nameserver",
+            "127.0.0.1",
+            "--timeout",
+            "2",
+        ]);
+        assert!(
+            output.status.success(),
+            "lookup failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(stdout.lines().count(), 1, "one line of JSON: {stdout:?}");
+        match serde_json::from_str(&stdout).unwrap() {
+            serde_json::Value::Array(list) => list,
+            other => panic!("lookup printed no list: {other}"),
+        }
+    }
+
+    /// Looks `service` up until `done(list)` holds (`timeout` at most).
+    pub fn lookup_until(
+        &self,
+        service: &str,
+        timeout: Duration,
+        done: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = self.lookup(service);
+            if done(&found) {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lookup of {service:?} never satisfied the condition; last: {found:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A child process killed when dropped (a test that fails leaves nothing
+/// running).
+pub struct Guard(pub Child);
+
+impl Guard {
+    /// Waits for the end, `timeout` at most; `None` when still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The lines of the child's stdout, as they come, on a channel.
+    pub fn stdout_lines(&mut self) -> mpsc::Receiver<String> {
+        let stdout = self.0.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A fresh temporary folder for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("posttroll-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

@@ -1,0 +1,281 @@
+//! The `nameserver` binary: signals, the daemon mode, `--max-age`, errors,
+//! `--help`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{stderr, stdout, temp_dir, Guard, Net, NAMESERVER};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use posttroll_cli::daemon::{is_running, PidFile};
+
+fn signal_stops_within_1s(signal: Signal) {
+    let net = Net::new();
+    let mut ns = net.nameserver(&[]);
+    let pid = Pid::from_raw(i32::try_from(ns.0.id()).unwrap());
+    let sent = Instant::now();
+    kill(pid, signal).unwrap();
+    let status = ns.wait_timeout(Duration::from_secs(1));
+    let elapsed = sent.elapsed();
+    let status = status.unwrap_or_else(|| panic!("still running 1 s after {signal}"));
+    assert!(status.success(), "{signal}: {status}");
+    assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+    let mut out = String::new();
+    std::io::Read::read_to_string(ns.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(
+        out.contains("Thanks for using pytroll/nameserver"),
+        "{out:?}"
+    );
+    // The ports are free again.
+    std::net::TcpListener::bind(("0.0.0.0", net.nameserver_port)).unwrap();
+}
+
+#[test]
+fn sigterm_stops_it_cleanly_within_1s() {
+    signal_stops_within_1s(Signal::SIGTERM);
+}
+
+#[test]
+fn sigint_stops_it_cleanly_within_1s() {
+    signal_stops_within_1s(Signal::SIGINT);
+}
+
+#[test]
+fn a_taken_port_is_a_clear_error() {
+    let net = Net::new();
+    let _taken = std::net::TcpListener::bind(("0.0.0.0", net.nameserver_port)).unwrap();
+    let output = net
+        .command(NAMESERVER)
+        .arg("--no-multicast")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains(&net.nameserver_port.to_string()) && err.contains("in use"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_max_age_is_a_usage_error() {
+    let output = Net::new()
+        .command(NAMESERVER)
+        .args(["--max-age", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("'soon' is not a number of seconds"));
+    let output = Net::new()
+        .command(NAMESERVER)
+        .args(["--max-age", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("more than 0"));
+}
+
+/// Stops the daemon of a pid file when dropped, so a failing test leaves
+/// no daemon behind.
+struct DaemonGuard(PidFile);
+
+impl Drop for DaemonGuard {
+    fn drop(&mut self) {
+        if let Ok(Some(pid)) = self.0.read() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn daemon_start_status_stop() {
+    let net = Net::new();
+    let dir = temp_dir("daemon");
+    let pid_path = dir.join("ns.pid");
+    let log_path = dir.join("ns.log");
+    let pid_arg = pid_path.to_str().unwrap();
+    let daemon = |action: &str| {
+        net.command(NAMESERVER)
+            .args(["--no-multicast", "-d", action, "--pid-file", pid_arg])
+            .args(["-l", log_path.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let guard = DaemonGuard(PidFile::new(&pid_path, "nameserver"));
+
+    let status = daemon("status");
+    assert_eq!(status.status.code(), Some(3), "{}", stdout(&status));
+    assert!(stdout(&status).contains("not running"));
+
+    let started = daemon("start");
+    assert!(started.status.success(), "{}", stderr(&started));
+    assert!(stdout(&started).contains("started"), "{}", stdout(&started));
+    let pid = guard.0.read().unwrap().expect("a pid file");
+    assert!(is_running(pid, "nameserver"));
+
+    // It serves.
+    assert!(!net.lookup("").is_empty());
+    let status = daemon("status");
+    assert_eq!(status.status.code(), Some(0));
+    assert!(stdout(&status).contains(&format!("running (pid {pid})")));
+
+    // Starting it again does nothing.
+    let again = daemon("start");
+    assert!(again.status.success());
+    assert!(stdout(&again).contains("already running"));
+    assert_eq!(guard.0.read().unwrap(), Some(pid));
+
+    let stopped = daemon("stop");
+    assert!(stopped.status.success(), "{}", stderr(&stopped));
+    assert!(!is_running(pid, "nameserver"));
+    assert_eq!(guard.0.read().unwrap(), None, "the pid file is removed");
+    assert_eq!(daemon("status").status.code(), Some(3));
+    // Stopping a stopped daemon is fine.
+    assert!(daemon("stop").status.success());
+
+    // It logged to the daily file.
+    let logs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("ns.log."))
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let log = std::fs::read_to_string(dir.join(&logs[0])).unwrap();
+    assert!(log.contains("nameserver listening"), "{log}");
+    assert!(log.contains("SIGTERM received"), "{log}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn daemon_status_of_a_stale_pid_file() {
+    let net = Net::new();
+    let dir = temp_dir("stale");
+    let pid_path = dir.join("ns.pid");
+    // A process that has ended.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    std::fs::write(&pid_path, format!("{}\n", gone.id())).unwrap();
+    let daemon = |action: &str| {
+        net.command(NAMESERVER)
+            .args(["-d", action, "--pid-file", pid_path.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let status = daemon("status");
+    assert_eq!(status.status.code(), Some(1), "{}", stdout(&status));
+    // `stop` cleans it up.
+    assert!(daemon("stop").status.success());
+    assert!(!pid_path.exists());
+    assert_eq!(daemon("status").status.code(), Some(3));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn daemon_start_failure_is_reported() {
+    let net = Net::new();
+    let dir = temp_dir("fail");
+    let pid_path = dir.join("ns.pid");
+    let _taken = std::net::TcpListener::bind(("0.0.0.0", net.nameserver_port)).unwrap();
+    let output = net
+        .command(NAMESERVER)
+        .args(["--no-multicast", "-d", "start", "--pid-file"])
+        .arg(&pid_path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("in use"), "{}", stderr(&output));
+    assert!(!pid_path.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn max_age_expires_silent_publishers() {
+    let net = Net::new();
+    let _ns = net.nameserver(&["--max-age", "1"]);
+    // Address events, printed as they come.
+    let mut events = Guard(
+        net.command(common::POSTTROLL)
+            .args(["subscribe", "--topic", "/address", "--timeout", "20"])
+            .arg("--address")
+            .arg(format!("tcp://127.0.0.1:{}", net.address_publish_port))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = events.stdout_lines();
+    // Announced once (the next announcement would be in 60 s), then alive
+    // and silent.
+    let mut publisher = Guard(
+        net.command(common::POSTTROLL)
+            .args(["publish", "expiring", "--nameserver", "127.0.0.1"])
+            .args([
+                "--broadcast-interval",
+                "60",
+                "-s",
+                "/x",
+                "-n",
+                "0",
+                "-i",
+                "1",
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    let found = net.lookup_until("expiring", Duration::from_secs(10), |l| !l.is_empty());
+    let uri = found[0]["URI"].as_str().unwrap().to_owned();
+    let seen = Instant::now();
+    net.lookup_until("expiring", Duration::from_secs(10), <[_]>::is_empty);
+    assert!(
+        seen.elapsed() < Duration::from_secs(5),
+        "expired after {:?}",
+        seen.elapsed()
+    );
+    assert!(
+        publisher.0.try_wait().unwrap().is_none(),
+        "the publisher still runs: its address expired"
+    );
+    // The address listener's feed tells the removal.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .expect("no removal event on the address feed");
+        let msg = posttroll::Message::decode(&line).unwrap();
+        let data = msg.data.as_json().unwrap();
+        if data["URI"].as_str() == Some(uri.as_str()) && data["status"].as_bool() == Some(false) {
+            break;
+        }
+    }
+}
+
+#[test]
+fn help_lists_every_flag() {
+    let output = std::process::Command::new(NAMESERVER)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = stdout(&output);
+    for flag in [
+        "-l, --log <FILE>",
+        "-v, --verbose",
+        "--no-multicast",
+        "-L, --local-only",
+        "-d, --daemon <ACTION>",
+        "--pid-file <PATH>",
+        "--max-age <SECONDS>",
+        "-c, --config <FILE>",
+        "POSTTROLL_NAMESERVER_PORT",
+        "start",
+        "status",
+        "restart",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+    assert!(!help.contains("daemon-child"));
+}
