@@ -85,16 +85,37 @@ cargo fmt --all -- --check
 rustfmt --edition 2021 --check fuzz/fuzz_targets/*.rs
 
 # --- (d) lints ----------------------------------------------------------------
-step "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
+# Both engines compiled in (--all-features), then the default build (pure
+# Rust only), whose cfgs differ.
+step "cargo clippy -D warnings (all features, then default features)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+cargo clippy --all-targets -- -D warnings
+
+# --- (d2) the default build needs no C library --------------------------------
+step "default build without libzmq (pkg-config finds nothing)"
+# The default members and features must not depend on libzmq at all...
+if cargo tree -e normal,build | grep -E "zmq-sys|zmq v"; then
+    echo "the default build depends on libzmq (above)" >&2
+    exit 1
+fi
+# ...and build and run with pkg-config pointed at an empty folder.
+empty_pc="$(mktemp -d)"
+PKG_CONFIG_PATH="$empty_pc" PKG_CONFIG_LIBDIR="$empty_pc" cargo build
+PKG_CONFIG_PATH="$empty_pc" PKG_CONFIG_LIBDIR="$empty_pc" cargo run -q --bin nameserver -- --help >/dev/null
+rmdir "$empty_pc"
 
 # --- (e) tests ----------------------------------------------------------------
-step "cargo test (PTRS_PYTHON=$PTRS_PYTHON)"
-cargo test --workspace
+# The conformance suite: the engine-dependent tests follow POSTTROLL_ENGINE,
+# so the whole workspace runs on the pure-Rust engine, then the packages
+# whose tests follow the engine run again on libzmq.
+step "cargo test, pure-Rust engine (PTRS_PYTHON=$PTRS_PYTHON)"
+POSTTROLL_ENGINE=purerust cargo test --workspace --all-features
+step "cargo test, libzmq engine"
+POSTTROLL_ENGINE=libzmq cargo test -p posttroll -p posttroll-cli -p posttroll-testkit --all-features
 
 # --- (f) docs -----------------------------------------------------------------
 step "cargo doc -D warnings"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
 
 # --- (g) fuzzing --------------------------------------------------------------
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
@@ -120,7 +141,7 @@ step "cargo bench --no-run"
 # Only proves the benchmarks build: without the bench profile's LTO and
 # single codegen unit, which would cost another minute on a 2-core machine.
 CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 \
-    cargo bench --workspace --no-run
+    cargo bench --workspace --all-features --no-run
 
 end_step
 echo

@@ -5,11 +5,16 @@
 #![cfg(feature = "purerust")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[cfg(feature = "zmq")]
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "zmq")]
 use posttroll::publisher::Publisher;
+#[cfg(feature = "zmq")]
 use posttroll::subscriber::Subscriber;
-use posttroll::{Config, Context, Message};
+#[cfg(feature = "zmq")]
+use posttroll::Message;
+use posttroll::{Config, Context};
 
 fn with_engine(backend: &str, engine: Option<&str>) -> Config {
     Config {

@@ -1,7 +1,10 @@
 //! Interop with the Python reference (posttroll 1.16.0): real processes
-//! talking over loopback with the libzmq backend (`unsecure_zmq`, the
-//! `libzmq` engine, pinned in every configuration here; `PTRS_ENGINE`
-//! names another).
+//! talking over loopback on `unsecure_zmq`, on the engine of the test run:
+//! `POSTTROLL_ENGINE` (`libzmq` or `purerust`, read by
+//! `posttroll_testkit::engine`), else the registry's default. Every Rust
+//! context here checks the engine it runs on, so that
+//! `POSTTROLL_ENGINE=libzmq cargo test --workspace --all-features` and
+//! `POSTTROLL_ENGINE=purerust ...` run this same suite on each engine.
 //!
 //! - 1: Python `NoisyPublisher` -> Rust nameserver (no multicast) ->
 //!   Python `get_pub_address`.
@@ -28,7 +31,7 @@
 //! unique 239.255.x.y group. Every wait is bounded: the peer prints a
 //! `READY` line once it is set up, and everything else is polled with a
 //! deadline.
-#![cfg(feature = "zmq")]
+#![cfg(any(feature = "zmq", feature = "purerust"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::time::Duration;
@@ -42,7 +45,8 @@ use posttroll::{
 };
 use posttroll_testkit::python::{self, config_env, PythonProcess};
 use posttroll_testkit::{
-    free_tcp_ports, loopback_multicast, FixtureBackend, FixtureOptions, NameServerFixture,
+    assert_test_engine, free_tcp_ports, loopback_multicast, with_test_engine, FixtureBackend,
+    FixtureOptions, NameServerFixture,
 };
 use tokio::time::Instant;
 
@@ -54,14 +58,6 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// The topic of the sample messages.
 const TOPIC: &str = "/interop";
-
-/// The engine every Rust side here runs on: `libzmq`, whichever other
-/// engines are compiled in; the variable `PTRS_ENGINE` names another (e.g.
-/// `PTRS_ENGINE=purerust cargo test -p posttroll --features purerust --test
-/// interop_python`).
-fn engine() -> String {
-    std::env::var("PTRS_ENGINE").unwrap_or_else(|_| "libzmq".to_owned())
-}
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -94,7 +90,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex string {s:?}");
+    assert!(s.len().is_multiple_of(2), "odd hex string {s:?}");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
@@ -134,23 +130,22 @@ fn python_ns_config(multicast: bool) -> Config {
     }
 }
 
-/// The default configuration (`backend: unsecure_zmq`) on [`engine`].
+/// The default configuration (`backend: unsecure_zmq`) on the engine of
+/// the test run (`POSTTROLL_ENGINE`, else the registry's default).
 fn zmq_config() -> Config {
-    Config {
-        engine: Some(engine()),
-        ..Config::default()
-    }
+    with_test_engine(Config::default())
 }
 
-/// A context for `config`, checked to run on [`engine`].
+/// A context for `config`, checked to run on the engine of the test run.
 fn zmq_context(config: &Config) -> Context {
     let ctx = Context::new(config.clone()).unwrap();
     assert_eq!(ctx.backend_name(), "unsecure_zmq");
-    assert_eq!(ctx.transport().engine(), engine());
+    assert_test_engine(&ctx);
     ctx
 }
 
-/// A Rust nameserver on the libzmq backend, on free ports.
+/// A Rust nameserver on `unsecure_zmq` (the test run's engine), on free
+/// ports.
 async fn rust_nameserver(multicast: bool, max_age: Duration) -> NameServerFixture {
     let ns = NameServerFixture::start(FixtureOptions {
         multicast,
@@ -160,7 +155,7 @@ async fn rust_nameserver(multicast: bool, max_age: Duration) -> NameServerFixtur
     .await
     .unwrap();
     assert_eq!(ns.context().backend_name(), "unsecure_zmq");
-    assert_eq!(ns.context().transport().engine(), engine());
+    assert_test_engine(ns.context());
     ns
 }
 

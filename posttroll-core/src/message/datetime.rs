@@ -170,7 +170,7 @@ impl DateTime {
             w.num(total_s / 3600, 2);
             w.byte(b':');
             w.num(total_s / 60 % 60, 2);
-            if us != 0 || total_s % 60 != 0 {
+            if us != 0 || !total_s.is_multiple_of(60) {
                 w.byte(b':');
                 w.num(total_s % 60, 2);
                 if us != 0 {
@@ -285,7 +285,7 @@ impl AsciiWriter<'_> {
     /// even, and the digits are written two at a time.
     #[inline]
     fn num(&mut self, mut v: u32, width: usize) {
-        debug_assert!(width % 2 == 0);
+        debug_assert!(width.is_multiple_of(2));
         for i in (0..width).step_by(2).rev() {
             let p = 2 * (v % 100) as usize;
             self.buf[self.n + i..self.n + i + 2].copy_from_slice(&DIGIT_PAIRS[p..p + 2]);

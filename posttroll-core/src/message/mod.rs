@@ -703,7 +703,7 @@ mod tests {
                 let r = x.rotate_left(k as u32 * 7) ^ k.wrapping_mul(0x9e37_79b9);
                 // Mostly letters, so fields are of every length.
                 s.push_str(
-                    alphabet[if r % 3 == 0 {
+                    alphabet[if r.is_multiple_of(3) {
                         (r >> 8) as usize % alphabet.len()
                     } else {
                         16

@@ -225,7 +225,7 @@ mod tests {
                 .map(|i| {
                     let r = x.rotate_left(i as u32 * 5) as u8;
                     // Mostly plain bytes, some special ones.
-                    if r % 5 == 0 {
+                    if r.is_multiple_of(5) {
                         r
                     } else {
                         b'A' + r % 26
