@@ -337,9 +337,15 @@ async fn unsecure_nameserver_serves_the_secure_port_when_keys_are_configured() {
     assert!(found.is_empty());
     ns.stop().await;
 
-    // Without the server key: plain only.
+    // Without the server key: plain only. On fresh ports: libzmq may still
+    // be releasing the old ones in its background thread.
+    let fresh = self::config(&keys);
     let config = Config {
         server_secret_key_file: None,
+        nameserver_port: fresh.nameserver_port,
+        secure_zmq_nameserver_port: fresh.secure_zmq_nameserver_port,
+        address_publish_port: fresh.address_publish_port,
+        broadcast_port: fresh.broadcast_port,
         ..config
     };
     let ns = NameServer::builder()

@@ -30,7 +30,9 @@ pub enum FixtureBackend {
     Inproc(InprocNetwork),
     /// The backend this configuration names (it must be compiled into
     /// `posttroll`), with the configuration's other settings; the fixture
-    /// replaces its ports, multicast settings and `own_ip`.
+    /// replaces its ports, multicast settings and `own_ip`, and fills an
+    /// unset `engine` with the test run's (`POSTTROLL_ENGINE`, see
+    /// [`crate::engine`]).
     Configured(Config),
 }
 
@@ -121,8 +123,9 @@ pub fn inproc_config() -> Config {
 
 /// `base` with free ports for the nameserver (`nameserver_port`,
 /// `secure_zmq_nameserver_port`, `address_publish_port`, and a
-/// `broadcast_port` free for both TCP and UDP), loopback-only multicast and
-/// `own_ip` `127.0.0.1`.
+/// `broadcast_port` free for both TCP and UDP), loopback-only multicast,
+/// `own_ip` `127.0.0.1` and, when `engine` is unset, the engine of the test
+/// run ([`crate::with_test_engine`], through [`loopback_multicast`]).
 pub(crate) fn fixture_config(base: Config) -> Config {
     let ports = free_tcp_ports(3);
     let broadcast_port = free_tcp_and_udp_port(&ports);

@@ -1,6 +1,9 @@
 //! Test fixtures for posttroll, for this workspace's tests and for
 //! applications built on posttroll.
 //!
+//! - [`engine`]: the ZMTP engine of a test run, from `POSTTROLL_ENGINE`
+//!   ([`engine_from_env`], [`with_test_engine`], [`assert_test_engine`]):
+//!   the same tests run on the `libzmq` and the `purerust` engine.
 //! - [`ports`]: free TCP and UDP ports ([`free_tcp_port`],
 //!   [`free_tcp_ports`], [`free_udp_port`]).
 //! - [`multicast`]: loopback-only multicast settings
@@ -44,6 +47,7 @@
 //! ```
 
 pub mod blocking;
+pub mod engine;
 pub mod fixture;
 pub mod multicast;
 pub mod ports;
@@ -51,6 +55,7 @@ pub mod python;
 pub mod recorder;
 pub mod scripted;
 
+pub use engine::{assert_test_engine, engine_from_env, with_test_engine};
 pub use fixture::{inproc_config, FixtureBackend, FixtureOptions, NameServerFixture};
 pub use multicast::{loopback_multicast, unique_multicast_group};
 pub use ports::{free_tcp_port, free_tcp_ports, free_udp_port};

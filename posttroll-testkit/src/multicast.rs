@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use posttroll::Config;
 
+use crate::engine::with_test_engine;
 use crate::ports::free_udp_port;
 
 /// A multicast group for one test: `239.255.x.y` (the organization-local
@@ -41,7 +42,12 @@ pub fn unique_multicast_group() -> Ipv4Addr {
 
 /// `config` made loopback-only for multicast: `multicast_interface`
 /// `127.0.0.1`, `mc_ttl` 0, a [`unique_multicast_group`] and a free UDP
-/// `broadcast_port`. Everything else is kept.
+/// `broadcast_port`; and, when `engine` is unset, the engine of the test run
+/// (see [`with_test_engine`]). Everything else is kept.
+///
+/// # Panics
+///
+/// On a bad `POSTTROLL_ENGINE` (see [`crate::engine_from_env`]).
 ///
 /// # Examples
 ///
@@ -56,6 +62,7 @@ pub fn unique_multicast_group() -> Ipv4Addr {
 /// assert_ne!(config.broadcast_port, Config::default().broadcast_port);
 /// ```
 pub fn loopback_multicast(config: Config) -> Config {
+    let config = with_test_engine(config);
     Config {
         multicast_interface: Some("127.0.0.1".to_owned()),
         mc_ttl: 0,

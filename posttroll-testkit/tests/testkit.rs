@@ -153,6 +153,13 @@ async fn fixture_on_the_zmq_backend_when_compiled_in() {
         })
         .await
         .unwrap();
+        // On the engine of the test run (POSTTROLL_ENGINE).
+        assert_eq!(
+            ns.config().engine,
+            posttroll_testkit::engine_from_env(),
+            "the fixture fills the engine of the test run"
+        );
+        posttroll_testkit::assert_test_engine(ns.context());
         let publisher = NoisyPublisher::builder("zmq_fixture")
             .context(ns.context().clone())
             .nameservers(ns.announce_to())

@@ -1,6 +1,12 @@
 //! The `engine` config key: which ZMTP engine serves `unsecure_zmq` and
-//! `secure_zmq` (runs with `--features purerust`; with the default
-//! features there is only the libzmq engine and nothing to choose).
+//! `secure_zmq` (runs with `--features purerust`, the default), and, with
+//! both engines compiled in (`--all-features`), the engines talking to each
+//! other through the high-level API: plain and CURVE, a publisher on each
+//! engine and a subscriber on the other, and a CURVE nameserver on each
+//! engine serving announcements and lookups from the other.
+//!
+//! These tests pin their engines: they run the same whatever
+//! `POSTTROLL_ENGINE` says.
 
 #![cfg(feature = "purerust")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -99,5 +105,160 @@ async fn facade_publisher_and_subscriber_across_engines() {
         assert_eq!(got.encode_with(None), sent.encode_with(None));
         subscriber.stop().await.unwrap();
         publisher.stop().await.unwrap();
+    }
+}
+
+/// A fresh folder of CURVE key files: the server's and the client's pairs
+/// and the admitted-clients folder holding the client's public key; removed
+/// on drop.
+#[cfg(feature = "secure-zmq")]
+struct CurveKeys {
+    root: std::path::PathBuf,
+}
+
+#[cfg(feature = "secure-zmq")]
+impl CurveKeys {
+    fn new() -> CurveKeys {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "ptrs-engine-curve-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        for sub in ["server", "client", "admitted"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        posttroll::keystore::zpl::create_certificates(&root.join("server"), "server").unwrap();
+        posttroll::keystore::zpl::create_certificates(&root.join("client"), "client").unwrap();
+        std::fs::copy(
+            root.join("client/client.key"),
+            root.join("admitted/client.key"),
+        )
+        .unwrap();
+        CurveKeys { root }
+    }
+
+    /// `secure_zmq` on `engine` with the four key settings.
+    fn config(&self, engine: &str) -> Config {
+        Config {
+            server_secret_key_file: Some(self.root.join("server/server.key_secret")),
+            server_public_key_file: Some(self.root.join("server/server.key")),
+            client_secret_key_file: Some(self.root.join("client/client.key_secret")),
+            clients_public_keys_directory: Some(self.root.join("admitted")),
+            own_ip: Some("127.0.0.1".into()),
+            ..with_engine("secure_zmq", Some(engine))
+        }
+    }
+}
+
+#[cfg(feature = "secure-zmq")]
+impl Drop for CurveKeys {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// A CURVE publisher on one engine, a CURVE subscriber on the other,
+/// through the high-level API, both ways.
+#[cfg(feature = "secure-zmq")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_curve_publisher_and_subscriber_across_engines() {
+    let keys = CurveKeys::new();
+    for (pub_engine, sub_engine) in [("purerust", "libzmq"), ("libzmq", "purerust")] {
+        let pub_ctx = Context::new(keys.config(pub_engine)).unwrap();
+        let sub_ctx = Context::new(keys.config(sub_engine)).unwrap();
+        assert_eq!(pub_ctx.transport().engine(), pub_engine);
+        assert_eq!(sub_ctx.transport().engine(), sub_engine);
+        assert_eq!(pub_ctx.backend_name(), "secure_zmq");
+        assert_eq!(sub_ctx.backend_name(), "secure_zmq");
+        let publisher = Publisher::builder("tcp://127.0.0.1:0")
+            .context(pub_ctx)
+            .start()
+            .await
+            .unwrap();
+        let uri = format!("tcp://127.0.0.1:{}", publisher.port_number().unwrap());
+        let subscriber = Subscriber::builder()
+            .addresses(vec![uri])
+            .topics(vec!["/curve"])
+            .context(sub_ctx)
+            .start()
+            .await
+            .unwrap();
+        let sent = Message::new("/curve/test", "info", format!("from {pub_engine}")).unwrap();
+        let start = Instant::now();
+        let got = loop {
+            publisher.send(&sent).await.unwrap();
+            if let Some(got) = subscriber
+                .recv(Some(Duration::from_millis(20)))
+                .await
+                .unwrap()
+            {
+                break got;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "nothing came over CURVE from {pub_engine} to {sub_engine}"
+            );
+        };
+        assert_eq!(got.encode_with(None), sent.encode_with(None));
+        subscriber.stop().await.unwrap();
+        publisher.stop().await.unwrap();
+    }
+}
+
+/// A CURVE nameserver on one engine; a secure `NoisyPublisher` on the other
+/// announces to it (a CURVE request) and a secure lookup from the other
+/// engine finds it (on `secure_zmq_nameserver_port`), both ways.
+#[cfg(feature = "secure-zmq")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_curve_nameserver_across_engines() {
+    use posttroll::nameserver::get_pub_address;
+    use posttroll::publisher::NoisyPublisher;
+    use posttroll_testkit::{FixtureBackend, FixtureOptions, NameServerFixture};
+
+    let keys = CurveKeys::new();
+    for (ns_engine, client_engine) in [("purerust", "libzmq"), ("libzmq", "purerust")] {
+        let ns = NameServerFixture::start(FixtureOptions {
+            multicast: false,
+            backend: FixtureBackend::Configured(keys.config(ns_engine)),
+            ..FixtureOptions::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(ns.context().transport().engine(), ns_engine);
+        assert!(ns.handle().secure_lookup_endpoint().is_some());
+        let client = Context::new(Config {
+            engine: Some(client_engine.into()),
+            ..ns.config().clone()
+        })
+        .unwrap();
+        assert_eq!(client.transport().engine(), client_engine);
+        let name = format!("curve_from_{client_engine}");
+        let publisher = NoisyPublisher::builder(&name)
+            .context(client.clone())
+            .nameservers(ns.announce_to())
+            .broadcast_interval(Duration::from_millis(200))
+            .start()
+            .await
+            .unwrap();
+        let start = Instant::now();
+        let found = loop {
+            let found = get_pub_address(&client, &name, Duration::from_secs(1), ns.nameserver())
+                .await
+                .unwrap_or_default();
+            if !found.is_empty() {
+                break found;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the {ns_engine} nameserver never answered the {client_engine} lookup of {name}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(found[0].uri(), publisher.announced_uri());
+        publisher.stop().await.unwrap();
+        ns.stop().await;
     }
 }

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use posttroll_testkit::{free_tcp_ports, unique_multicast_group};
+use posttroll_testkit::{engine_from_env, free_tcp_ports, unique_multicast_group};
 
 pub const NAMESERVER: &str = env!("CARGO_BIN_EXE_nameserver");
 pub const POSTTROLL: &str = env!("CARGO_BIN_EXE_posttroll");
@@ -34,9 +34,15 @@ impl Net {
 
     /// `program` with this test's configuration only: no config file of
     /// the machine or the user is read; multicast, if any, stays on
-    /// loopback with a TTL of 0; publishers announce 127.0.0.1.
+    /// loopback with a TTL of 0; publishers announce 127.0.0.1. The engine
+    /// is the test run's: `POSTTROLL_ENGINE` (checked by the testkit) is
+    /// passed on when set, else the binary's default.
     pub fn command(&self, program: &str) -> Command {
         let mut command = Command::new(program);
+        match engine_from_env() {
+            Some(engine) => command.env("POSTTROLL_ENGINE", engine),
+            None => command.env_remove("POSTTROLL_ENGINE"),
+        };
         command
             .env_remove("POSTTROLL_CONFIG")
             .env_remove("NAMESERVER_PORT")
@@ -80,6 +86,7 @@ impl Net {
             .unwrap();
         let mut guard = Guard(child);
         self.wait_until_serving(&mut guard);
+        guard.assert_test_engine();
         guard
     }
 
@@ -153,6 +160,28 @@ impl Net {
 pub struct Guard(pub Child);
 
 impl Guard {
+    /// Checks that the child (serving by now) runs on the engine of the
+    /// test run, when `POSTTROLL_ENGINE` names one: the binaries do not
+    /// print their engine, but libzmq names its background threads
+    /// `ZMQbg/...` (the reaper at least, from the first socket on), and the
+    /// pure-Rust engine starts no such thread. Linux only (`/proc`).
+    pub fn assert_test_engine(&self) {
+        let Some(expected) = engine_from_env() else {
+            return;
+        };
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let threads = thread_names(self.0.id());
+        let libzmq = threads.iter().any(|name| name.starts_with("ZMQbg"));
+        let actual = if libzmq { "libzmq" } else { "purerust" };
+        assert_eq!(
+            actual, expected,
+            "the child runs on {actual} (its threads: {threads:?}), but POSTTROLL_ENGINE \
+             asks for {expected}"
+        );
+    }
+
     /// Waits for the end, `timeout` at most; `None` when still running.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
@@ -188,6 +217,15 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The names of the threads of process `pid` (`/proc/PID/task/*/comm`).
+fn thread_names(pid: u32) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect()
 }
 
 /// A fresh temporary folder for one test.
