@@ -1,16 +1,22 @@
-//! The examples run end to end on the in-process backend: the
+//! The examples run end to end on the in-process backend (the
 //! listener-container example's logic called directly on an isolated
 //! network, and the built example binaries run as child processes with
-//! `POSTTROLL_BACKEND=inproc`.
+//! `POSTTROLL_BACKEND=inproc`), and as child processes on the real engine
+//! (`unsecure_zmq` on the engine of the test run, `POSTTROLL_ENGINE`), over
+//! loopback with free ports and loopback multicast.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use posttroll::{Config, Context};
 use posttroll_backend_inproc::InprocNetwork;
+use posttroll_testkit::python::config_env;
+use posttroll_testkit::{
+    blocking, engine_from_env, free_tcp_ports, loopback_multicast, FixtureBackend, FixtureOptions,
+};
 
 #[allow(dead_code)] // its `main` and command-line parsing are not used here
 #[path = "../examples/listener_container.rs"]
@@ -143,4 +149,112 @@ fn subscriber_binary_reports_a_missing_nameserver() {
     // Bad options are refused with the usage.
     let output = run_inproc(&path, &["--bogus"]);
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// A command for an example on the real engine, joining `config`'s network
+/// (ports, loopback multicast) and nothing else.
+fn zmq_command(path: &PathBuf, config: &Config, args: &[&str]) -> Command {
+    let mut command = Command::new(path);
+    for (key, _) in std::env::vars_os() {
+        let key_text = key.to_string_lossy();
+        if key_text.starts_with("POSTTROLL_") || key_text.starts_with("PYTROLL_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .args(args)
+        .envs(config_env(config))
+        .env("POSTTROLL_BACKEND", "unsecure_zmq")
+        .env("POSTTROLL_OWN_IP", "127.0.0.1");
+    if let Some(engine) = engine_from_env() {
+        command.env("POSTTROLL_ENGINE", engine);
+    }
+    command
+}
+
+fn zmq_config() -> Config {
+    let ports = free_tcp_ports(2);
+    loopback_multicast(Config {
+        backend: "unsecure_zmq".into(),
+        nameserver_port: ports[0],
+        address_publish_port: ports[1],
+        own_ip: Some("127.0.0.1".into()),
+        ..Config::default()
+    })
+}
+
+#[test]
+fn listener_container_binary_receives_five_messages_over_zmq() {
+    let Some(path) = example("listener_container") else {
+        return;
+    };
+    let config = zmq_config();
+    // Its own nameserver, announcements by loopback multicast; the wait is
+    // the example's own (the seed's `time.sleep(3)`), shortened.
+    let output = zmq_command(&path, &config, &["--with-nameserver", "--wait-ms", "1000"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        lines_starting(&output, "received pytroll://counter info "),
+        5,
+        "{output:?}"
+    );
+}
+
+#[test]
+fn counter_publisher_and_subscriber_binaries_meet_through_a_nameserver_over_zmq() {
+    let (Some(publisher), Some(subscriber)) = (example("counter_publisher"), example("subscriber"))
+    else {
+        return;
+    };
+    let ns = blocking::NameServerFixture::start(FixtureOptions {
+        multicast: false,
+        backend: FixtureBackend::Configured(zmq_config()),
+        ..FixtureOptions::default()
+    })
+    .unwrap();
+    let config = ns.config().clone();
+    // The seed's `nameservers=['localhost']` variant: announced to ours.
+    let mut publisher = zmq_command(
+        &publisher,
+        &config,
+        &[
+            "--port",
+            "0",
+            "--interval-ms",
+            "50",
+            "--count",
+            "400",
+            "--nameserver",
+            "127.0.0.1",
+        ],
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    let output = zmq_command(
+        &subscriber,
+        &config,
+        &[
+            "--count",
+            "3",
+            "--timeout-ms",
+            "10000",
+            "--nameserver",
+            "127.0.0.1",
+        ],
+    )
+    .output()
+    .unwrap();
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    ns.stop().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let received: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("pytroll://counter info "))
+        .collect();
+    assert_eq!(received.len(), 3, "{stdout}");
 }
