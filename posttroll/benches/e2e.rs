@@ -1,11 +1,17 @@
 //! End-to-end figures of the facade on the libzmq engine (`backend:
-//! unsecure_zmq`) over `tcp://127.0.0.1`, each beside raw libzmq (the `zmq`
-//! crate) doing the same transport work, and the targets of the issue.
+//! unsecure_zmq`, `engine: libzmq`) over `tcp://127.0.0.1`, each beside raw
+//! libzmq (the `zmq` crate) doing the same transport work, and the targets
+//! of the issue. Needs the `zmq` feature (for the engine and the raw
+//! baselines).
 //!
 //! ```text
-//! cargo bench -p posttroll --bench e2e
-//! E2E_MESSAGES=200000 E2E_RUNS=1 E2E_PARTS=12 cargo bench -p posttroll --bench e2e
+//! cargo bench -p posttroll --features zmq --bench e2e
+//! E2E_MESSAGES=200000 E2E_RUNS=1 E2E_PARTS=12 cargo bench -p posttroll --features zmq --bench e2e
+//! E2E_ENGINE=purerust cargo bench -p posttroll --features zmq --bench e2e
 //! ```
+//!
+//! `E2E_ENGINE` (default `libzmq`) picks the engine of the facade's
+//! sockets; the raw baselines are always libzmq.
 //!
 //! 0. **Codec**: building + encoding, and decoding, the 10-key metadata
 //!    message (the one of `posttroll-core/benches/codec.rs`, about 430
@@ -80,19 +86,47 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn context() -> Context {
-    let ctx = Context::new(Config {
+/// The runtime of a paced publisher, which blocks its thread between
+/// sends (`thread::sleep`, precise where tokio's timer has 1 ms ticks): one
+/// worker keeps driving the engine meanwhile (the pure-Rust engine's
+/// sockets are tokio tasks; libzmq has its own I/O thread and does not
+/// need it).
+fn paced_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The engine measured: `E2E_ENGINE`, default `libzmq`.
+fn engine() -> String {
+    std::env::var("E2E_ENGINE").unwrap_or_else(|_| posttroll_backend_zmq::ENGINE.to_owned())
+}
+
+/// The configuration of every context of the benchmark (`unsecure_zmq` on
+/// [`engine`]).
+fn config() -> Config {
+    Config {
         backend: "unsecure_zmq".into(),
+        engine: Some(engine()),
         own_ip: Some("127.0.0.1".into()),
         ..Config::default()
-    })
-    .unwrap();
+    }
+}
+
+fn context_with(config: Config) -> Context {
+    let ctx = Context::new(config).unwrap();
     assert_eq!(
         ctx.transport().engine(),
-        posttroll_backend_zmq::ENGINE,
-        "these figures are for the libzmq engine"
+        engine(),
+        "the engine measured is not the one asked for"
     );
     ctx
+}
+
+fn context() -> Context {
+    context_with(config())
 }
 
 /// The 10-key metadata message of `posttroll-core/benches/codec.rs`, with
@@ -224,7 +258,11 @@ fn spawn_publisher(
     done: tokio::sync::oneshot::Receiver<()>,
 ) -> thread::JoinHandle<(Instant, u64)> {
     thread::spawn(move || {
-        runtime().block_on(async move {
+        let rt = match period {
+            Some(_) => paced_runtime(),
+            None => runtime(),
+        };
+        rt.block_on(async move {
             let mut builder = Publisher::builder("tcp://127.0.0.1:0")
                 .name("bench")
                 .no_drop(true)
@@ -495,7 +533,7 @@ fn transport_latency(n: u64, period: Duration, frame: &[u8]) -> Latency {
         let (ctx, sent, joined) = (ctx.clone(), sent.clone(), joined.clone());
         let frame = bytes::Bytes::copy_from_slice(frame);
         thread::spawn(move || {
-            runtime().block_on(async move {
+            paced_runtime().block_on(async move {
                 let mut spec = BindSpec::new("tcp://127.0.0.1:0".parse().unwrap());
                 spec.options = PubOptions {
                     send_high_water_mark: None,
@@ -716,17 +754,15 @@ struct NameserverFigures {
 fn ours_lookups(seconds: f64, max: u64) -> NameserverFigures {
     let ns_port = free_port();
     let config = Config {
-        backend: "unsecure_zmq".into(),
         nameserver_port: ns_port,
         address_publish_port: free_port(),
         broadcast_port: free_port(),
-        own_ip: Some("127.0.0.1".into()),
-        ..Config::default()
+        ..config()
     };
     let (ready_tx, ready_rx) = mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = {
-        let ctx = Context::new(config).unwrap();
+        let ctx = context_with(config);
         thread::spawn(move || {
             runtime().block_on(async move {
                 let ns = NameServer::builder()
@@ -875,7 +911,9 @@ fn main() {
     };
     let frame = metadata_message(0).encode();
     println!(
-        "posttroll e2e on unsecure_zmq (libzmq {}) over tcp://127.0.0.1; metadata message {} bytes",
+        "posttroll e2e on unsecure_zmq, engine {} (raw baselines: libzmq {}) over \
+         tcp://127.0.0.1; metadata message {} bytes",
+        engine(),
         {
             let (a, b, c) = zmq::version();
             format!("{a}.{b}.{c}")
