@@ -111,7 +111,7 @@ rmdir "$empty_pc"
 step "cargo test, pure-Rust engine (PTRS_PYTHON=$PTRS_PYTHON)"
 POSTTROLL_ENGINE=purerust cargo test --workspace --all-features
 step "cargo test, libzmq engine"
-POSTTROLL_ENGINE=libzmq cargo test -p posttroll -p posttroll-cli -p posttroll-testkit --all-features
+POSTTROLL_ENGINE=libzmq cargo test -p posttroll -p posttroll-cli -p posttroll-testkit -p posttroll-backend-securezmq --all-features
 
 # --- (f) docs -----------------------------------------------------------------
 step "cargo doc -D warnings"

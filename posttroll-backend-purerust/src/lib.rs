@@ -57,7 +57,10 @@
 //! [`Error::Security`] naming it. Every failed handshake on a CURVE server
 //! socket (a plain client, a wrong server key, a refused client key) is
 //! logged with `tracing::warn!` and counted
-//! ([`PureRustTransport::handshake_failures`]). Without a [`CurveConfig`],
+//! ([`PureRustTransport::handshake_failures`]); a client that hangs up in
+//! the middle of the greeting, as a plain libzmq (pyzmq) client does on a
+//! CURVE server, leaves omq nothing to report at once, and is reported when
+//! omq's handshake deadline (10 s) has passed. Without a [`CurveConfig`],
 //! CURVE is refused with [`Error::Unsupported`] (except on `inproc://`,
 //! which never uses security).
 //!
@@ -162,6 +165,12 @@ pub const KEPT_REQUESTERS: usize = 2;
 /// How long an idle REQ socket is kept: one unused for longer is closed
 /// instead of reused.
 pub const REQUESTER_IDLE: Duration = Duration::from_secs(30);
+
+/// How long a request waits for its reply on a kept REQ socket (at most
+/// half its timeout) before it is asked again on a new socket: a kept
+/// socket's connection may have died with a restarted server, taking the
+/// request with it.
+pub const KEPT_REQUESTER_CHANCE: Duration = Duration::from_millis(500);
 
 /// How many random ports a port-0 bind tries (as pyzmq's
 /// `bind_to_random_port`).
@@ -453,6 +462,10 @@ impl PureRustTransport {
         Some(tokio::spawn(pubsub::watch_server(
             socket.monitor(),
             self.shared.handshake_failures.clone(),
+            // The sockets keep omq's default.
+            Options::default()
+                .handshake_timeout
+                .unwrap_or(Duration::from_secs(10)),
         )))
     }
 
@@ -652,20 +665,59 @@ impl Transport for PureRustTransport {
         timeout: Duration,
     ) -> Result<Bytes> {
         // A REQ whose peer died mid-exchange waits forever for its reply:
-        // only answered ones are kept and reused.
-        let (socket, fresh) = match self.take_requester(endpoint, security) {
-            Some(socket) => (socket, false),
-            None => {
-                let opened = self.open(SocketType::Req, Role::Client, endpoint, security, |o| o)?;
-                (opened.socket, true)
+        // only answered ones are kept and reused. A kept one may still have
+        // sent into a connection that died since (a restarted server), and
+        // the request is lost with it: it gets a short first chance, then
+        // the request is asked again on a new socket within the rest of the
+        // time (lookups and announcements are idempotent).
+        let deadline = tokio::time::Instant::now() + timeout;
+        if let Some(socket) = self.take_requester(endpoint, security) {
+            let first = KEPT_REQUESTER_CHANCE.min(timeout / 2);
+            match self
+                .exchange(socket, false, endpoint, security, &request, first)
+                .await
+            {
+                Ok(Some(reply)) => return Ok(reply),
+                Ok(None) => tracing::debug!(
+                    "no reply on a kept REQ socket to {endpoint} within {first:?}: asking again on a new one"
+                ),
+                Err(e) => tracing::debug!(
+                    "a kept REQ socket to {endpoint} failed ({e}): asking again on a new one"
+                ),
             }
-        };
+        }
+        let opened = self.open(SocketType::Req, Role::Client, endpoint, security, |o| o)?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match self
+            .exchange(opened.socket, true, endpoint, security, &request, left)
+            .await?
+        {
+            Some(reply) => Ok(reply),
+            None => Err(Error::timeout(format!("a reply from {endpoint}"), timeout)),
+        }
+    }
+}
+
+impl PureRustTransport {
+    /// One request on `socket` (connected first when `fresh`): the reply,
+    /// or `None` when none came within `limit`. An answered socket is kept
+    /// for the next request; any other is closed (linger 0: nothing queued
+    /// survives the close).
+    async fn exchange(
+        &self,
+        socket: Socket,
+        fresh: bool,
+        endpoint: &Endpoint,
+        security: Security,
+        request: &Bytes,
+        limit: Duration,
+    ) -> Result<Option<Bytes>> {
         let exchange = async {
             if fresh {
                 connect(&socket, endpoint).await?;
             }
             socket
-                .send(omq_tokio::Message::single(request))
+                .send(omq_tokio::Message::single(request.clone()))
                 .await
                 .map_err(omq_error("sending a request (REQ)"))?;
             let reply = socket
@@ -674,23 +726,21 @@ impl Transport for PureRustTransport {
                 .map_err(omq_error("receiving a reply (REQ)"))?;
             Ok(reqrep::first_frame(reply))
         };
-        match tokio::time::timeout(timeout, exchange).await {
+        match tokio::time::timeout(limit, exchange).await {
             Ok(Ok(reply)) => {
                 self.keep_requester(endpoint, security, socket);
-                Ok(reply)
+                Ok(Some(reply))
             }
             failed => {
-                // Linger 0: nothing queued survives the close.
                 let _ = socket.close().await;
-                failed.unwrap_or_else(|_| {
-                    Err(Error::timeout(format!("a reply from {endpoint}"), timeout))
-                })
+                match failed {
+                    Ok(Err(e)) => Err(e),
+                    _ => Ok(None),
+                }
             }
         }
     }
-}
 
-impl PureRustTransport {
     /// An idle REQ socket to `endpoint` with `security` on the current
     /// runtime, if one is kept (the most recently used); drops those idle
     /// for too long.

@@ -194,6 +194,12 @@ pub const KEPT_REQUESTERS: usize = 2;
 /// instead of reused.
 pub const REQUESTER_IDLE: Duration = Duration::from_secs(30);
 
+/// How long a request waits for its reply on a kept REQ socket (at most
+/// half its timeout) before it is asked again on a new socket: a kept
+/// socket's connection may have died with a restarted server, taking the
+/// request with it.
+pub const KEPT_REQUESTER_CHANCE: Duration = Duration::from_millis(500);
+
 /// How many random ports a port-0 bind tries (as pyzmq's
 /// `bind_to_random_port`).
 pub const RANDOM_PORT_TRIES: usize = 100;
@@ -592,7 +598,9 @@ impl Transport for ZmqTransport {
     /// endpoint: its connection (and handshake) is already made, which
     /// takes most of a lookup's time. A request that fails or times out
     /// closes its socket (`LINGER` 0), so a dead or absent peer still never
-    /// blocks a caller longer than `timeout`.
+    /// blocks a caller longer than `timeout`. On a kept socket, a request
+    /// with no reply within [`KEPT_REQUESTER_CHANCE`] (or half the timeout)
+    /// is sent again on a new socket, within the same timeout.
     async fn request(
         &self,
         endpoint: &Endpoint,
@@ -600,33 +608,71 @@ impl Transport for ZmqTransport {
         request: Bytes,
         timeout: Duration,
     ) -> Result<Bytes> {
-        let socket = match self.take_requester(endpoint, security) {
-            Some(socket) => socket,
-            None => {
-                let opened = self.open(zmq::REQ, Role::Client, endpoint, security)?;
-                connect(&opened.socket, endpoint)?;
-                opened.socket
+        let deadline = tokio::time::Instant::now() + timeout;
+        if let Some(socket) = self.take_requester(endpoint, security) {
+            // A kept socket may have sent into a connection that died since
+            // (a restarted server), and the request is lost with it. Give it
+            // a short first chance, then ask again on a fresh socket within
+            // the rest of the time (lookups and announcements are
+            // idempotent).
+            let first = KEPT_REQUESTER_CHANCE.min(timeout / 2);
+            match self
+                .exchange(socket, endpoint, security, &request, first)
+                .await
+            {
+                Ok(Some(reply)) => return Ok(reply),
+                Ok(None) => {
+                    tracing::debug!("no reply on a kept REQ socket to {endpoint} within {first:?}: asking again on a new one");
+                }
+                Err(e) => {
+                    tracing::debug!(
+                        "a kept REQ socket to {endpoint} failed ({e}): asking again on a new one"
+                    );
+                }
             }
-        };
-        let io = util::register(socket)?;
-        let exchange = async {
-            util::send_frame(&io, &request, "sending a request (REQ)").await?;
-            util::recv_first_frame(&io, "receiving a reply (REQ)").await
-        };
-        match tokio::time::timeout(timeout, exchange).await {
-            Ok(Ok(reply)) => {
-                // Answered: the socket is ready for another request.
-                self.keep_requester(endpoint, security, util::deregister(io));
-                Ok(reply)
-            }
-            // `io` drops: deregistered, then closed with LINGER 0.
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(Error::timeout(format!("a reply from {endpoint}"), timeout)),
+        }
+        let opened = self.open(zmq::REQ, Role::Client, endpoint, security)?;
+        connect(&opened.socket, endpoint)?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match self
+            .exchange(opened.socket, endpoint, security, &request, left)
+            .await?
+        {
+            Some(reply) => Ok(reply),
+            None => Err(Error::timeout(format!("a reply from {endpoint}"), timeout)),
         }
     }
 }
 
 impl ZmqTransport {
+    /// One request on `socket`: the reply, or `None` when none came within
+    /// `limit`. An answered socket is kept for the next request; any other
+    /// is closed (`LINGER` 0).
+    async fn exchange(
+        &self,
+        socket: zmq::Socket,
+        endpoint: &Endpoint,
+        security: Security,
+        request: &Bytes,
+        limit: Duration,
+    ) -> Result<Option<Bytes>> {
+        let io = util::register(socket)?;
+        let exchange = async {
+            util::send_frame(&io, request, "sending a request (REQ)").await?;
+            util::recv_first_frame(&io, "receiving a reply (REQ)").await
+        };
+        match tokio::time::timeout(limit, exchange).await {
+            Ok(Ok(reply)) => {
+                // Answered: the socket is ready for another request.
+                self.keep_requester(endpoint, security, util::deregister(io));
+                Ok(Some(reply))
+            }
+            // `io` drops: deregistered, then closed with LINGER 0.
+            Ok(Err(e)) => Err(e),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// An idle REQ socket to `endpoint` with `security`, if one is kept
     /// (the most recently used); closes those idle for too long.
     fn take_requester(&self, endpoint: &Endpoint, security: Security) -> Option<zmq::Socket> {
