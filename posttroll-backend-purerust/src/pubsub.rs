@@ -1,6 +1,6 @@
 //! PUB and SUB sockets.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,6 +11,7 @@ use omq_tokio::{Message, MonitorEvent, MonitorRecvError, MonitorStream, Socket, 
 use posttroll_core::{Endpoint, Error, PubSocket, Result, SubSocket};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio::time::{Duration, Instant};
 
 use crate::{omq_error, SocketOptions, REFUSED_RETRY};
 
@@ -252,14 +253,74 @@ async fn watch(socket: Socket, url: String, mut monitor: MonitorStream) {
 
 /// Follows a CURVE server socket's connection events: logs and counts each
 /// failed handshake.
-pub(crate) async fn watch_server(mut monitor: MonitorStream, failures: Arc<AtomicU64>) {
+///
+/// A client that hangs up in the middle of the greeting gives omq no
+/// failure to report: libzmq (so pyzmq) as a plain client does so on
+/// seeing the server's CURVE greeting. Each accepted connection is
+/// therefore tracked until its handshake succeeds or fails; one that has
+/// done neither `handshake_timeout` (omq's deadline for the whole
+/// handshake, after which omq itself fails it) plus a second later has
+/// closed without a word, and is logged and counted as a failed handshake.
+pub(crate) async fn watch_server(
+    mut monitor: MonitorStream,
+    failures: Arc<AtomicU64>,
+    handshake_timeout: Duration,
+) {
+    let silent_after = handshake_timeout + Duration::from_secs(1);
+    // Accepted connections whose handshake has not ended: id -> (endpoint,
+    // peer, when accepted).
+    let mut pending: HashMap<u64, (String, String, Instant)> = HashMap::new();
     loop {
-        match monitor.recv().await {
+        let next_deadline = pending
+            .values()
+            .map(|(_, _, accepted)| *accepted + silent_after)
+            .min();
+        let event = tokio::select! {
+            event = monitor.recv() => event,
+            () = async {
+                match next_deadline {
+                    Some(deadline) => tokio::time::sleep_until(deadline).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let now = Instant::now();
+                pending.retain(|_, (endpoint, peer, accepted)| {
+                    if now < *accepted + silent_after {
+                        return true;
+                    }
+                    failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        endpoint = %endpoint,
+                        peer = %peer,
+                        "a CURVE handshake on {endpoint} from {peer} failed: the client closed \
+                         the connection before completing it (as a plain client does)"
+                    );
+                    false
+                });
+                continue;
+            }
+        };
+        match event {
+            Ok(MonitorEvent::Accepted {
+                endpoint,
+                peer_ident,
+                connection_id,
+            }) => {
+                pending.insert(
+                    connection_id,
+                    (endpoint.to_string(), peer_ident.to_string(), Instant::now()),
+                );
+            }
+            Ok(MonitorEvent::HandshakeSucceeded { peer, .. }) => {
+                pending.remove(&peer.connection_id);
+            }
             Ok(MonitorEvent::HandshakeFailed {
                 endpoint,
                 peer_ident,
                 reason,
             }) => {
+                let peer = peer_ident.to_string();
+                pending.retain(|_, (_, pending_peer, _)| *pending_peer != peer);
                 failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     endpoint = %endpoint,
@@ -267,6 +328,9 @@ pub(crate) async fn watch_server(mut monitor: MonitorStream, failures: Arc<Atomi
                     "a CURVE handshake on {endpoint} from {peer_ident} failed: {reason}"
                 );
             }
+            // Missed events may be handshakes that ended: forget the
+            // pending ones rather than report them wrongly.
+            Err(MonitorRecvError::Lagged(_)) => pending.clear(),
             Ok(MonitorEvent::Closed) | Err(MonitorRecvError::Closed) => return,
             Ok(_) | Err(_) => {}
         }

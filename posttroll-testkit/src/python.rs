@@ -206,8 +206,9 @@ pub fn patch_own_ip_snippet() -> &'static str {
 /// `secure_zmq_nameserver_port`, `address_publish_port`,
 /// `broadcast_port`, `mc_group`, `pub_min_port`, `pub_max_port`, and
 /// `multicast_interface`, `message_version` and `backend` when set (not
-/// `backend: inproc`, which the reference does not know), and `mc_ttl` (also
-/// as `PYTROLL_MC_TTL`, the only name the reference reads it from).
+/// `backend: inproc`, which the reference does not know), and `mc_ttl` (for
+/// Rust children; the reference reads its TTL from `PYTROLL_MC_TTL` only,
+/// which [`PythonProcess::spawn`] always sets to 0).
 ///
 /// # Examples
 ///
@@ -219,7 +220,7 @@ pub fn patch_own_ip_snippet() -> &'static str {
 /// let env = config_env(&config);
 /// assert!(env.contains(&("POSTTROLL_NAMESERVER_PORT".to_string(), "6000".to_string())));
 /// assert!(env.contains(&("POSTTROLL_MULTICAST_INTERFACE".to_string(), "127.0.0.1".to_string())));
-/// assert!(env.contains(&("PYTROLL_MC_TTL".to_string(), "0".to_string())));
+/// assert!(env.contains(&("POSTTROLL_MC_TTL".to_string(), "0".to_string())));
 /// ```
 pub fn config_env(config: &Config) -> Vec<(String, String)> {
     let mut env = vec![
@@ -247,14 +248,9 @@ pub fn config_env(config: &Config) -> Vec<(String, String)> {
         env.push(("BACKEND", config.backend.clone()));
     }
     env.push(("MC_TTL", config.mc_ttl.to_string()));
-    let mut env: Vec<(String, String)> = env
-        .into_iter()
+    env.into_iter()
         .map(|(k, v)| (format!("POSTTROLL_{k}"), v))
-        .collect();
-    // The reference reads its multicast TTL from this variable only (at
-    // import), so that tests keep Python's announcements on loopback too.
-    env.push(("PYTROLL_MC_TTL".to_owned(), config.mc_ttl.to_string()));
-    env
+        .collect()
 }
 
 /// Removes the posttroll settings of this process's environment from
