@@ -19,46 +19,12 @@ use bytes::Bytes;
 use common::*;
 use posttroll_backend_zmq::{zmq, ZmqTransport};
 use posttroll_core::{BindSpec, Config, Endpoint, PubOptions, Security, Transport};
+use posttroll_testkit::conformance::{hex, unhex, PY_PUB, PY_SUB};
 use posttroll_testkit::python::{self, PythonProcess};
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 const NO_ENV: &[(&str, &str)] = &[];
 
 // ---------------------------------------------------------------- pyzmq
-
-const PY_SUB: &str = r#"
-import sys, zmq
-endpoint, count = sys.argv[1], int(sys.argv[2])
-ctx = zmq.Context()
-s = ctx.socket(zmq.SUB)
-s.setsockopt(zmq.SUBSCRIBE, b"")
-s.RCVTIMEO = 20000
-s.connect(endpoint)
-got, ready = [], False
-while len(got) < count:
-    f = s.recv()
-    if f.startswith(b"pytroll://probe"):
-        if not ready:
-            print("READY", flush=True)
-            ready = True
-        continue
-    got.append(f)
-for f in got:
-    print("FRAME " + f.hex(), flush=True)
-print("END", flush=True)
-s.close(linger=0)
-ctx.term()
-"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyzmq_subscriber_receives_our_frames() {
@@ -107,34 +73,6 @@ async fn pyzmq_subscriber_receives_our_frames() {
     assert_eq!(got, frames.iter().map(|f| f.to_vec()).collect::<Vec<_>>());
     assert!(peer.wait(DEADLINE).is_some_and(|s| s.success()));
 }
-
-const PY_PUB: &str = r#"
-import sys, threading, time, zmq
-frames = [bytes.fromhex(h) for h in sys.argv[1:]]
-ctx = zmq.Context()
-p = ctx.socket(zmq.PUB)
-port = p.bind_to_random_port("tcp://127.0.0.1")
-print(f"PORT {port}", flush=True)
-go, done = threading.Event(), threading.Event()
-def control():
-    for line in sys.stdin:
-        if line.strip() == "GO":
-            go.set()
-        elif line.strip() == "DONE":
-            done.set()
-            return
-threading.Thread(target=control, daemon=True).start()
-deadline = time.time() + 20
-while not go.is_set() and time.time() < deadline:
-    p.send(b"pytroll://probe")
-    time.sleep(0.01)
-for f in frames:
-    p.send(b"not for you: " + f)
-    p.send(f)
-done.wait(20)
-p.close(linger=1000)
-ctx.term()
-"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn we_receive_pyzmq_publisher_frames() {

@@ -1,4 +1,5 @@
-//! The pure-Rust transport on loopback: PUB/SUB over tcp, ipc and inproc,
+//! The pure-Rust transport on loopback (the behaviour shared with the
+//! libzmq engine runs from `posttroll_testkit::conformance`): PUB/SUB over tcp, ipc and inproc,
 //! topics, port ranges, socket options, high-water marks with and without
 //! `no_drop`, REQ/REP and its timeouts (a dead peer, then recovery),
 //! reconnection after a publisher restart, the IP allow-list, closing.
@@ -21,75 +22,29 @@ use posttroll_backend_purerust::{factory, PureRustTransport};
 use posttroll_core::{
     BindSpec, Config, Endpoint, ErrorKind, PubOptions, PubSocket, Security, Transport,
 };
+use posttroll_testkit::conformance as suite;
 
-async fn round_trip(
-    transport: &PureRustTransport,
-    bind: Endpoint,
-    connect: impl Fn(&Endpoint) -> Endpoint,
-) {
-    let publisher = transport.bind_publisher(BindSpec::new(bind)).await.unwrap();
-    let target = connect(publisher.endpoint());
-    let mut subscriber = transport
-        .connect_subscriber(&target, &topics(&["pytroll:/"]), Security::Plain)
-        .await
-        .unwrap();
-    assert_eq!(subscriber.endpoint(), &target);
-    sync(&*publisher, &mut *subscriber, PROBE).await;
-    for frame in sample_frames() {
-        publisher.send(frame).await.unwrap();
-    }
-    for frame in sample_frames() {
-        assert_eq!(next_data(&mut *subscriber).await, frame);
-    }
-    subscriber.close().await.unwrap();
-    assert_eq!(
-        subscriber.recv().await.unwrap_err().kind(),
-        ErrorKind::Closed
-    );
-    publisher.close().await.unwrap();
-    assert_eq!(
-        publisher.send("x".into()).await.unwrap_err().kind(),
-        ErrorKind::Closed
-    );
-}
+/// How much later than its timeout a request to nobody may fail here.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(150);
 
 // ---------------------------------------------------------------- pub/sub
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pubsub_round_trip_tcp() {
     let t = transport();
-    round_trip(&t, ep("tcp://127.0.0.1:0"), |bound| {
-        assert!(bound.port().unwrap() >= 49152);
-        bound.clone()
-    })
-    .await;
-    // `*` binds every interface; the endpoint keeps the host as given.
-    round_trip(&t, ep("tcp://*:0"), |bound| {
-        assert_eq!(bound.host(), Some("*"));
-        Endpoint::tcp("127.0.0.1", bound.port().unwrap())
-    })
-    .await;
+    suite::pubsub_round_trip_tcp(&t).await;
     // IPv6 loopback.
-    round_trip(&t, ep("tcp://[::1]:0"), |bound| bound.clone()).await;
+    suite::round_trip(&t, ep("tcp://[::1]:0"), |bound| bound.clone()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pubsub_round_trip_ipc() {
-    let path = std::env::temp_dir().join(unique("ptrs-omq") + ".sock");
-    let endpoint = Endpoint::Ipc(path.clone());
-    round_trip(&transport(), endpoint.clone(), |bound| {
-        assert_eq!(bound, &endpoint);
-        bound.clone()
-    })
-    .await;
-    let _ = std::fs::remove_file(path);
+    suite::pubsub_round_trip_ipc(&transport()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pubsub_round_trip_inproc() {
-    let t = transport();
-    let name = ep(&format!("inproc://{}", unique("ptrs")));
-    round_trip(&t, name.clone(), |bound| bound.clone()).await;
+    suite::pubsub_round_trip_inproc(&transport()).await;
 }
 
 /// Unlike libzmq's per-context namespace, omq's `inproc://` names are
@@ -109,16 +64,7 @@ async fn inproc_is_process_wide() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriber_connects_before_publisher_binds() {
-    let t = transport();
-    let port = free_port();
-    let endpoint = Endpoint::tcp("127.0.0.1", port);
-    let mut subscriber = t
-        .connect_subscriber(&endpoint, &topics(&[""]), Security::Plain)
-        .await
-        .unwrap();
-    let publisher = t.bind_publisher(BindSpec::new(endpoint)).await.unwrap();
-    assert_eq!(publisher.endpoint().port(), Some(port));
-    sync(&*publisher, &mut *subscriber, PROBE).await;
+    suite::subscriber_connects_before_publisher_binds(&transport()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,100 +99,13 @@ async fn subscriber_reconnects_after_the_publisher_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_filter_by_prefix() {
-    let t = transport();
-    let publisher = t
-        .bind_publisher(BindSpec::new(ep("tcp://127.0.0.1:0")))
-        .await
-        .unwrap();
-    let mut subscriber = t
-        .connect_subscriber(
-            publisher.endpoint(),
-            &topics(&["pytroll://counter", "pytroll://probe"]),
-            Security::Plain,
-        )
-        .await
-        .unwrap();
-    sync(&*publisher, &mut *subscriber, PROBE).await;
-    for frame in [
-        "pytroll://counter 1",
-        "pytroll://other 2",
-        "pytroll:/counter 3",
-        "pytroll://counter/2 4",
-        "pytroll://counter end",
-    ] {
-        publisher.send(frame.into()).await.unwrap();
-    }
-    let mut got = Vec::new();
-    loop {
-        let frame = next_data(&mut *subscriber).await;
-        got.push(String::from_utf8(frame.to_vec()).unwrap());
-        if got.last().is_some_and(|f| f.ends_with("end")) {
-            break;
-        }
-    }
-    assert_eq!(
-        got,
-        [
-            "pytroll://counter 1",
-            "pytroll://counter/2 4",
-            "pytroll://counter end"
-        ]
-    );
-
-    // No topic at all: nothing.
-    let mut deaf = t
-        .connect_subscriber(publisher.endpoint(), &[], Security::Plain)
-        .await
-        .unwrap();
-    for _ in 0..20 {
-        publisher.send(Bytes::from_static(PROBE)).await.unwrap();
-    }
-    assert!(
-        tokio::time::timeout(Duration::from_millis(200), deaf.recv())
-            .await
-            .is_err()
-    );
+    suite::topics_filter_by_prefix(&transport()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn port_zero_binds_in_the_configured_range() {
-    let t = transport();
-    let port = free_port();
-    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
-    spec.port_range = (port, u32::from(port) + 1);
-    let first = t.bind_publisher(spec.clone()).await.unwrap();
-    assert_eq!(first.endpoint(), &Endpoint::tcp("127.0.0.1", port));
-
-    // The one-port range is taken now: a clear error naming the range.
-    let err = t.bind_publisher(spec.clone()).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Bind);
-    let range = format!("[{port}, {})", u32::from(port) + 1);
-    assert!(err.to_string().contains(&range), "{err}");
-    assert!(err.to_string().contains("pub_min_port"), "{err}");
-
     // Many binds in a small range all land in it.
-    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
-    spec.port_range = (40000, 40100);
-    let mut sockets = Vec::new();
-    for _ in 0..10 {
-        let rep = t.bind_reply(spec.clone()).await.unwrap();
-        let p = rep.endpoint().port().unwrap();
-        assert!((40000..40100).contains(&p), "{p}");
-        sockets.push(rep);
-    }
-
-    // An empty range is an error, not a hang.
-    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
-    spec.port_range = (5000, 5000);
-    let err = t.bind_publisher(spec).await.unwrap_err();
-    assert!(err.to_string().contains("[5000, 5000)"), "{err}");
-
-    // A fixed port in use is a bind error.
-    let err = t
-        .bind_publisher(BindSpec::new(Endpoint::tcp("127.0.0.1", port)))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Bind);
+    suite::port_zero_binds_in_the_configured_range(&transport(), 10).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -383,231 +242,47 @@ async fn keepalive_reaches_the_tcp_connections() {
 
 // ---------------------------------------------------------------- high-water marks
 
-async fn no_drop_through(bind: Endpoint, count: u32) {
-    let t = transport();
-    let mut spec = BindSpec::new(bind);
-    spec.options = PubOptions {
-        send_high_water_mark: Some(10),
-        no_drop: true,
-    };
-    let publisher = t.bind_publisher(spec).await.unwrap();
-    let mut subscriber = t
-        .connect_subscriber(publisher.endpoint(), &topics(&[""]), Security::Plain)
-        .await
-        .unwrap();
-    sync(&*publisher, &mut *subscriber, PROBE).await;
-
-    // A slow reader: it pauses every 1000 frames, so the publisher's
-    // queue (10 frames, then the socket buffers) fills up again and again.
-    let reader = tokio::spawn(async move {
-        let mut expected = 0;
-        while expected < count {
-            let frame = next_data(&mut *subscriber).await;
-            assert_eq!(number_of(&frame), expected, "lost or reordered");
-            expected += 1;
-            if expected % 1000 == 0 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-        expected
-    });
-    let start = Instant::now();
-    let mut waited = 0;
-    for i in 0..count {
-        let send_start = Instant::now();
-        publisher.send(numbered(i)).await.unwrap();
-        if send_start.elapsed() >= Duration::from_millis(1) {
-            waited += 1;
-        }
-    }
-    let received = tokio::time::timeout(Duration::from_secs(120), reader)
-        .await
-        .expect("the reader did not get everything in time")
-        .unwrap();
-    assert_eq!(received, count);
-    eprintln!(
-        "no_drop over {}: {count} frames sent and received, none lost, in {:?}; \
-         {waited} sends waited for room",
-        publisher.endpoint(),
-        start.elapsed()
-    );
-    assert!(
-        waited > 0,
-        "the publisher never had to wait: the test proves nothing"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_drop_loses_nothing_over_tcp() {
-    no_drop_through(ep("tcp://127.0.0.1:0"), 100_000).await;
+    suite::no_drop_loses_nothing_over_tcp(&transport()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_drop_loses_nothing_over_inproc() {
-    no_drop_through(ep(&format!("inproc://{}", unique("nodrop"))), 100_000).await;
+    suite::no_drop_loses_nothing_over_inproc(&transport()).await;
 }
 
 /// The default publisher drops what a subscriber that does not read cannot
 /// take; the count received is printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_high_water_mark_drops_under_load() {
-    let t = transport();
-    let publisher = t
-        .bind_publisher(BindSpec::new(ep("tcp://127.0.0.1:0")))
-        .await
-        .unwrap();
-    let mut subscriber = t
-        .connect_subscriber(publisher.endpoint(), &topics(&[""]), Security::Plain)
-        .await
-        .unwrap();
-    sync(&*publisher, &mut *subscriber, PROBE).await;
-    let sent = 100_000;
-    for i in 0..sent {
-        publisher.send(numbered(i)).await.unwrap();
-    }
-    let mut received = 0u32;
-    let mut last = None;
-    while let Ok(frame) = tokio::time::timeout(Duration::from_millis(500), subscriber.recv()).await
-    {
-        let frame = frame.unwrap();
-        if frame.starts_with(PROBE) {
-            continue;
-        }
-        let n = number_of(&frame);
-        assert!(last.is_none_or(|l| n > l), "reordered");
-        last = Some(n);
-        received += 1;
-    }
-    eprintln!(
-        "default HWM: {received} of {sent} frames received, {} dropped",
-        sent - received
-    );
-    assert!(received > 0);
-    assert!(received < sent, "nothing was dropped");
+    suite::default_high_water_mark_drops_under_load(&transport()).await;
 }
 
 // ---------------------------------------------------------------- req/rep
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_reply_round_trip() {
-    let t = transport();
-    let mut rep = t
-        .bind_reply(BindSpec::new(ep("tcp://127.0.0.1:0")))
-        .await
-        .unwrap();
-    let endpoint = Endpoint::tcp("127.0.0.1", rep.endpoint().port().unwrap());
-
-    // Replying with no request, and receiving twice, break REQ/REP.
-    assert_eq!(
-        rep.reply("x".into()).await.unwrap_err().kind(),
-        ErrorKind::Protocol
-    );
-    let server = tokio::spawn(async move {
-        for _ in 0..3 {
-            let request = rep.recv().await.unwrap();
-            let mut answer = b"echo:".to_vec();
-            answer.extend_from_slice(&request);
-            rep.reply(answer.into()).await.unwrap();
-        }
-        let _pending = rep.recv().await.unwrap();
-        assert_eq!(rep.recv().await.unwrap_err().kind(), ErrorKind::Protocol);
-        rep.reply("last".into()).await.unwrap();
-        rep
-    });
-    for i in 0..3 {
-        let reply = t
-            .request(
-                &endpoint,
-                Security::Plain,
-                format!("ping {i}").into(),
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap();
-        assert_eq!(reply, format!("echo:ping {i}"));
-    }
-    let reply = t
-        .request(
-            &endpoint,
-            Security::Plain,
-            "x".into(),
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
-    assert_eq!(reply, "last");
-    let mut rep = server.await.unwrap();
-    rep.close().await.unwrap();
-    assert_eq!(rep.recv().await.unwrap_err().kind(), ErrorKind::Closed);
+    suite::request_reply_round_trip(&transport()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_reply_over_inproc_and_ipc() {
-    let t = transport();
-    let path = std::env::temp_dir().join(unique("ptrs-rep") + ".sock");
-    for endpoint in [
-        ep(&format!("inproc://{}", unique("rep"))),
-        Endpoint::Ipc(path.clone()),
-    ] {
-        let mut rep = t.bind_reply(BindSpec::new(endpoint.clone())).await.unwrap();
-        let server = tokio::spawn(async move {
-            let request = rep.recv().await.unwrap();
-            rep.reply(request).await.unwrap();
-            rep
-        });
-        let reply = t
-            .request(
-                &endpoint,
-                Security::Plain,
-                "hello".into(),
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap();
-        assert_eq!(reply, "hello");
-        server.await.unwrap();
-    }
-    let _ = std::fs::remove_file(path);
+    suite::request_reply_over_inproc_and_ipc(&transport()).await;
 }
 
 async fn assert_times_out(t: &PureRustTransport, endpoint: &Endpoint) {
-    let timeout = Duration::from_millis(300);
-    let start = Instant::now();
-    let err = t
-        .request(endpoint, Security::Plain, "anyone?".into(), timeout)
-        .await
-        .unwrap_err();
-    let elapsed = start.elapsed();
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(
-        elapsed >= timeout && elapsed < timeout + Duration::from_millis(150),
-        "took {elapsed:?}"
-    );
+    suite::assert_times_out(t, endpoint, TIMEOUT_SLACK).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_times_out_when_nothing_is_bound() {
-    let t = transport();
-    assert_times_out(&t, &Endpoint::tcp("127.0.0.1", free_port())).await;
-    assert_times_out(&t, &ep(&format!("inproc://{}", unique("nobody")))).await;
+    suite::request_times_out_when_nothing_is_bound(&transport(), TIMEOUT_SLACK).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_times_out_when_the_reply_never_comes() {
-    let t = transport();
-    let mut rep = t
-        .bind_reply(BindSpec::new(ep("tcp://127.0.0.1:0")))
-        .await
-        .unwrap();
-    let endpoint = rep.endpoint().clone();
-    let server = tokio::spawn(async move {
-        // Takes the request and never answers.
-        let request = rep.recv().await.unwrap();
-        assert_eq!(request, "anyone?");
-        rep
-    });
-    assert_times_out(&t, &endpoint).await;
-    let _rep = server.await.unwrap();
+    suite::request_times_out_when_the_reply_never_comes(&transport(), TIMEOUT_SLACK).await;
 }
 
 /// The replier dies after taking a request: the request times out, and
@@ -632,34 +307,10 @@ async fn request_to_a_dead_peer_times_out_then_recovers() {
     assert_times_out(&t, &endpoint).await;
 
     // Back on the same port.
-    let start = Instant::now();
-    let mut rep = loop {
-        match t.bind_reply(BindSpec::new(endpoint.clone())).await {
-            Ok(rep) => break rep,
-            Err(e) => {
-                assert!(start.elapsed() < DEADLINE, "cannot rebind: {e}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
-    let server = tokio::spawn(async move {
-        for _ in 0..3 {
-            let request = rep.recv().await.unwrap();
-            rep.reply(request).await.unwrap();
-        }
-        rep
-    });
+    let rep = suite::rebind_reply(&t, &endpoint).await;
+    let server = suite::echo_replies(rep, 3);
     for i in 0..3 {
-        let reply = t
-            .request(
-                &endpoint,
-                Security::Plain,
-                format!("back? {i}").into(),
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap();
-        assert_eq!(reply, format!("back? {i}"));
+        suite::assert_echo(&t, &endpoint, &format!("back? {i}")).await;
     }
     // Answered requests keep their REQ: one connection served all three.
     if let Some(lines) = tcp_connections_of(port) {
@@ -670,31 +321,9 @@ async fn request_to_a_dead_peer_times_out_then_recovers() {
     // The replier restarts between two requests: the kept REQ reconnects.
     rep.close().await.unwrap();
     drop(rep);
-    let start = Instant::now();
-    let mut rep = loop {
-        match t.bind_reply(BindSpec::new(endpoint.clone())).await {
-            Ok(rep) => break rep,
-            Err(e) => {
-                assert!(start.elapsed() < DEADLINE, "cannot rebind: {e}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
-    let server = tokio::spawn(async move {
-        let request = rep.recv().await.unwrap();
-        rep.reply(request).await.unwrap();
-        rep
-    });
-    let reply = t
-        .request(
-            &endpoint,
-            Security::Plain,
-            "after a restart".into(),
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
-    assert_eq!(reply, "after a restart");
+    let rep = suite::rebind_reply(&t, &endpoint).await;
+    let server = suite::echo_replies(rep, 1);
+    suite::assert_echo(&t, &endpoint, "after a restart").await;
     server.await.unwrap();
 }
 
@@ -702,79 +331,14 @@ async fn request_to_a_dead_peer_times_out_then_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_receives_lose_nothing() {
-    let t = transport();
-    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
-    spec.options.no_drop = true;
-    let publisher = t.bind_publisher(spec).await.unwrap();
-    let mut subscriber = t
-        .connect_subscriber(publisher.endpoint(), &topics(&[""]), Security::Plain)
-        .await
-        .unwrap();
-    sync(&*publisher, &mut *subscriber, PROBE).await;
-    let count = 20_000;
-    let sender = tokio::spawn(async move {
-        for i in 0..count {
-            publisher.send(numbered(i)).await.unwrap();
-            if i % 1000 == 0 {
-                tokio::task::yield_now().await;
-            }
-        }
-        publisher
-    });
-    let mut expected = 0;
-    let mut cancelled = 0;
-    let start = Instant::now();
-    while expected < count {
-        assert!(start.elapsed() < DEADLINE * 3, "stuck at {expected}");
-        // A very short timeout cancels many receives mid-wait.
-        match tokio::time::timeout(Duration::from_micros(50), subscriber.recv()).await {
-            Ok(frame) => {
-                let frame = frame.unwrap();
-                if frame.starts_with(PROBE) {
-                    continue;
-                }
-                assert_eq!(number_of(&frame), expected);
-                expected += 1;
-            }
-            Err(_) => cancelled += 1,
-        }
-    }
-    eprintln!("{count} frames in order through {cancelled} cancelled receives");
-    sender.await.unwrap();
+    suite::cancelled_receives_lose_nothing(&transport()).await;
 }
 
 // ---------------------------------------------------------------- security
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curve_without_keys_is_unsupported_except_on_inproc() {
-    let t = transport();
-    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
-    spec.security = Security::Curve;
-    let err = t.bind_publisher(spec).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
-    assert!(
-        err.to_string().contains("CURVE: enable secure_zmq"),
-        "{err}"
-    );
-    let err = t
-        .connect_subscriber(&ep("tcp://127.0.0.1:1"), &[], Security::Curve)
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
-    let err = t
-        .request(
-            &ep("tcp://127.0.0.1:1"),
-            Security::Curve,
-            "x".into(),
-            Duration::from_secs(1),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
-    // inproc never uses security, as in the reference.
-    let mut spec = BindSpec::new(ep(&format!("inproc://{}", unique("curve"))));
-    spec.security = Security::Curve;
-    t.bind_publisher(spec).await.unwrap();
+    suite::curve_without_keys_is_unsupported_except_on_inproc(&transport()).await;
 }
 
 #[test]
@@ -801,33 +365,7 @@ async fn allowed_client_connects_and_receives() {
         .await
         .unwrap();
     assert_eq!(publisher.options().mechanism, "NULL+auth");
-    let mut subscriber = t
-        .connect_subscriber(publisher.endpoint(), &topics(&[""]), Security::Plain)
-        .await
-        .unwrap();
-    sync(&publisher, &mut *subscriber, PROBE).await;
-
-    // REQ/REP through the check too.
-    let mut rep = t
-        .bind_reply(BindSpec::new(ep("tcp://127.0.0.1:0")))
-        .await
-        .unwrap();
-    let endpoint = rep.endpoint().clone();
-    let server = tokio::spawn(async move {
-        let request = rep.recv().await.unwrap();
-        rep.reply(request).await.unwrap();
-    });
-    let reply = t
-        .request(
-            &endpoint,
-            Security::Plain,
-            "hi".into(),
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
-    assert_eq!(reply, "hi");
-    server.await.unwrap();
+    suite::allowed_client_connects_and_receives(&t, &publisher).await;
 
     // inproc never checks.
     let inproc = t
@@ -889,79 +427,10 @@ async fn close_and_drop_never_hang() {
         authorized_client_addresses: vec!["127.0.0.1".into()],
         ..Config::default()
     };
-    let t = transport_with(&config);
-    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
-    spec.options = PubOptions {
-        send_high_water_mark: Some(1),
-        no_drop: true,
-    };
-    let publisher = Arc::new(t.bind_publisher(spec).await.unwrap());
-    let mut subscriber = t
-        .connect_subscriber(publisher.endpoint(), &topics(&[""]), Security::Plain)
-        .await
-        .unwrap();
-    sync(&**publisher, &mut *subscriber, PROBE).await;
-
-    // The subscriber stops reading: a no_drop sender ends up waiting ...
-    let blocked = {
-        let publisher = publisher.clone();
-        tokio::spawn(async move {
-            let mut i = 0;
-            loop {
-                if let Err(e) = publisher.send(numbered(i)).await {
-                    return (i, e);
-                }
-                i += 1;
-            }
-        })
-    };
+    let t: Arc<dyn Transport> = Arc::new(transport_with(&config));
+    let open = suite::close_wakes_a_waiting_sender(t.clone()).await;
     let start = Instant::now();
-    while !blocked.is_finished() && start.elapsed() < Duration::from_millis(300) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(!blocked.is_finished(), "the sender never had to wait");
-    // ... and closing the publisher wakes it with `Closed`.
-    publisher.close().await.unwrap();
-    let (sent, err) = tokio::time::timeout(Duration::from_secs(5), blocked)
-        .await
-        .expect("close did not wake the waiting sender")
-        .unwrap();
-    assert_eq!(err.kind(), ErrorKind::Closed);
-    eprintln!("the sender waited after {sent} frames");
-
-    // Open sockets of every kind, with frames queued, and a request in
-    // flight to nowhere; then drop it all.
-    let rep = t
-        .bind_reply(BindSpec::new(ep("tcp://127.0.0.1:0")))
-        .await
-        .unwrap();
-    let other = t
-        .bind_publisher(BindSpec::new(ep("tcp://127.0.0.1:0")))
-        .await
-        .unwrap();
-    for i in 0..1000 {
-        other.send(numbered(i)).await.unwrap();
-    }
-    let pending = {
-        let t = t.clone();
-        tokio::spawn(async move {
-            t.request(
-                &Endpoint::tcp("127.0.0.1", free_port()),
-                Security::Plain,
-                "x".into(),
-                Duration::from_secs(60),
-            )
-            .await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    pending.abort();
-    let _ = pending.await;
-    let start = Instant::now();
-    drop(subscriber);
-    drop(rep);
-    drop(other);
-    drop(publisher);
+    drop(open);
     drop(t);
     assert!(start.elapsed() < Duration::from_secs(1));
 }

@@ -17,6 +17,9 @@
 //! - [`scripted`]: the reference's `patched_subscriber_recv` in Rust shape:
 //!   a real subscriber whose `recv` yields exactly the given messages
 //!   ([`scripted_subscriber`], [`blocking::scripted_subscriber`]).
+//! - [`conformance`]: one behaviour suite for every ZMTP engine: transport
+//!   tests written once against [`posttroll::Transport`], which each engine's
+//!   tests call with its own transport.
 //! - [`python`]: the Python reference (posttroll 1.16.0) for interop tests:
 //!   finding the interpreter ([`python::require`]) and running peers
 //!   ([`python::PythonProcess`]).
@@ -47,6 +50,7 @@
 //! ```
 
 pub mod blocking;
+pub mod conformance;
 pub mod engine;
 pub mod fixture;
 pub mod multicast;

@@ -1,15 +1,17 @@
 //! Helpers shared by the test binaries of the pure-Rust engine.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use posttroll_backend_purerust::PureRustTransport;
-use posttroll_core::{Config, Endpoint, PubSocket, SubSocket};
+use posttroll_core::Config;
+// The helpers shared with the libzmq engine's tests live in the suite.
+pub use posttroll_testkit::conformance::{
+    ep, next_data, number_of, numbered, sample_frames, sync, topics, unique, DEADLINE, PROBE,
+};
 
 /// Everything logged at WARN or above by any test of this binary.
 pub fn logs() -> &'static Mutex<Vec<u8>> {
@@ -67,82 +69,4 @@ pub fn transport_with(config: &Config) -> PureRustTransport {
 
 pub fn free_port() -> u16 {
     posttroll_testkit::ports::free_tcp_port()
-}
-
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-pub fn ep(s: &str) -> Endpoint {
-    s.parse().unwrap()
-}
-
-pub fn topics(t: &[&str]) -> Vec<String> {
-    t.iter().map(|s| s.to_string()).collect()
-}
-
-pub const PROBE: &[u8] = b"pytroll://probe";
-pub const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Repeats `probe` until the subscriber receives a frame (the slow-joiner
-/// of PUB/SUB), within a deadline.
-pub async fn sync(publisher: &dyn PubSocket, subscriber: &mut dyn SubSocket, probe: &[u8]) {
-    let start = Instant::now();
-    loop {
-        publisher.send(Bytes::copy_from_slice(probe)).await.unwrap();
-        if let Ok(frame) = tokio::time::timeout(Duration::from_millis(10), subscriber.recv()).await
-        {
-            assert_eq!(frame.unwrap(), probe);
-            return;
-        }
-        assert!(start.elapsed() < DEADLINE, "the subscriber never joined");
-    }
-}
-
-/// The next frame that is not a probe, within the deadline.
-pub async fn next_data(subscriber: &mut dyn SubSocket) -> Bytes {
-    loop {
-        let frame = tokio::time::timeout(DEADLINE, subscriber.recv())
-            .await
-            .expect("no frame before the deadline")
-            .unwrap();
-        if !frame.starts_with(PROBE) {
-            return frame;
-        }
-    }
-}
-
-pub fn sample_frames() -> Vec<Bytes> {
-    let mut binary = b"pytroll://bin ".to_vec();
-    binary.extend(0..=255u8);
-    let mut big = b"pytroll://big ".to_vec();
-    big.resize(60_000, b'x');
-    vec![
-        Bytes::from_static(b"pytroll://test/a info user@host 2024-01-01T00:00:00 v1.01"),
-        Bytes::from(
-            "pytroll://test/utf8 info u@h 2024-01-01T00:00:00 v1.01 text/ascii norrk\u{f6}ping",
-        ),
-        Bytes::from(binary),
-        Bytes::from(big),
-        Bytes::from_static(b"pytroll:/"),
-    ]
-}
-
-/// A frame of the load tests: a sequence number, padded to about 420 bytes.
-pub fn numbered(i: u32) -> Bytes {
-    let mut frame = format!("pytroll://load {i:010} ").into_bytes();
-    frame.resize(420, b'.');
-    Bytes::from(frame)
-}
-
-pub fn number_of(frame: &[u8]) -> u32 {
-    std::str::from_utf8(&frame[15..25])
-        .unwrap()
-        .parse()
-        .unwrap()
 }

@@ -1,0 +1,853 @@
+//! One behaviour suite for every ZMTP engine: the transport tests that are
+//! the same for the libzmq engine (`posttroll-backend-zmq`) and the
+//! pure-Rust one (`posttroll-backend-purerust`), written once against the
+//! engine-neutral [`Transport`] trait.
+//!
+//! Each engine's test file keeps a thin `#[tokio::test]` per body, calling
+//! it with that engine's transport, so both engines run the same checks
+//! under the same test names; what only one engine does (libzmq's ZAP and
+//! per-context `inproc://`, omq's keepalive read back with `ss`, ...) stays
+//! in that engine's own tests.
+//!
+//! The bodies panic on failure, as tests do. PUB/SUB bodies never sleep to
+//! synchronise: they repeat a probe frame until the subscriber sees one
+//! (the slow-joiner, [`sync`]), and every wait has a deadline
+//! ([`DEADLINE`]). Run them on a multi-threaded runtime (they spawn tasks
+//! that must make progress while the test body waits).
+//!
+//! # Examples
+//!
+//! ```no_run
+//! # async fn demo(transport: &dyn posttroll::Transport) {
+//! use posttroll_testkit::conformance;
+//!
+//! conformance::topics_filter_by_prefix(transport).await;
+//! conformance::request_reply_round_trip(transport).await;
+//! # }
+//! ```
+
+// A conformance check reports a failure by panicking, like any test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use posttroll::{
+    BindSpec, Endpoint, ErrorKind, PubOptions, PubSocket, ReplySocket, Security, SubSocket,
+    Transport,
+};
+
+/// The frame PUB/SUB tests repeat until a subscriber sees it.
+pub const PROBE: &[u8] = b"pytroll://probe";
+
+/// How long any single wait of the suite may take.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Parses an endpoint written in a test.
+pub fn ep(s: &str) -> Endpoint {
+    s.parse().unwrap()
+}
+
+/// Owned topics from string literals.
+pub fn topics(t: &[&str]) -> Vec<String> {
+    t.iter().map(|s| s.to_string()).collect()
+}
+
+/// A name unique in this process run: `prefix-<pid>-<n>`, for `inproc://`
+/// names and `ipc://` paths.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Repeats `probe` until the subscriber receives a frame (the slow-joiner
+/// of PUB/SUB), within [`DEADLINE`].
+pub async fn sync(publisher: &dyn PubSocket, subscriber: &mut dyn SubSocket, probe: &[u8]) {
+    let start = Instant::now();
+    loop {
+        publisher.send(Bytes::copy_from_slice(probe)).await.unwrap();
+        if let Ok(frame) = tokio::time::timeout(Duration::from_millis(10), subscriber.recv()).await
+        {
+            assert_eq!(frame.unwrap(), probe);
+            return;
+        }
+        assert!(start.elapsed() < DEADLINE, "the subscriber never joined");
+    }
+}
+
+/// The next frame that does not start with [`PROBE`], within [`DEADLINE`].
+pub async fn next_data(subscriber: &mut dyn SubSocket) -> Bytes {
+    loop {
+        let frame = tokio::time::timeout(DEADLINE, subscriber.recv())
+            .await
+            .expect("no frame before the deadline")
+            .unwrap();
+        if !frame.starts_with(PROBE) {
+            return frame;
+        }
+    }
+}
+
+/// Frames of every awkward kind: plain, UTF-8, every byte value, 60 kB,
+/// and the shortest topic.
+pub fn sample_frames() -> Vec<Bytes> {
+    let mut binary = b"pytroll://bin ".to_vec();
+    binary.extend(0..=255u8);
+    let mut big = b"pytroll://big ".to_vec();
+    big.resize(60_000, b'x');
+    vec![
+        Bytes::from_static(b"pytroll://test/a info user@host 2024-01-01T00:00:00 v1.01"),
+        Bytes::from(
+            "pytroll://test/utf8 info u@h 2024-01-01T00:00:00 v1.01 text/ascii norrk\u{f6}ping",
+        ),
+        Bytes::from(binary),
+        Bytes::from(big),
+        Bytes::from_static(b"pytroll:/"),
+    ]
+}
+
+/// A frame of the load tests: a sequence number, padded to about 420 bytes.
+pub fn numbered(i: u32) -> Bytes {
+    let mut frame = format!("pytroll://load {i:010} ").into_bytes();
+    frame.resize(420, b'.');
+    Bytes::from(frame)
+}
+
+/// The sequence number of a [`numbered`] frame.
+pub fn number_of(frame: &[u8]) -> u32 {
+    std::str::from_utf8(&frame[15..25])
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+// ---------------------------------------------------------------- pub/sub
+
+/// Binds a publisher on `bind`, connects a subscriber to `connect(bound)`,
+/// sends the [`sample_frames`] through and checks them, then checks that
+/// both sockets report `Closed` once closed.
+pub async fn round_trip(
+    t: &dyn Transport,
+    bind: Endpoint,
+    connect: impl Fn(&Endpoint) -> Endpoint,
+) {
+    let publisher = t.bind_publisher(BindSpec::new(bind)).await.unwrap();
+    let target = connect(publisher.endpoint());
+    let mut subscriber = t
+        .connect_subscriber(&target, &topics(&["pytroll:/"]), Security::Plain)
+        .await
+        .unwrap();
+    assert_eq!(subscriber.endpoint(), &target);
+    sync(&*publisher, &mut *subscriber, PROBE).await;
+    for frame in sample_frames() {
+        publisher.send(frame).await.unwrap();
+    }
+    for frame in sample_frames() {
+        assert_eq!(next_data(&mut *subscriber).await, frame);
+    }
+    subscriber.close().await.unwrap();
+    assert_eq!(
+        subscriber.recv().await.unwrap_err().kind(),
+        ErrorKind::Closed
+    );
+    publisher.close().await.unwrap();
+    assert_eq!(
+        publisher.send("x".into()).await.unwrap_err().kind(),
+        ErrorKind::Closed
+    );
+}
+
+/// PUB/SUB over IPv4 tcp: port 0 gets an ephemeral port, and `*` binds
+/// every interface while the bound endpoint keeps the host as given.
+pub async fn pubsub_round_trip_tcp(t: &dyn Transport) {
+    round_trip(t, ep("tcp://127.0.0.1:0"), |bound| {
+        assert!(bound.port().unwrap() >= 49152);
+        bound.clone()
+    })
+    .await;
+    round_trip(t, ep("tcp://*:0"), |bound| {
+        assert_eq!(bound.host(), Some("*"));
+        Endpoint::tcp("127.0.0.1", bound.port().unwrap())
+    })
+    .await;
+}
+
+/// PUB/SUB over an `ipc://` socket file in the temporary directory.
+pub async fn pubsub_round_trip_ipc(t: &dyn Transport) {
+    let path = std::env::temp_dir().join(unique("ptrs-ipc") + ".sock");
+    let endpoint = Endpoint::Ipc(path.clone());
+    round_trip(t, endpoint.clone(), |bound| {
+        assert_eq!(bound, &endpoint);
+        bound.clone()
+    })
+    .await;
+    let _ = std::fs::remove_file(path);
+}
+
+/// PUB/SUB over `inproc://` within one transport.
+pub async fn pubsub_round_trip_inproc(t: &dyn Transport) {
+    let name = ep(&format!("inproc://{}", unique("ptrs")));
+    round_trip(t, name, |bound| bound.clone()).await;
+}
+
+/// A subscriber may connect before anything is bound: it joins once the
+/// publisher binds.
+pub async fn subscriber_connects_before_publisher_binds(t: &dyn Transport) {
+    let port = crate::ports::free_tcp_port();
+    let endpoint = Endpoint::tcp("127.0.0.1", port);
+    let mut subscriber = t
+        .connect_subscriber(&endpoint, &topics(&[""]), Security::Plain)
+        .await
+        .unwrap();
+    let publisher = t.bind_publisher(BindSpec::new(endpoint)).await.unwrap();
+    assert_eq!(publisher.endpoint().port(), Some(port));
+    sync(&*publisher, &mut *subscriber, PROBE).await;
+}
+
+/// Topics filter by byte prefix, and a subscriber with no topic gets
+/// nothing.
+pub async fn topics_filter_by_prefix(t: &dyn Transport) {
+    let publisher = t
+        .bind_publisher(BindSpec::new(ep("tcp://127.0.0.1:0")))
+        .await
+        .unwrap();
+    let mut subscriber = t
+        .connect_subscriber(
+            publisher.endpoint(),
+            &topics(&["pytroll://counter", "pytroll://probe"]),
+            Security::Plain,
+        )
+        .await
+        .unwrap();
+    sync(&*publisher, &mut *subscriber, PROBE).await;
+    for frame in [
+        "pytroll://counter 1",
+        "pytroll://other 2",
+        "pytroll:/counter 3",
+        "pytroll://counter/2 4",
+        "pytroll://counter end",
+    ] {
+        publisher.send(frame.into()).await.unwrap();
+    }
+    let mut got = Vec::new();
+    loop {
+        let frame = next_data(&mut *subscriber).await;
+        got.push(String::from_utf8(frame.to_vec()).unwrap());
+        if got.last().is_some_and(|f| f.ends_with("end")) {
+            break;
+        }
+    }
+    assert_eq!(
+        got,
+        [
+            "pytroll://counter 1",
+            "pytroll://counter/2 4",
+            "pytroll://counter end"
+        ]
+    );
+
+    // No topic at all: nothing.
+    let mut deaf = t
+        .connect_subscriber(publisher.endpoint(), &[], Security::Plain)
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        publisher.send(Bytes::from_static(PROBE)).await.unwrap();
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), deaf.recv())
+            .await
+            .is_err()
+    );
+}
+
+/// Port 0 binds in the configured port range: a taken one-port range is a
+/// bind error naming the range and `pub_min_port`, `replies` reply sockets
+/// all land in their range, an empty range is an error (not a hang), and a
+/// fixed port in use is a bind error.
+pub async fn port_zero_binds_in_the_configured_range(t: &dyn Transport, replies: usize) {
+    let port = crate::ports::free_tcp_port();
+    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
+    spec.port_range = (port, u32::from(port) + 1);
+    let first = t.bind_publisher(spec.clone()).await.unwrap();
+    assert_eq!(first.endpoint(), &Endpoint::tcp("127.0.0.1", port));
+
+    // The one-port range is taken now: a clear error naming the range.
+    let err = t.bind_publisher(spec.clone()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Bind);
+    let range = format!("[{port}, {})", u32::from(port) + 1);
+    assert!(err.to_string().contains(&range), "{err}");
+    assert!(err.to_string().contains("pub_min_port"), "{err}");
+
+    // Reply sockets take their ports from their range too.
+    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
+    spec.port_range = (40000, 40100);
+    let mut sockets = Vec::new();
+    for _ in 0..replies {
+        let rep = t.bind_reply(spec.clone()).await.unwrap();
+        let p = rep.endpoint().port().unwrap();
+        assert!((40000..40100).contains(&p), "{p}");
+        sockets.push(rep);
+    }
+
+    // An empty range is an error, not a hang.
+    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
+    spec.port_range = (5000, 5000);
+    let err = t.bind_publisher(spec).await.unwrap_err();
+    assert!(err.to_string().contains("[5000, 5000)"), "{err}");
+
+    // A fixed port in use is a bind error.
+    let err = t
+        .bind_publisher(BindSpec::new(Endpoint::tcp("127.0.0.1", port)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Bind);
+}
+
+// ---------------------------------------------------------------- high-water marks
+
+/// A `no_drop` publisher with a high-water mark of 10 sends `count`
+/// [`numbered`] frames on `bind` to a slow reader: every one arrives, in
+/// order, and the publisher had to wait for room at least once.
+pub async fn no_drop_through(t: &dyn Transport, bind: Endpoint, count: u32) {
+    let mut spec = BindSpec::new(bind);
+    spec.options = PubOptions {
+        send_high_water_mark: Some(10),
+        no_drop: true,
+    };
+    let publisher = t.bind_publisher(spec).await.unwrap();
+    let mut subscriber = t
+        .connect_subscriber(publisher.endpoint(), &topics(&[""]), Security::Plain)
+        .await
+        .unwrap();
+    sync(&*publisher, &mut *subscriber, PROBE).await;
+
+    // A slow reader: it pauses every 1000 frames, so the publisher's
+    // queue (10 frames, then the socket buffers) fills up again and again.
+    let reader = tokio::spawn(async move {
+        let mut expected = 0;
+        while expected < count {
+            let frame = next_data(&mut *subscriber).await;
+            assert_eq!(number_of(&frame), expected, "lost or reordered");
+            expected += 1;
+            if expected % 1000 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        expected
+    });
+    let start = Instant::now();
+    let mut waited = 0;
+    for i in 0..count {
+        let send_start = Instant::now();
+        publisher.send(numbered(i)).await.unwrap();
+        if send_start.elapsed() >= Duration::from_millis(1) {
+            waited += 1;
+        }
+    }
+    let received = tokio::time::timeout(Duration::from_secs(120), reader)
+        .await
+        .expect("the reader did not get everything in time")
+        .unwrap();
+    assert_eq!(received, count);
+    eprintln!(
+        "no_drop over {}: {count} frames sent and received, none lost, in {:?}; \
+         {waited} sends waited for room",
+        publisher.endpoint(),
+        start.elapsed()
+    );
+    assert!(
+        waited > 0,
+        "the publisher never had to wait: the test proves nothing"
+    );
+}
+
+/// [`no_drop_through`] 100 000 frames over tcp.
+pub async fn no_drop_loses_nothing_over_tcp(t: &dyn Transport) {
+    no_drop_through(t, ep("tcp://127.0.0.1:0"), 100_000).await;
+}
+
+/// [`no_drop_through`] 100 000 frames over `inproc://`.
+pub async fn no_drop_loses_nothing_over_inproc(t: &dyn Transport) {
+    no_drop_through(t, ep(&format!("inproc://{}", unique("nodrop"))), 100_000).await;
+}
+
+/// The default publisher drops what a subscriber that does not read cannot
+/// take: of 100 000 frames some but not all arrive, in order; the count
+/// received is printed.
+pub async fn default_high_water_mark_drops_under_load(t: &dyn Transport) {
+    let publisher = t
+        .bind_publisher(BindSpec::new(ep("tcp://127.0.0.1:0")))
+        .await
+        .unwrap();
+    let mut subscriber = t
+        .connect_subscriber(publisher.endpoint(), &topics(&[""]), Security::Plain)
+        .await
+        .unwrap();
+    sync(&*publisher, &mut *subscriber, PROBE).await;
+    let sent = 100_000;
+    for i in 0..sent {
+        publisher.send(numbered(i)).await.unwrap();
+    }
+    let mut received = 0u32;
+    let mut last = None;
+    while let Ok(frame) = tokio::time::timeout(Duration::from_millis(500), subscriber.recv()).await
+    {
+        let frame = frame.unwrap();
+        if frame.starts_with(PROBE) {
+            continue;
+        }
+        let n = number_of(&frame);
+        assert!(last.is_none_or(|l| n > l), "reordered");
+        last = Some(n);
+        received += 1;
+    }
+    eprintln!(
+        "default HWM: {received} of {sent} frames received, {} dropped",
+        sent - received
+    );
+    assert!(received > 0);
+    assert!(received < sent, "nothing was dropped");
+}
+
+// ---------------------------------------------------------------- req/rep
+
+/// REQ/REP over tcp: requests get their replies; replying with no request
+/// and receiving twice are protocol errors; a closed replier reports
+/// `Closed`.
+pub async fn request_reply_round_trip(t: &dyn Transport) {
+    let mut rep = t
+        .bind_reply(BindSpec::new(ep("tcp://127.0.0.1:0")))
+        .await
+        .unwrap();
+    let endpoint = Endpoint::tcp("127.0.0.1", rep.endpoint().port().unwrap());
+
+    // Replying with no request, and receiving twice, break REQ/REP.
+    assert_eq!(
+        rep.reply("x".into()).await.unwrap_err().kind(),
+        ErrorKind::Protocol
+    );
+    let server = tokio::spawn(async move {
+        for _ in 0..3 {
+            let request = rep.recv().await.unwrap();
+            let mut answer = b"echo:".to_vec();
+            answer.extend_from_slice(&request);
+            rep.reply(answer.into()).await.unwrap();
+        }
+        let _pending = rep.recv().await.unwrap();
+        assert_eq!(rep.recv().await.unwrap_err().kind(), ErrorKind::Protocol);
+        rep.reply("last".into()).await.unwrap();
+        rep
+    });
+    for i in 0..3 {
+        let reply = t
+            .request(
+                &endpoint,
+                Security::Plain,
+                format!("ping {i}").into(),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply, format!("echo:ping {i}"));
+    }
+    let reply = t
+        .request(
+            &endpoint,
+            Security::Plain,
+            "x".into(),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply, "last");
+    let mut rep = server.await.unwrap();
+    rep.close().await.unwrap();
+    assert_eq!(rep.recv().await.unwrap_err().kind(), ErrorKind::Closed);
+}
+
+/// Binds a reply socket on `endpoint`, retrying for up to [`DEADLINE`]
+/// while the port is still held (by a replier that just closed).
+pub async fn rebind_reply(t: &dyn Transport, endpoint: &Endpoint) -> Box<dyn ReplySocket> {
+    let start = Instant::now();
+    loop {
+        match t.bind_reply(BindSpec::new(endpoint.clone())).await {
+            Ok(rep) => return rep,
+            Err(e) => {
+                assert!(start.elapsed() < DEADLINE, "cannot rebind: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// Answers `n` requests on `rep` with their own bytes, in a task that
+/// hands the socket back.
+pub fn echo_replies(
+    mut rep: Box<dyn ReplySocket>,
+    n: usize,
+) -> tokio::task::JoinHandle<Box<dyn ReplySocket>> {
+    tokio::spawn(async move {
+        for _ in 0..n {
+            let request = rep.recv().await.unwrap();
+            rep.reply(request).await.unwrap();
+        }
+        rep
+    })
+}
+
+/// Requests `text` from an echoing replier on `endpoint` (10 s timeout)
+/// and checks the answer is `text`.
+pub async fn assert_echo(t: &dyn Transport, endpoint: &Endpoint, text: &str) {
+    let reply = t
+        .request(
+            endpoint,
+            Security::Plain,
+            Bytes::copy_from_slice(text.as_bytes()),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply, text);
+}
+
+/// REQ/REP over `inproc://` and `ipc://`.
+pub async fn request_reply_over_inproc_and_ipc(t: &dyn Transport) {
+    let path = std::env::temp_dir().join(unique("ptrs-rep") + ".sock");
+    for endpoint in [
+        ep(&format!("inproc://{}", unique("rep"))),
+        Endpoint::Ipc(path.clone()),
+    ] {
+        let rep = t.bind_reply(BindSpec::new(endpoint.clone())).await.unwrap();
+        let server = echo_replies(rep, 1);
+        assert_echo(t, &endpoint, "hello").await;
+        server.await.unwrap();
+    }
+    let _ = std::fs::remove_file(path);
+}
+
+/// A request of `anyone?` to `endpoint` with a 300 ms timeout fails with
+/// `Timeout` after at least 300 ms and less than 300 ms + `slack`.
+pub async fn assert_times_out(t: &dyn Transport, endpoint: &Endpoint, slack: Duration) {
+    let timeout = Duration::from_millis(300);
+    let start = Instant::now();
+    let err = t
+        .request(endpoint, Security::Plain, "anyone?".into(), timeout)
+        .await
+        .unwrap_err();
+    let elapsed = start.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        elapsed >= timeout && elapsed < timeout + slack,
+        "took {elapsed:?}"
+    );
+}
+
+/// A request to a tcp port or an `inproc://` name nobody bound times out
+/// (see [`assert_times_out`] for `slack`).
+pub async fn request_times_out_when_nothing_is_bound(t: &dyn Transport, slack: Duration) {
+    let port = crate::ports::free_tcp_port();
+    assert_times_out(t, &Endpoint::tcp("127.0.0.1", port), slack).await;
+    assert_times_out(t, &ep(&format!("inproc://{}", unique("nobody"))), slack).await;
+}
+
+/// A request a replier takes but never answers times out (see
+/// [`assert_times_out`] for `slack`).
+pub async fn request_times_out_when_the_reply_never_comes(t: &dyn Transport, slack: Duration) {
+    let mut rep = t
+        .bind_reply(BindSpec::new(ep("tcp://127.0.0.1:0")))
+        .await
+        .unwrap();
+    let endpoint = rep.endpoint().clone();
+    let server = tokio::spawn(async move {
+        // Takes the request and never answers.
+        let request = rep.recv().await.unwrap();
+        assert_eq!(request, "anyone?");
+        rep
+    });
+    assert_times_out(t, &endpoint, slack).await;
+    let _rep = server.await.unwrap();
+}
+
+// ---------------------------------------------------------------- cancel-safety
+
+/// Receives cancelled mid-wait (by a 50 µs timeout) lose nothing: 20 000
+/// frames from a `no_drop` publisher all arrive, in order.
+pub async fn cancelled_receives_lose_nothing(t: &dyn Transport) {
+    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
+    spec.options.no_drop = true;
+    let publisher = t.bind_publisher(spec).await.unwrap();
+    let mut subscriber = t
+        .connect_subscriber(publisher.endpoint(), &topics(&[""]), Security::Plain)
+        .await
+        .unwrap();
+    sync(&*publisher, &mut *subscriber, PROBE).await;
+    let count = 20_000;
+    let sender = tokio::spawn(async move {
+        for i in 0..count {
+            publisher.send(numbered(i)).await.unwrap();
+            if i % 1000 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        publisher
+    });
+    let mut expected = 0;
+    let mut cancelled = 0;
+    let start = Instant::now();
+    while expected < count {
+        assert!(start.elapsed() < DEADLINE * 3, "stuck at {expected}");
+        // A very short timeout cancels many receives mid-wait.
+        match tokio::time::timeout(Duration::from_micros(50), subscriber.recv()).await {
+            Ok(frame) => {
+                let frame = frame.unwrap();
+                if frame.starts_with(PROBE) {
+                    continue;
+                }
+                assert_eq!(number_of(&frame), expected);
+                expected += 1;
+            }
+            Err(_) => cancelled += 1,
+        }
+    }
+    eprintln!("{count} frames in order through {cancelled} cancelled receives");
+    sender.await.unwrap();
+}
+
+// ---------------------------------------------------------------- security
+
+/// Without CURVE keys, `Security::Curve` is `Unsupported` for publishers
+/// (naming `secure_zmq`), subscribers and requests, except on `inproc://`,
+/// which never uses security, as in the reference.
+pub async fn curve_without_keys_is_unsupported_except_on_inproc(t: &dyn Transport) {
+    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
+    spec.security = Security::Curve;
+    let err = t.bind_publisher(spec).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert!(
+        err.to_string().contains("CURVE: enable secure_zmq"),
+        "{err}"
+    );
+    let err = t
+        .connect_subscriber(&ep("tcp://127.0.0.1:1"), &[], Security::Curve)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    let err = t
+        .request(
+            &ep("tcp://127.0.0.1:1"),
+            Security::Curve,
+            "x".into(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    let mut spec = BindSpec::new(ep(&format!("inproc://{}", unique("curve"))));
+    spec.security = Security::Curve;
+    t.bind_publisher(spec).await.unwrap();
+}
+
+// ---------------------------------------------------------------- allow-list
+
+/// With an allow-list that admits 127.0.0.1, a local subscriber joins
+/// `publisher` (bound by `t` on tcp) and a request to a replier of `t` on
+/// tcp gets its answer. The engine's test checks, around this, that its
+/// sockets really go through the check.
+pub async fn allowed_client_connects_and_receives(t: &dyn Transport, publisher: &dyn PubSocket) {
+    let mut subscriber = t
+        .connect_subscriber(publisher.endpoint(), &topics(&[""]), Security::Plain)
+        .await
+        .unwrap();
+    sync(publisher, &mut *subscriber, PROBE).await;
+
+    // REQ/REP through the check too.
+    let rep = t
+        .bind_reply(BindSpec::new(ep("tcp://127.0.0.1:0")))
+        .await
+        .unwrap();
+    let endpoint = rep.endpoint().clone();
+    let server = echo_replies(rep, 1);
+    assert_echo(t, &endpoint, "hi").await;
+    server.await.unwrap();
+}
+
+// ---------------------------------------------------------------- pyzmq peers
+
+/// Lower-case hex of `b`, as the [`PY_SUB`] and [`PY_PUB`] scripts use.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The bytes of lower-case hex `s` (of even length).
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// A pyzmq SUB script (run as `python -c SCRIPT ARGS`); arguments: the endpoint and a frame count.
+/// It subscribes to everything, prints `READY` at the first [`PROBE`],
+/// then, once it has that many other frames, `FRAME <hex>` for each and
+/// `END`.
+pub const PY_SUB: &str = r#"
+import sys, zmq
+endpoint, count = sys.argv[1], int(sys.argv[2])
+ctx = zmq.Context()
+s = ctx.socket(zmq.SUB)
+s.setsockopt(zmq.SUBSCRIBE, b"")
+s.RCVTIMEO = 20000
+s.connect(endpoint)
+got, ready = [], False
+while len(got) < count:
+    f = s.recv()
+    if f.startswith(b"pytroll://probe"):
+        if not ready:
+            print("READY", flush=True)
+            ready = True
+        continue
+    got.append(f)
+for f in got:
+    print("FRAME " + f.hex(), flush=True)
+print("END", flush=True)
+s.close(linger=0)
+ctx.term()
+"#;
+
+/// A pyzmq PUB script (run as `python -c SCRIPT ARGS`); arguments: frames in hex. It binds a free
+/// loopback port and prints `PORT <n>`, sends [`PROBE`]s until it reads
+/// `GO` on stdin, then sends each frame after a decoy that does not match
+/// the `pytroll:/` topic, and stops once it reads `DONE`.
+pub const PY_PUB: &str = r#"
+import sys, threading, time, zmq
+frames = [bytes.fromhex(h) for h in sys.argv[1:]]
+ctx = zmq.Context()
+p = ctx.socket(zmq.PUB)
+port = p.bind_to_random_port("tcp://127.0.0.1")
+print(f"PORT {port}", flush=True)
+go, done = threading.Event(), threading.Event()
+def control():
+    for line in sys.stdin:
+        if line.strip() == "GO":
+            go.set()
+        elif line.strip() == "DONE":
+            done.set()
+            return
+threading.Thread(target=control, daemon=True).start()
+deadline = time.time() + 20
+while not go.is_set() and time.time() < deadline:
+    p.send(b"pytroll://probe")
+    time.sleep(0.01)
+for f in frames:
+    p.send(b"not for you: " + f)
+    p.send(f)
+done.wait(20)
+p.close(linger=1000)
+ctx.term()
+"#;
+
+// ---------------------------------------------------------------- closing
+
+/// Sockets of every kind left open by [`close_wakes_a_waiting_sender`],
+/// for the engine's test to drop (in field order) and check that dropping
+/// never hangs.
+#[derive(Debug)]
+pub struct OpenSockets {
+    /// The subscriber that stopped reading.
+    pub subscriber: Box<dyn SubSocket>,
+    /// A reply socket that never got a request.
+    pub reply: Box<dyn ReplySocket>,
+    /// A publisher with 1000 frames sent and nobody to take them.
+    pub other: Box<dyn PubSocket>,
+    /// The closed publisher.
+    pub publisher: Arc<Box<dyn PubSocket>>,
+}
+
+/// A `no_drop` publisher (high-water mark 1) whose subscriber stops
+/// reading makes its sender wait; closing the publisher wakes that sender
+/// with `Closed`. Then opens sockets of every kind, queues frames, and
+/// aborts a request in flight to nowhere, and hands the sockets back for
+/// the caller to drop.
+pub async fn close_wakes_a_waiting_sender(t: Arc<dyn Transport>) -> OpenSockets {
+    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
+    spec.options = PubOptions {
+        send_high_water_mark: Some(1),
+        no_drop: true,
+    };
+    let publisher = Arc::new(t.bind_publisher(spec).await.unwrap());
+    let mut subscriber = t
+        .connect_subscriber(publisher.endpoint(), &topics(&[""]), Security::Plain)
+        .await
+        .unwrap();
+    sync(&**publisher, &mut *subscriber, PROBE).await;
+
+    // The subscriber stops reading: a no_drop sender ends up waiting ...
+    let blocked = {
+        let publisher = publisher.clone();
+        tokio::spawn(async move {
+            let mut i = 0;
+            loop {
+                if let Err(e) = publisher.send(numbered(i)).await {
+                    return (i, e);
+                }
+                i += 1;
+            }
+        })
+    };
+    let start = Instant::now();
+    while !blocked.is_finished() && start.elapsed() < Duration::from_millis(300) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!blocked.is_finished(), "the sender never had to wait");
+    // ... and closing the publisher wakes it with `Closed`.
+    publisher.close().await.unwrap();
+    let (sent, err) = tokio::time::timeout(Duration::from_secs(5), blocked)
+        .await
+        .expect("close did not wake the waiting sender")
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::Closed);
+    eprintln!("the sender waited after {sent} frames");
+
+    // Open sockets of every kind, with frames queued, and a request in
+    // flight to nowhere.
+    let reply = t
+        .bind_reply(BindSpec::new(ep("tcp://127.0.0.1:0")))
+        .await
+        .unwrap();
+    let other = t
+        .bind_publisher(BindSpec::new(ep("tcp://127.0.0.1:0")))
+        .await
+        .unwrap();
+    for i in 0..1000 {
+        other.send(numbered(i)).await.unwrap();
+    }
+    let pending = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            let nowhere = Endpoint::tcp("127.0.0.1", crate::ports::free_tcp_port());
+            t.request(
+                &nowhere,
+                Security::Plain,
+                "x".into(),
+                Duration::from_secs(60),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    pending.abort();
+    let _ = pending.await;
+    OpenSockets {
+        subscriber,
+        reply,
+        other,
+        publisher,
+    }
+}
