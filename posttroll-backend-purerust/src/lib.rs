@@ -125,12 +125,13 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use omq_tokio::{KeepAlive, MechanismSetup, Options, Socket, SocketType};
+use posttroll_core::requesters::{request_with_retry, RequesterPool};
 use posttroll_core::{
     Backend, BackendFactory, BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket,
     Result, Security, SubSocket, Transport,
@@ -158,19 +159,7 @@ pub const ENGINE: &str = "purerust";
 /// (omq's linger).
 pub const SERVER_LINGER: Duration = Duration::from_millis(100);
 
-/// How many idle REQ sockets [`Transport::request`] keeps per endpoint
-/// and security, for the next requests.
-pub const KEPT_REQUESTERS: usize = 2;
-
-/// How long an idle REQ socket is kept: one unused for longer is closed
-/// instead of reused.
-pub const REQUESTER_IDLE: Duration = Duration::from_secs(30);
-
-/// How long a request waits for its reply on a kept REQ socket (at most
-/// half its timeout) before it is asked again on a new socket: a kept
-/// socket's connection may have died with a restarted server, taking the
-/// request with it.
-pub const KEPT_REQUESTER_CHANCE: Duration = Duration::from_millis(500);
+pub use posttroll_core::requesters::{KEPT_REQUESTERS, KEPT_REQUESTER_CHANCE, REQUESTER_IDLE};
 
 /// How many random ports a port-0 bind tries (as pyzmq's
 /// `bind_to_random_port`).
@@ -319,7 +308,7 @@ impl PureRustTransportBuilder {
                 allow,
                 curve: self.curve,
                 subscriber_rcvhwm: self.subscriber_rcvhwm,
-                requesters: Mutex::new(Vec::new()),
+                requesters: RequesterPool::new(),
                 handshake_failures: Arc::new(AtomicU64::new(0)),
             }),
         })
@@ -339,19 +328,9 @@ struct Shared {
     curve: Option<CurveConfig>,
     subscriber_rcvhwm: Option<u32>,
     /// Idle REQ sockets whose last request was answered.
-    requesters: Mutex<Vec<Requester>>,
+    requesters: RequesterPool<Socket, tokio::runtime::Id>,
     /// Failed handshakes on CURVE server sockets.
     handshake_failures: Arc<AtomicU64>,
-}
-
-/// An idle REQ socket, connected to `endpoint` with `security` and driven
-/// by the tokio runtime `runtime`, ready for its next request.
-struct Requester {
-    endpoint: Endpoint,
-    security: Security,
-    runtime: tokio::runtime::Id,
-    socket: Socket,
-    idle_since: Instant,
 }
 
 impl fmt::Debug for PureRustTransport {
@@ -665,36 +644,16 @@ impl Transport for PureRustTransport {
         timeout: Duration,
     ) -> Result<Bytes> {
         // A REQ whose peer died mid-exchange waits forever for its reply:
-        // only answered ones are kept and reused. A kept one may still have
-        // sent into a connection that died since (a restarted server), and
-        // the request is lost with it: it gets a short first chance, then
-        // the request is asked again on a new socket within the rest of the
-        // time (lookups and announcements are idempotent).
-        let deadline = tokio::time::Instant::now() + timeout;
-        if let Some(socket) = self.take_requester(endpoint, security) {
-            let first = KEPT_REQUESTER_CHANCE.min(timeout / 2);
-            match self
-                .exchange(socket, false, endpoint, security, &request, first)
-                .await
-            {
-                Ok(Some(reply)) => return Ok(reply),
-                Ok(None) => tracing::debug!(
-                    "no reply on a kept REQ socket to {endpoint} within {first:?}: asking again on a new one"
-                ),
-                Err(e) => tracing::debug!(
-                    "a kept REQ socket to {endpoint} failed ({e}): asking again on a new one"
-                ),
-            }
-        }
-        let opened = self.open(SocketType::Req, Role::Client, endpoint, security, |o| o)?;
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match self
-            .exchange(opened.socket, true, endpoint, security, &request, left)
-            .await?
-        {
-            Some(reply) => Ok(reply),
-            None => Err(Error::timeout(format!("a reply from {endpoint}"), timeout)),
-        }
+        // only answered ones are kept and reused (see `request_with_retry`).
+        let kept = self.take_requester(endpoint, security);
+        let open = || {
+            let opened = self.open(SocketType::Req, Role::Client, endpoint, security, |o| o)?;
+            Ok(opened.socket)
+        };
+        request_with_retry(endpoint, kept, timeout, open, |socket, fresh, limit| {
+            self.exchange(socket, fresh, endpoint, security, &request, limit)
+        })
+        .await
     }
 }
 
@@ -746,42 +705,18 @@ impl PureRustTransport {
     /// for too long.
     fn take_requester(&self, endpoint: &Endpoint, security: Security) -> Option<Socket> {
         let runtime = tokio::runtime::Handle::try_current().ok()?.id();
-        let mut kept = lock(&self.shared.requesters);
-        kept.retain(|r| r.idle_since.elapsed() < REQUESTER_IDLE);
-        let index = kept.iter().rposition(|r| {
-            r.security == security && r.runtime == runtime && r.endpoint == *endpoint
-        })?;
-        Some(kept.swap_remove(index).socket)
+        self.shared.requesters.take(endpoint, security, &runtime)
     }
 
     /// Keeps an answered REQ socket for the next request (drops it when
     /// enough are kept).
     fn keep_requester(&self, endpoint: &Endpoint, security: Security, socket: Socket) {
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let runtime = handle.id();
-        let mut kept = lock(&self.shared.requesters);
-        let same = kept
-            .iter()
-            .filter(|r| r.security == security && r.runtime == runtime && r.endpoint == *endpoint)
-            .count();
-        if same < KEPT_REQUESTERS {
-            kept.push(Requester {
-                endpoint: endpoint.clone(),
-                security,
-                runtime,
-                socket,
-                idle_since: Instant::now(),
-            });
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            self.shared
+                .requesters
+                .keep(endpoint, security, handle.id(), socket);
         }
     }
-}
-
-/// Locks a mutex, ignoring poisoning (the data are socket handles, which a
-/// panic elsewhere leaves consistent).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Maps an omq error to ours, saying what was being done.

@@ -163,6 +163,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use posttroll_core::requesters::{request_with_retry, RequesterPool};
 use posttroll_core::{
     Backend, BackendFactory, BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket,
     Result, Security, SubSocket, Transport,
@@ -186,19 +187,7 @@ pub const ENGINE: &str = "libzmq";
 /// queued (`ZMQ_LINGER`).
 pub const SERVER_LINGER: Duration = Duration::from_millis(100);
 
-/// How many idle REQ sockets [`Transport::request`] keeps per endpoint
-/// and security, for the next requests.
-pub const KEPT_REQUESTERS: usize = 2;
-
-/// How long an idle REQ socket is kept: one unused for longer is closed
-/// instead of reused.
-pub const REQUESTER_IDLE: Duration = Duration::from_secs(30);
-
-/// How long a request waits for its reply on a kept REQ socket (at most
-/// half its timeout) before it is asked again on a new socket: a kept
-/// socket's connection may have died with a restarted server, taking the
-/// request with it.
-pub const KEPT_REQUESTER_CHANCE: Duration = Duration::from_millis(500);
+pub use posttroll_core::requesters::{KEPT_REQUESTERS, KEPT_REQUESTER_CHANCE, REQUESTER_IDLE};
 
 /// How many random ports a port-0 bind tries (as pyzmq's
 /// `bind_to_random_port`).
@@ -360,7 +349,7 @@ impl ZmqTransportBuilder {
                 subscriber_rcvhwm: self.subscriber_rcvhwm,
                 curve: self.curve,
                 zap,
-                requesters: std::sync::Mutex::new(Vec::new()),
+                requesters: RequesterPool::new(),
             }),
         })
     }
@@ -382,16 +371,7 @@ struct Shared {
     zap: Option<Arc<ZapHandler>>,
     /// Idle REQ sockets whose last request was answered (see
     /// [`Transport::request`] below).
-    requesters: std::sync::Mutex<Vec<Requester>>,
-}
-
-/// An idle REQ socket, connected to `endpoint` with `security`, ready for
-/// its next request.
-struct Requester {
-    endpoint: Endpoint,
-    security: Security,
-    socket: zmq::Socket,
-    idle_since: std::time::Instant,
+    requesters: RequesterPool<zmq::Socket>,
 }
 
 impl fmt::Debug for ZmqTransport {
@@ -608,39 +588,16 @@ impl Transport for ZmqTransport {
         request: Bytes,
         timeout: Duration,
     ) -> Result<Bytes> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        if let Some(socket) = self.take_requester(endpoint, security) {
-            // A kept socket may have sent into a connection that died since
-            // (a restarted server), and the request is lost with it. Give it
-            // a short first chance, then ask again on a fresh socket within
-            // the rest of the time (lookups and announcements are
-            // idempotent).
-            let first = KEPT_REQUESTER_CHANCE.min(timeout / 2);
-            match self
-                .exchange(socket, endpoint, security, &request, first)
-                .await
-            {
-                Ok(Some(reply)) => return Ok(reply),
-                Ok(None) => {
-                    tracing::debug!("no reply on a kept REQ socket to {endpoint} within {first:?}: asking again on a new one");
-                }
-                Err(e) => {
-                    tracing::debug!(
-                        "a kept REQ socket to {endpoint} failed ({e}): asking again on a new one"
-                    );
-                }
-            }
-        }
-        let opened = self.open(zmq::REQ, Role::Client, endpoint, security)?;
-        connect(&opened.socket, endpoint)?;
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match self
-            .exchange(opened.socket, endpoint, security, &request, left)
-            .await?
-        {
-            Some(reply) => Ok(reply),
-            None => Err(Error::timeout(format!("a reply from {endpoint}"), timeout)),
-        }
+        let kept = self.shared.requesters.take(endpoint, security, &());
+        let open = || {
+            let opened = self.open(zmq::REQ, Role::Client, endpoint, security)?;
+            connect(&opened.socket, endpoint)?;
+            Ok(opened.socket)
+        };
+        request_with_retry(endpoint, kept, timeout, open, |socket, _fresh, limit| {
+            self.exchange(socket, endpoint, security, &request, limit)
+        })
+        .await
     }
 }
 
@@ -673,36 +630,12 @@ impl ZmqTransport {
         }
     }
 
-    /// An idle REQ socket to `endpoint` with `security`, if one is kept
-    /// (the most recently used); closes those idle for too long.
-    fn take_requester(&self, endpoint: &Endpoint, security: Security) -> Option<zmq::Socket> {
-        let mut kept = util::lock(&self.shared.requesters);
-        kept.retain(|r| r.idle_since.elapsed() < REQUESTER_IDLE);
-        let index = kept
-            .iter()
-            .rposition(|r| r.security == security && r.endpoint == *endpoint)?;
-        Some(kept.swap_remove(index).socket)
-    }
-
     /// Keeps an answered REQ socket for the next request (closes it when
     /// enough are kept, or when it is on `inproc://`: those cost no
     /// handshake, and do not reconnect to a peer bound anew).
     fn keep_requester(&self, endpoint: &Endpoint, security: Security, socket: zmq::Socket) {
-        if endpoint.is_inproc() {
-            return;
-        }
-        let mut kept = util::lock(&self.shared.requesters);
-        let same = kept
-            .iter()
-            .filter(|r| r.security == security && r.endpoint == *endpoint)
-            .count();
-        if same < KEPT_REQUESTERS {
-            kept.push(Requester {
-                endpoint: endpoint.clone(),
-                security,
-                socket,
-                idle_since: std::time::Instant::now(),
-            });
+        if !endpoint.is_inproc() {
+            self.shared.requesters.keep(endpoint, security, (), socket);
         }
     }
 }

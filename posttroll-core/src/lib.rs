@@ -17,6 +17,7 @@ pub mod error;
 pub mod keystore;
 pub mod message;
 pub mod registry;
+pub mod requesters;
 pub mod transport;
 
 pub use address::{Address, Endpoint};
