@@ -38,6 +38,10 @@ const KEYS: &[&str] = &[
     "client_secret_key_file",
     "server_public_key_file",
     "own_ip",
+    "max_message_size",
+    "subscriber_queue_bytes",
+    "zmtp_heartbeat_interval",
+    "zmtp_heartbeat_timeout",
 ];
 
 /// The keys that want an integer (and so also take a string of digits).
@@ -53,6 +57,8 @@ const INTEGER_KEYS: &[&str] = &[
     "tcp_keepalive_cnt",
     "tcp_keepalive_idle",
     "tcp_keepalive_intvl",
+    "max_message_size",
+    "subscriber_queue_bytes",
 ];
 
 /// The prefix of the environment variables.
@@ -465,6 +471,8 @@ fn reason(key: &str, error: &figment::Error) -> String {
         "tcp_keepalive" | "tcp_keepalive_cnt" | "tcp_keepalive_idle" | "tcp_keepalive_intvl" => {
             "an integer from -2147483648 to 2147483647, or None"
         }
+        "max_message_size" | "subscriber_queue_bytes" => "a whole number of bytes",
+        "zmtp_heartbeat_interval" | "zmtp_heartbeat_timeout" => "a number of seconds",
         key if INTEGER_KEYS.contains(&key) => "an integer from 0 to 65535",
         "backend" | "mc_group" => "a string",
         "authorized_client_addresses" => "a list of strings",
@@ -728,6 +736,29 @@ mod tests {
         assert_eq!(c.client_secret_key_file, None);
         assert_eq!(c.server_public_key_file, None);
         assert_eq!(c.own_ip, None);
+        assert_eq!(c.max_message_size, 4 * 1024 * 1024);
+        assert_eq!(c.subscriber_queue_bytes, 64 * 1024 * 1024);
+        assert_eq!(c.zmtp_heartbeat_interval, 10.0);
+        assert_eq!(c.zmtp_heartbeat_timeout, 30.0);
+    }
+
+    #[test]
+    fn limits_and_heartbeats_from_the_environment() {
+        let c = load_env(&[
+            ("POSTTROLL_MAX_MESSAGE_SIZE", "100000"),
+            ("POSTTROLL_SUBSCRIBER_QUEUE_BYTES", "'2000000'"),
+            ("POSTTROLL_ZMTP_HEARTBEAT_INTERVAL", "0.5"),
+            ("POSTTROLL_ZMTP_HEARTBEAT_TIMEOUT", "2"),
+        ]);
+        assert_eq!(c.max_message_size, 100_000);
+        assert_eq!(c.subscriber_queue_bytes, 2_000_000);
+        assert_eq!(c.zmtp_heartbeat_interval, 0.5);
+        assert_eq!(c.zmtp_heartbeat_timeout, 2.0);
+        let error = env_error(&[("POSTTROLL_MAX_MESSAGE_SIZE", "-1")]);
+        assert!(error.contains("max_message_size"), "{error}");
+        assert!(error.contains("a whole number of bytes"), "{error}");
+        let error = env_error(&[("POSTTROLL_ZMTP_HEARTBEAT_TIMEOUT", "soon")]);
+        assert!(error.contains("a number of seconds"), "{error}");
     }
 
     #[test]
@@ -823,6 +854,7 @@ mod tests {
             client_secret_key_file: Some("/keys/client.key_secret".into()),
             server_public_key_file: Some("/keys/server.key".into()),
             own_ip: Some("10.9.8.7".into()),
+            ..Config::default()
         };
         assert_eq!(loaded.config, expected);
     }

@@ -135,7 +135,40 @@ pub struct Config {
     /// (`tcp://<own_ip>:<port>`) instead of the auto-detected one; `None`
     /// (default) auto-detects. Not a key of the reference.
     pub own_ip: Option<String>,
+    /// The largest message, in bytes, that any socket receiving from the
+    /// network accepts (default 4 MiB = 4194304; `POSTTROLL_MAX_MESSAGE_SIZE`).
+    /// The engine refuses a larger frame before allocating it and
+    /// disconnects the peer that sent it. Real posttroll messages carry file
+    /// metadata, never file contents: a metadata message is about 0.5 KiB and
+    /// the largest seen (collection messages listing hundreds of granules)
+    /// are in the hundreds of KiB, so 4 MiB leaves ten times that headroom
+    /// while keeping what a hostile peer can make a process hold small. Not
+    /// a key of the reference (which has no limit).
+    pub max_message_size: u64,
+    /// How many bytes of received messages one subscriber (or listener
+    /// container) holds for its consumer before it stops reading its
+    /// sockets (default 64 MiB = 67108864; `POSTTROLL_SUBSCRIBER_QUEUE_BYTES`).
+    /// When it is full, the engine's high-water mark applies: a plain
+    /// publisher drops for this subscriber only, a no-drop publisher waits.
+    /// Not a key of the reference (whose queues are unbounded).
+    pub subscriber_queue_bytes: u64,
+    /// Seconds between ZMTP PING heartbeats on subscriber and request
+    /// connections (default 10; `0` disables them). Not the publisher's
+    /// `heartbeat()` messages: these are transport-level pings that detect a
+    /// peer or path that went silent without closing the connection. Not a
+    /// key of the reference.
+    pub zmtp_heartbeat_interval: f64,
+    /// Seconds without any traffic after which a connection with ZMTP
+    /// heartbeats is closed and reconnected (default 30; `0` disables
+    /// heartbeats). Not a key of the reference.
+    pub zmtp_heartbeat_timeout: f64,
 }
+
+/// The default of [`Config::max_message_size`]: 4 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 4 * 1024 * 1024;
+
+/// The default of [`Config::subscriber_queue_bytes`]: 64 MiB.
+pub const DEFAULT_SUBSCRIBER_QUEUE_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Default for Config {
     fn default() -> Self {
@@ -162,6 +195,10 @@ impl Default for Config {
             client_secret_key_file: None,
             server_public_key_file: None,
             own_ip: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            subscriber_queue_bytes: DEFAULT_SUBSCRIBER_QUEUE_BYTES,
+            zmtp_heartbeat_interval: 10.0,
+            zmtp_heartbeat_timeout: 30.0,
         }
     }
 }
