@@ -52,8 +52,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use posttroll_core::{
-    Backend, BackendFactory, BindSpec, Config, DatagramReceiver, DatagramSender, Discovery,
-    Endpoint, Error, PubOptions, PubSocket, ReplySocket, Result, Security, SubSocket, Transport,
+    Backend, BackendFactory, BindSpec, Config, DatagramReceiver, DatagramSender, Delivery,
+    Discovery, Endpoint, Error, PubOptions, PubSocket, ReplySocket, ReplyTo, Result, Security,
+    SubSocket, Transport,
 };
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -108,7 +109,7 @@ struct Request {
 #[derive(Debug)]
 enum BoundKind {
     Pub,
-    Rep(mpsc::UnboundedSender<Request>),
+    Rep(mpsc::Sender<Request>),
 }
 
 #[derive(Debug)]
@@ -541,14 +542,15 @@ impl Transport for InprocTransport {
 
     async fn bind_reply(&self, spec: BindSpec) -> Result<Box<dyn ReplySocket>> {
         let inner = self.network.inner.clone();
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(REPLY_QUEUE);
         let (id, endpoint) = inner.bind(&spec, BoundKind::Rep(tx))?;
         Ok(Box::new(InprocReplySocket {
             inner,
             id,
             endpoint,
             requests: rx,
-            pending: None,
+            pending: std::collections::BTreeMap::new(),
+            next_request: 0,
             closed: false,
         }))
     }
@@ -577,7 +579,7 @@ impl Transport for InprocTransport {
                 if let Some(tx) = target {
                     if let Some(frame) = request.take() {
                         let (answer, rx) = oneshot::channel();
-                        match tx.send(Request { frame, answer }) {
+                        match tx.send(Request { frame, answer }).await {
                             Ok(()) => break rx,
                             // The reply socket went away meanwhile: keep waiting.
                             Err(mpsc::error::SendError(req)) => request = Some(req.frame),
@@ -695,14 +697,22 @@ impl Drop for InprocSubSocket {
     }
 }
 
+/// How many requests may wait for a reply socket of an [`InprocNetwork`]
+/// (a requester then waits for room, within its timeout), and how many
+/// received requests may wait for their reply (the oldest is forgotten
+/// beyond that: its requester times out).
+const REPLY_QUEUE: usize = 1024;
+
 /// A bound reply socket of an [`InprocNetwork`]; dropping it unbinds it.
 #[derive(Debug)]
 pub struct InprocReplySocket {
     inner: Arc<Inner>,
     id: u64,
     endpoint: Endpoint,
-    requests: mpsc::UnboundedReceiver<Request>,
-    pending: Option<oneshot::Sender<Bytes>>,
+    requests: mpsc::Receiver<Request>,
+    /// Received requests not yet answered, by request number.
+    pending: std::collections::BTreeMap<u64, oneshot::Sender<Bytes>>,
+    next_request: u64,
     closed: bool,
 }
 
@@ -718,45 +728,56 @@ impl ReplySocket for InprocReplySocket {
         &self.endpoint
     }
 
-    /// The next request. As a ZeroMQ REP socket, it is an
-    /// [`Error::Protocol`] to receive again before replying.
-    async fn recv(&mut self) -> Result<Bytes> {
+    async fn recv(&mut self) -> Result<posttroll_core::Request> {
         if self.closed {
             return Err(self.closed_error());
-        }
-        if self.pending.is_some() {
-            return Err(Error::Protocol(format!(
-                "the reply socket on {} must reply to its request before receiving another",
-                self.endpoint
-            )));
         }
         loop {
             match self.requests.recv().await {
                 // The requester gave up (timed out) before we got to it.
                 Some(req) if req.answer.is_closed() => continue,
                 Some(req) => {
-                    self.pending = Some(req.answer);
-                    return Ok(req.frame);
+                    let number = self.next_request;
+                    self.next_request += 1;
+                    self.pending.insert(number, req.answer);
+                    while self.pending.len() > REPLY_QUEUE {
+                        self.pending.pop_first();
+                    }
+                    return Ok(posttroll_core::Request {
+                        body: req.frame,
+                        reply_to: ReplyTo {
+                            envelope: vec![Bytes::copy_from_slice(&number.to_be_bytes())],
+                            peer: None,
+                        },
+                    });
                 }
                 None => return Err(self.closed_error()),
             }
         }
     }
 
-    async fn reply(&mut self, frame: Bytes) -> Result<()> {
+    fn reply(&mut self, to: &ReplyTo, frame: Bytes) -> Result<Delivery> {
         if self.closed {
             return Err(self.closed_error());
         }
-        match self.pending.take() {
-            // A requester that already timed out just misses the reply.
-            Some(answer) => {
-                let _ = answer.send(frame);
-                Ok(())
-            }
-            None => Err(Error::Protocol(format!(
-                "the reply socket on {} has no request to reply to",
-                self.endpoint
-            ))),
+        let number = to
+            .envelope
+            .first()
+            .and_then(|n| <[u8; 8]>::try_from(&n[..]).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| {
+                Error::Protocol(format!(
+                    "a reply on {} needs the envelope of its request",
+                    self.endpoint
+                ))
+            })?;
+        match self.pending.remove(&number) {
+            Some(answer) => match answer.send(frame) {
+                Ok(()) => Ok(Delivery::Sent),
+                // The requester already timed out.
+                Err(_) => Ok(Delivery::DroppedPeerGone),
+            },
+            None => Ok(Delivery::DroppedPeerGone),
         }
     }
 
@@ -765,7 +786,7 @@ impl ReplySocket for InprocReplySocket {
             self.closed = true;
             self.inner.unbind(&self.endpoint, self.id);
             self.requests.close();
-            self.pending = None;
+            self.pending.clear();
         }
         Ok(())
     }

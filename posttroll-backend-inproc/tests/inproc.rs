@@ -8,8 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use posttroll_backend_inproc::{factory, InprocNetwork};
 use posttroll_core::{
-    BindSpec, Config, Discovery, Endpoint, ErrorKind, PubOptions, PubSocket, Security, SubSocket,
-    Transport,
+    BindSpec, Config, Delivery, Discovery, Endpoint, ErrorKind, PubOptions, PubSocket, ReplyTo,
+    Security, SubSocket, Transport,
 };
 
 fn ep(s: &str) -> Endpoint {
@@ -351,8 +351,11 @@ async fn req_rep_round_trip_in_order() {
         for _ in 0..3 {
             let req = rep.recv().await.unwrap();
             let mut answer = b"re:".to_vec();
-            answer.extend_from_slice(&req);
-            rep.reply(Bytes::from(answer)).await.unwrap();
+            answer.extend_from_slice(&req.body);
+            assert_eq!(
+                rep.reply(&req.reply_to, Bytes::from(answer)).unwrap(),
+                Delivery::Sent
+            );
         }
         rep
     });
@@ -368,7 +371,9 @@ async fn req_rep_round_trip_in_order() {
     assert_eq!(c.unwrap(), "re:c");
     let mut rep = server.await.unwrap();
     assert_eq!(
-        rep.reply("nobody asked".into()).await.unwrap_err().kind(),
+        rep.reply(&ReplyTo::default(), "nobody asked".into())
+            .unwrap_err()
+            .kind(),
         ErrorKind::Protocol
     );
     rep.close().await.unwrap();
@@ -376,7 +381,7 @@ async fn req_rep_round_trip_in_order() {
 }
 
 #[tokio::test]
-async fn rep_recv_twice_without_reply_is_protocol_error() {
+async fn requests_may_be_answered_in_any_order() {
     let (_n, t) = net();
     let mut rep = t.bind_reply(BindSpec::new(ep("inproc://r"))).await.unwrap();
     let t2 = t.clone();
@@ -389,10 +394,31 @@ async fn rep_recv_twice_without_reply_is_protocol_error() {
         )
         .await
     });
-    assert_eq!(rep.recv().await.unwrap(), "q");
-    assert_eq!(rep.recv().await.unwrap_err().kind(), ErrorKind::Protocol);
-    rep.reply("a".into()).await.unwrap();
-    assert_eq!(client.await.unwrap().unwrap(), "a");
+    let t3 = t.clone();
+    let second = tokio::spawn(async move {
+        t3.request(
+            &ep("inproc://r"),
+            Security::Plain,
+            "q2".into(),
+            Duration::from_secs(5),
+        )
+        .await
+    });
+    let first_request = rep.recv().await.unwrap();
+    let second_request = rep.recv().await.unwrap();
+    let mut bodies = [first_request.body.clone(), second_request.body.clone()];
+    bodies.sort();
+    assert_eq!(bodies, [Bytes::from("q"), Bytes::from("q2")]);
+    for request in [second_request, first_request] {
+        let mut answer = b"a:".to_vec();
+        answer.extend_from_slice(&request.body);
+        assert_eq!(
+            rep.reply(&request.reply_to, answer.into()).unwrap(),
+            Delivery::Sent
+        );
+    }
+    assert_eq!(client.await.unwrap().unwrap(), "a:q");
+    assert_eq!(second.await.unwrap().unwrap(), "a:q2");
 }
 
 #[tokio::test]
@@ -436,8 +462,9 @@ async fn request_waits_for_a_late_bind() {
         .bind_reply(BindSpec::new(ep("inproc://late")))
         .await
         .unwrap();
-    assert_eq!(rep.recv().await.unwrap(), "q");
-    rep.reply("ok".into()).await.unwrap();
+    let request = rep.recv().await.unwrap();
+    assert_eq!(request.body, "q");
+    rep.reply(&request.reply_to, "ok".into()).unwrap();
     assert_eq!(client.await.unwrap().unwrap(), "ok");
 }
 
@@ -459,7 +486,7 @@ async fn request_to_a_closing_reply_socket_times_out() {
         )
         .await
     });
-    assert_eq!(rep.recv().await.unwrap(), "q");
+    assert_eq!(rep.recv().await.unwrap().body, "q");
     drop(rep);
     assert_eq!(
         client.await.unwrap().unwrap_err().kind(),

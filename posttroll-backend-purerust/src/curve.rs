@@ -74,7 +74,13 @@ impl CurveConfig {
 
     /// The mechanism of a client socket: the client's key pair and the
     /// server's public key.
-    pub(crate) fn client_mechanism(&self) -> Result<MechanismSetup> {
+    /// The omq mechanism of a CURVE client socket with these keys (for
+    /// tools and tests that make raw omq sockets).
+    ///
+    /// # Errors
+    ///
+    /// A key file that cannot be read.
+    pub fn client_mechanism(&self) -> Result<MechanismSetup> {
         let pair = self.keys.client_key_pair()?;
         let server = self.keys.server_public_key()?;
         Ok(MechanismSetup::CurveClient {

@@ -17,7 +17,7 @@
 //! | --- | --- | --- |
 //! | [`Transport::bind_publisher`] | `PUB` | `send_hwm` from [`PubOptions::send_high_water_mark`] (`Some(0)`: omq's largest queue, 2^20 frames); [`PubOptions::no_drop`] sets omq's `xpub_nodrop`, and `send` waits for room |
 //! | [`Transport::connect_subscriber`] | `SUB`, one per publisher | a `subscribe` for each topic (an empty list subscribes to nothing) |
-//! | [`Transport::bind_reply`] | `REP` | receive, then reply, in turn |
+//! | [`Transport::bind_reply`] | `ROUTER` (`router_mandatory`) | REQ clients see a REP; requests are received in any number, and a reply that cannot be queued at once (the requester does not read, or is gone) is dropped for that requester only, so no client can wedge the socket |
 //! | [`Transport::request`] | `REQ` | kept for the next request to the same endpoint once answered (at most [`KEPT_REQUESTERS`], idle at most [`REQUESTER_IDLE`], on the same tokio runtime), as the libzmq engine does; closed with linger 0 when a request fails or times out, so our own timeout holds even when the peer is dead or absent, and a REQ whose peer died is never reused |
 //!
 //! Endpoints are `tcp://host:port`, `ipc:///path` and `inproc://name`.
@@ -63,6 +63,17 @@
 //! omq's handshake deadline (10 s) has passed. Without a [`CurveConfig`],
 //! CURVE is refused with [`Error::Unsupported`] (except on `inproc://`,
 //! which never uses security).
+//!
+//! ## Size limits
+//!
+//! Every socket refuses frames larger than the config's `max_message_size`
+//! (or [`BindSpec::max_message_size`]) before allocating them (omq's
+//! `max_message_size`): the peer that sent one is disconnected, and the
+//! disconnection is logged with its address (`tracing::warn!`). A
+//! subscriber's receive high-water mark defaults to
+//! [`Config::subscriber_receive_hwm`] (a few frames with the default
+//! limits), so what the engine holds for a stalled subscriber is bounded in
+//! bytes, and it reads at most that many frames per wakeup.
 //!
 //! ## High-water marks and losses
 //!
@@ -252,6 +263,7 @@ pub struct PureRustTransportBuilder {
     authorized: Vec<String>,
     curve: Option<CurveConfig>,
     subscriber_rcvhwm: Option<u32>,
+    max_message_size: usize,
 }
 
 impl PureRustTransportBuilder {
@@ -262,7 +274,8 @@ impl PureRustTransportBuilder {
             keepalive: keepalive_from_config(config),
             authorized: config.authorized_client_addresses.clone(),
             curve: None,
-            subscriber_rcvhwm: None,
+            subscriber_rcvhwm: Some(config.subscriber_receive_hwm()),
+            max_message_size: config.max_message_size_bytes(),
         }
     }
 
@@ -273,8 +286,9 @@ impl PureRustTransportBuilder {
         self
     }
 
-    /// The receive high-water mark of subscriber sockets (`None`, the
-    /// default: 1000 frames; `Some(0)`: omq's largest queue). Subscribers
+    /// The receive high-water mark of subscriber sockets (by default
+    /// [`Config::subscriber_receive_hwm`]; `None`: omq's default, 1000
+    /// frames; `Some(0)`: omq's largest queue). Subscribers
     /// never drop frames whatever its value; it bounds how much a slow
     /// subscriber buffers.
     pub fn subscriber_receive_high_water_mark(
@@ -308,6 +322,7 @@ impl PureRustTransportBuilder {
                 allow,
                 curve: self.curve,
                 subscriber_rcvhwm: self.subscriber_rcvhwm,
+                max_message_size: self.max_message_size,
                 requesters: RequesterPool::new(),
                 handshake_failures: Arc::new(AtomicU64::new(0)),
             }),
@@ -327,6 +342,8 @@ struct Shared {
     allow: Option<Arc<IpAllowList>>,
     curve: Option<CurveConfig>,
     subscriber_rcvhwm: Option<u32>,
+    /// The largest frame a socket accepts (config `max_message_size`).
+    max_message_size: usize,
     /// Idle REQ sockets whose last request was answered.
     requesters: RequesterPool<Socket, tokio::runtime::Id>,
     /// Failed handshakes on CURVE server sockets.
@@ -366,6 +383,8 @@ pub struct SocketOptions {
     pub no_drop: bool,
     /// The linger on close.
     pub linger: Option<Duration>,
+    /// The largest frame accepted from a peer.
+    pub max_message_size: Option<usize>,
     /// The security mechanism: `NULL`, `NULL` with an admission check
     /// (`NULL+auth`), `CURVE-server`, `CURVE-client`.
     pub mechanism: String,
@@ -380,6 +399,7 @@ impl SocketOptions {
             receive_high_water_mark: options.recv_hwm,
             no_drop: options.xpub_nodrop,
             linger: options.linger,
+            max_message_size: options.max_message_size,
             mechanism: match &options.mechanism {
                 MechanismSetup::Null => "NULL",
                 MechanismSetup::NullServer { .. } => "NULL+auth",
@@ -428,18 +448,22 @@ impl PureRustTransport {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Starts logging and counting the failed handshakes of a CURVE
-    /// server socket (before it binds, so none is missed).
+    /// Starts logging the peers a server socket disconnects for an error
+    /// (a frame over the size limit, a protocol violation) and, on a CURVE
+    /// server, logging and counting the failed handshakes (before it binds,
+    /// so none is missed).
     fn watch_server(
         &self,
         socket: &Socket,
         spec: &BindSpec,
     ) -> Option<tokio::task::JoinHandle<()>> {
-        if spec.security != Security::Curve || spec.endpoint.is_inproc() {
+        if spec.endpoint.is_inproc() {
             return None;
         }
         Some(tokio::spawn(pubsub::watch_server(
             socket.monitor(),
+            spec.endpoint.to_string(),
+            spec.security == Security::Curve,
             self.shared.handshake_failures.clone(),
             // The sockets keep omq's default.
             Options::default()
@@ -468,7 +492,8 @@ impl PureRustTransport {
         };
         let mut options = Options::default()
             .linger(linger)
-            .tcp_keepalive(self.shared.keepalive);
+            .tcp_keepalive(self.shared.keepalive)
+            .max_message_size(self.shared.max_message_size);
         if kind == SocketType::Sub {
             if let Some(hwm) = self.shared.subscriber_rcvhwm {
                 options = options.recv_hwm(if hwm == 0 { UNBOUNDED_HWM } else { hwm });
@@ -545,7 +570,7 @@ impl PureRustTransport {
                     options = options.send_hwm(if hwm == 0 { UNBOUNDED_HWM } else { hwm });
                 }
                 options.xpub_nodrop = no_drop;
-                options
+                limit(options, &spec)
             },
         )?;
         let monitor = self.watch_server(&opened.socket, &spec);
@@ -593,21 +618,16 @@ impl PureRustTransport {
     /// [`Transport::bind_reply`]).
     pub async fn bind_rep(&self, spec: BindSpec) -> Result<PureReplySocket> {
         let opened = self.open(
-            SocketType::Rep,
+            SocketType::Router,
             Role::Server,
             &spec.endpoint,
             spec.security,
-            |o| o,
+            |options| limit(options.router_mandatory(true), &spec),
         )?;
         let monitor = self.watch_server(&opened.socket, &spec);
         let endpoint = bind(&opened.socket, &spec).await?;
-        tracing::debug!(%endpoint, "REP socket bound");
-        Ok(PureReplySocket::new(
-            endpoint,
-            opened.socket,
-            opened.options,
-            monitor,
-        ))
+        tracing::debug!(%endpoint, "ROUTER (reply) socket bound");
+        PureReplySocket::new(endpoint, opened.socket, opened.options, monitor)
     }
 }
 
@@ -716,6 +736,14 @@ impl PureRustTransport {
                 .requesters
                 .keep(endpoint, security, handle.id(), socket);
         }
+    }
+}
+
+/// Applies a bind's own size limit, when it has one.
+fn limit(options: Options, spec: &BindSpec) -> Options {
+    match spec.max_message_size {
+        Some(max) => options.max_message_size(usize::try_from(max).unwrap_or(usize::MAX)),
+        None => options,
     }
 }
 

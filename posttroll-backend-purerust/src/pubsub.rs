@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use omq_tokio::{Message, MonitorEvent, MonitorRecvError, MonitorStream, Socket, TrySendError};
+use omq_tokio::{
+    DisconnectReason, Message, MonitorEvent, MonitorRecvError, MonitorStream, PeerInfo, Socket,
+    TrySendError,
+};
 use posttroll_core::{Endpoint, Error, PubSocket, Result, SubSocket};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -153,6 +156,8 @@ pub struct PureSubSocket {
     queue: VecDeque<Bytes>,
     /// Messages of the last batch (reused storage).
     batch: Vec<Message>,
+    /// The most messages taken from omq per wakeup.
+    batch_size: usize,
     /// `None` once closed.
     socket: Option<Socket>,
     /// Reconnects after a refused handshake; aborted on close and drop.
@@ -178,11 +183,17 @@ impl PureSubSocket {
         monitor: Option<MonitorStream>,
     ) -> PureSubSocket {
         let watcher = monitor.map(|monitor| tokio::spawn(watch(socket.clone(), url, monitor)));
+        // Never more frames per wakeup than the receive queue holds: what
+        // a stalled subscriber holds stays bounded in bytes.
+        let batch = usize::try_from(options.receive_high_water_mark)
+            .unwrap_or(RECV_BATCH)
+            .clamp(1, RECV_BATCH);
         PureSubSocket {
             endpoint,
             options,
-            queue: VecDeque::with_capacity(RECV_BATCH),
-            batch: Vec::with_capacity(RECV_BATCH),
+            batch_size: batch,
+            queue: VecDeque::with_capacity(batch),
+            batch: Vec::with_capacity(batch),
             socket: Some(socket),
             watcher,
         }
@@ -245,6 +256,11 @@ async fn watch(socket: Socket, url: String, mut monitor: MonitorStream) {
                     return;
                 }
             }
+            Ok(MonitorEvent::Disconnected {
+                peer,
+                reason: DisconnectReason::Error(reason),
+                ..
+            }) => log_error_disconnect(&url, &peer, &reason),
             Ok(MonitorEvent::Closed) | Err(MonitorRecvError::Closed) => return,
             Ok(_) | Err(_) => {}
         }
@@ -263,6 +279,8 @@ async fn watch(socket: Socket, url: String, mut monitor: MonitorStream) {
 /// closed without a word, and is logged and counted as a failed handshake.
 pub(crate) async fn watch_server(
     mut monitor: MonitorStream,
+    bound: String,
+    curve: bool,
     failures: Arc<AtomicU64>,
     handshake_timeout: Duration,
 ) {
@@ -301,6 +319,15 @@ pub(crate) async fn watch_server(
             }
         };
         match event {
+            Ok(MonitorEvent::Disconnected {
+                peer,
+                reason: DisconnectReason::Error(reason),
+                ..
+            }) => {
+                pending.remove(&peer.connection_id);
+                log_error_disconnect(&bound, &peer, &reason);
+            }
+            Ok(MonitorEvent::Accepted { .. }) if !curve => {}
             Ok(MonitorEvent::Accepted {
                 endpoint,
                 peer_ident,
@@ -337,6 +364,20 @@ pub(crate) async fn watch_server(
     }
 }
 
+/// Logs a connection that omq closed for an error: a frame over the size
+/// limit, a protocol violation, a missed heartbeat, an I/O error.
+fn log_error_disconnect(endpoint: &str, peer: &PeerInfo, reason: &str) {
+    let address = peer
+        .peer_address
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "?".to_owned());
+    tracing::warn!(
+        endpoint = %endpoint,
+        peer = %address,
+        "disconnected peer {address} on {endpoint}: {reason}"
+    );
+}
+
 #[async_trait]
 impl SubSocket for PureSubSocket {
     fn endpoint(&self) -> &Endpoint {
@@ -354,7 +395,10 @@ impl SubSocket for PureSubSocket {
             // Cancel-safe: omq hands out messages only when this future is
             // polled to completion, and they go to the queue at once.
             self.batch.clear();
-            match socket.recv_many_into(RECV_BATCH, &mut self.batch).await {
+            match socket
+                .recv_many_into(self.batch_size, &mut self.batch)
+                .await
+            {
                 Ok(_) => {}
                 Err(omq_tokio::Error::Closed) => return Err(self.closed_error()),
                 Err(e) => return Err(omq_error("receiving on a SUB socket")(e)),

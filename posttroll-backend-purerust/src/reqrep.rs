@@ -1,9 +1,19 @@
-//! REP sockets (the REQ side is [`Transport::request`](posttroll_core::Transport::request)).
+//! Reply sockets (the REQ side is [`Transport::request`](posttroll_core::Transport::request)).
+//!
+//! A reply socket is an omq `ROUTER` with `router_mandatory`, not a `REP`:
+//! a `REP` must deliver each reply before it may receive the next request,
+//! so one requester that never reads its replies (a DEALER that keeps
+//! sending) wedges it for everybody. A `ROUTER` keeps each requester's
+//! envelope with its request, and a reply that cannot be queued at once
+//! (the requester's queue is full, or it is gone) is dropped for that
+//! requester only. REQ clients (pyzmq's, libzmq's, ours) see no difference
+//! on the wire.
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use omq_tokio::{Message, Socket};
-use posttroll_core::{Endpoint, Error, ReplySocket, Result};
+use omq_tokio::{IdentitySocket, Message, Socket, TrySendError};
+use posttroll_core::transport::split_envelope;
+use posttroll_core::{Delivery, Endpoint, Error, ReplySocket, ReplyTo, Request, Result};
 
 use crate::{omq_error, SocketOptions};
 
@@ -15,19 +25,22 @@ pub(crate) fn first_frame(mut message: Message) -> Bytes {
     message.pop_front().unwrap_or_default()
 }
 
-/// A bound REP socket of a [`PureRustTransport`](crate::PureRustTransport):
-/// `recv` a request, then `reply` to it, in turn (receiving twice, or
-/// replying with no request, is an [`Error::Protocol`]). A multipart
-/// request is read whole and only its first frame returned. Dropping it
-/// closes it.
+/// A bound reply socket of a [`PureRustTransport`](crate::PureRustTransport)
+/// (an omq `ROUTER`): requests are received in any number before they are
+/// answered, and [`ReplySocket::reply`] never waits (see the
+/// [module documentation](self)). A message without the REQ envelope
+/// delimiter is not a request and is dropped (as libzmq's `REP` drops it);
+/// [`PureReplySocket::malformed`] counts them. Dropping the socket closes
+/// it.
 pub struct PureReplySocket {
     endpoint: Endpoint,
     options: SocketOptions,
     /// `None` once closed.
-    socket: Option<Socket>,
-    /// A request was received and not yet answered.
-    pending: bool,
-    /// Logs failed handshakes (CURVE servers); aborted on close and drop.
+    socket: Option<IdentitySocket>,
+    /// Messages that were not requests.
+    malformed: u64,
+    /// Logs failed handshakes and peers disconnected for an error (a frame
+    /// over the size cap); aborted on close and drop.
     monitor: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -35,7 +48,7 @@ impl std::fmt::Debug for PureReplySocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PureReplySocket")
             .field("endpoint", &self.endpoint)
-            .field("pending", &self.pending)
+            .field("malformed", &self.malformed)
             .field("closed", &self.socket.is_none())
             .finish()
     }
@@ -47,27 +60,30 @@ impl PureReplySocket {
         socket: Socket,
         options: SocketOptions,
         monitor: Option<tokio::task::JoinHandle<()>>,
-    ) -> PureReplySocket {
-        PureReplySocket {
+    ) -> Result<PureReplySocket> {
+        let socket = IdentitySocket::try_from(socket).map_err(omq_error("making a ROUTER"))?;
+        Ok(PureReplySocket {
             endpoint,
             options,
             socket: Some(socket),
-            pending: false,
+            malformed: 0,
             monitor,
-        }
+        })
     }
 
     fn closed_error(&self) -> Error {
         Error::closed(format!("the reply socket on {}", self.endpoint))
     }
 
-    fn socket(&self) -> Result<&Socket> {
-        self.socket.as_ref().ok_or_else(|| self.closed_error())
-    }
-
     /// The omq options the socket was made with (diagnostics and tests).
     pub fn options(&self) -> &SocketOptions {
         &self.options
+    }
+
+    /// How many received messages were not requests (no envelope
+    /// delimiter, or no body) and were dropped.
+    pub fn malformed(&self) -> u64 {
+        self.malformed
     }
 }
 
@@ -85,46 +101,69 @@ impl ReplySocket for PureReplySocket {
         &self.endpoint
     }
 
-    async fn recv(&mut self) -> Result<Bytes> {
-        let socket = self.socket()?;
-        if self.pending {
-            return Err(Error::Protocol(format!(
-                "the reply socket on {} must reply to its request before receiving another",
-                self.endpoint
-            )));
+    async fn recv(&mut self) -> Result<Request> {
+        loop {
+            let socket = self.socket.as_ref().ok_or_else(|| self.closed_error())?;
+            let (identity, message) = match socket.recv_from().await {
+                Ok(received) => received,
+                Err(omq_tokio::Error::Closed) => return Err(self.closed_error()),
+                Err(e) => return Err(omq_error("receiving a request (ROUTER)")(e)),
+            };
+            let peer = identity.peer_info().peer_address.map(|a| a.to_string());
+            let mut message = message;
+            let mut frames = Vec::with_capacity(message.len());
+            while let Some(part) = message.pop_front() {
+                frames.push(part);
+            }
+            match split_envelope(frames) {
+                Some((envelope, body)) => {
+                    let mut routed = Vec::with_capacity(envelope.len() + 1);
+                    routed.push(identity.to_bytes());
+                    routed.extend(envelope);
+                    return Ok(Request {
+                        body,
+                        reply_to: ReplyTo {
+                            envelope: routed,
+                            peer,
+                        },
+                    });
+                }
+                None => {
+                    self.malformed += 1;
+                    tracing::debug!(
+                        endpoint = %self.endpoint,
+                        peer = peer.as_deref().unwrap_or("?"),
+                        "dropping a message that is not a request (no envelope delimiter)"
+                    );
+                }
+            }
         }
-        let message = match socket.recv().await {
-            Ok(message) => message,
-            Err(omq_tokio::Error::Closed) => return Err(self.closed_error()),
-            Err(e) => return Err(omq_error("receiving a request (REP)")(e)),
-        };
-        self.pending = true;
-        Ok(first_frame(message))
     }
 
-    async fn reply(&mut self, frame: Bytes) -> Result<()> {
-        let socket = self.socket()?;
-        if !self.pending {
+    fn reply(&mut self, to: &ReplyTo, frame: Bytes) -> Result<Delivery> {
+        let socket = self.socket.as_ref().ok_or_else(|| self.closed_error())?;
+        let Some((identity, envelope)) = to.envelope.split_first() else {
             return Err(Error::Protocol(format!(
-                "the reply socket on {} has no request to reply to",
+                "a reply on {} needs the envelope of its request",
                 self.endpoint
             )));
+        };
+        let message = Message::multipart(envelope.iter().cloned().chain(std::iter::once(frame)));
+        match socket.try_send_to(identity, message) {
+            Ok(()) => Ok(Delivery::Sent),
+            Err(TrySendError::Full(_)) => Ok(Delivery::DroppedPeerBusy),
+            Err(TrySendError::Error(omq_tokio::Error::Unroutable)) => Ok(Delivery::DroppedPeerGone),
+            Err(TrySendError::Closed) => Err(self.closed_error()),
+            Err(TrySendError::Error(e)) => Err(omq_error("replying (ROUTER)")(e)),
         }
-        socket
-            .send(Message::single(frame))
-            .await
-            .map_err(omq_error("replying (REP)"))?;
-        self.pending = false;
-        Ok(())
     }
 
     async fn close(&mut self) -> Result<()> {
-        self.pending = false;
         if let Some(monitor) = self.monitor.take() {
             monitor.abort();
         }
         if let Some(socket) = self.socket.take() {
-            let _ = socket.close().await;
+            let _ = socket.into_inner().close().await;
         }
         Ok(())
     }

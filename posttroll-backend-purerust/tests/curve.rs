@@ -111,7 +111,7 @@ async fn curve_pubsub_and_reqrep_between_our_sockets() {
     let endpoint = rep.endpoint().clone();
     let replier = tokio::spawn(async move {
         let request = rep.recv().await.unwrap();
-        rep.reply(request).await.unwrap();
+        rep.reply(&request.reply_to, request.body).unwrap();
     });
     let reply = t
         .request(&endpoint, Security::Curve, "secret?".into(), DEADLINE)
@@ -373,7 +373,7 @@ async fn curve_across_engines_both_ways() {
         let endpoint = rep.endpoint().clone();
         let replier = tokio::spawn(async move {
             let request = rep.recv().await.unwrap();
-            rep.reply(request).await.unwrap();
+            rep.reply(&request.reply_to, request.body).unwrap();
         });
         let reply = client
             .request(&endpoint, Security::Curve, "x".into(), DEADLINE)

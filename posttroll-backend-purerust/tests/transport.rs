@@ -125,10 +125,9 @@ async fn socket_options_follow_the_config() {
         .connect_sub(publisher.endpoint(), &topics(&[""]), Security::Plain)
         .await
         .unwrap();
-    let rep = t
-        .bind_rep(BindSpec::new(ep("tcp://127.0.0.1:0")))
-        .await
-        .unwrap();
+    let mut rep_spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
+    rep_spec.max_message_size = Some(65536);
+    let rep = t.bind_rep(rep_spec).await.unwrap();
     let keepalive = KeepAlive::Enabled {
         idle: Duration::from_secs(61),
         intvl: Duration::from_secs(11),
@@ -145,11 +144,18 @@ async fn socket_options_follow_the_config() {
     );
     assert_eq!(p.linger, Some(Duration::from_millis(100)));
     let s = subscriber.options();
+    // The default limits: 4 frames of at most 4 MiB in omq's queue.
     assert_eq!(
         (s.socket_type.as_str(), s.receive_high_water_mark),
-        ("Sub", 1000)
+        ("Sub", 4)
     );
     assert_eq!(s.linger, Some(Duration::ZERO));
+    assert_eq!(s.max_message_size, Some(4 * 1024 * 1024));
+    assert_eq!(p.max_message_size, Some(4 * 1024 * 1024));
+    // Reply sockets are ROUTERs, with their bind's own size limit.
+    let r = rep.options();
+    assert_eq!(r.socket_type.as_str(), "Router");
+    assert_eq!(r.max_message_size, Some(65536));
 
     // Unset keys leave the system's keepalive; an unbounded HWM is omq's
     // largest queue.
@@ -267,6 +273,22 @@ async fn request_reply_round_trip() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_socket_survives_a_client_that_never_reads() {
+    suite::reply_socket_survives_a_client_that_never_reads(&transport()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frames_are_refused_and_the_peer_is_logged() {
+    let small = transport_with(&Config {
+        max_message_size: 64 * 1024,
+        ..Config::default()
+    });
+    suite::oversized_frames_are_refused(&transport(), &small).await;
+    // Both refusals name the peer that was disconnected.
+    wait_for_log(&["disconnected peer 127.0.0.1:", "on tcp://127.0.0.1:"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_reply_over_inproc_and_ipc() {
     suite::request_reply_over_inproc_and_ipc(&transport()).await;
 }
@@ -297,7 +319,7 @@ async fn request_to_a_dead_peer_times_out_then_recovers() {
     let mut rep = t.bind_reply(BindSpec::new(endpoint.clone())).await.unwrap();
     let server = tokio::spawn(async move {
         let request = rep.recv().await.unwrap();
-        assert_eq!(request, "anyone?");
+        assert_eq!(request.body, "anyone?");
         // Dies without answering.
         rep.close().await.unwrap();
     });

@@ -12,7 +12,7 @@
 //! | --- | --- | --- |
 //! | [`Transport::bind_publisher`] | `PUB` | `SNDHWM` from [`PubOptions::send_high_water_mark`]; [`PubOptions::no_drop`] sets `ZMQ_XPUB_NODROP` and makes `send` wait for room |
 //! | [`Transport::connect_subscriber`] | `SUB`, one per publisher | `SUBSCRIBE` for each topic (an empty list subscribes to nothing) |
-//! | [`Transport::bind_reply`] | `REP` | receive, then reply, in turn |
+//! | [`Transport::bind_reply`] | `ROUTER` (`ZMQ_ROUTER_MANDATORY`) | REQ clients see a REP; requests are received in any number, and a reply that cannot be queued at once (the requester does not read, or is gone) is dropped for that requester only, so no client can wedge the socket |
 //! | [`Transport::request`] | `REQ` | on `tcp://` and `ipc://`, kept for the next request to the same endpoint once answered (at most [`KEPT_REQUESTERS`], idle at most [`REQUESTER_IDLE`]); closed with `LINGER` 0 when a request fails or times out, so the timeout holds even when the peer is dead or absent |
 //!
 //! Endpoints are `tcp://host:port`, `ipc:///path` and `inproc://name`.
@@ -45,6 +45,15 @@
 //! [`SocketSecurity`] hook applied to every non-inproc socket right after
 //! it is created) and its client-key check into
 //! [`ZmqTransportBuilder::zap_policy`].
+//!
+//! ## Size limits
+//!
+//! Every socket gets `ZMQ_MAXMSGSIZE` from the config's `max_message_size`
+//! (or [`BindSpec::max_message_size`]): libzmq refuses a larger frame
+//! before allocating it and disconnects the peer that sent it. Subscribers
+//! get `ZMQ_RCVHWM` = [`Config::subscriber_receive_hwm`] (a few frames with
+//! the default limits), so what libzmq holds for a stalled subscriber is
+//! bounded in bytes.
 //!
 //! ## High-water marks and losses
 //!
@@ -277,6 +286,7 @@ pub struct ZmqTransportBuilder {
     zap_policy: Option<Arc<dyn ZapPolicy>>,
     curve: Option<Arc<dyn SocketSecurity>>,
     subscriber_rcvhwm: Option<i32>,
+    max_message_size: i64,
 }
 
 impl ZmqTransportBuilder {
@@ -288,7 +298,10 @@ impl ZmqTransportBuilder {
             authorized: config.authorized_client_addresses.clone(),
             zap_policy: None,
             curve: None,
-            subscriber_rcvhwm: None,
+            subscriber_rcvhwm: Some(
+                i32::try_from(config.subscriber_receive_hwm()).unwrap_or(i32::MAX),
+            ),
+            max_message_size: i64::try_from(config.max_message_size).unwrap_or(i64::MAX),
         }
     }
 
@@ -306,8 +319,9 @@ impl ZmqTransportBuilder {
         self
     }
 
-    /// `ZMQ_RCVHWM` of subscriber sockets (`None`, the default: libzmq's
-    /// 1000; `Some(0)`: unbounded). Subscribers never drop frames whatever
+    /// `ZMQ_RCVHWM` of subscriber sockets (by default
+    /// [`Config::subscriber_receive_hwm`]; `None`: libzmq's 1000; `Some(0)`:
+    /// unbounded). Subscribers never drop frames whatever
     /// its value; it bounds how much a slow subscriber buffers.
     pub fn subscriber_receive_high_water_mark(mut self, hwm: Option<i32>) -> ZmqTransportBuilder {
         self.subscriber_rcvhwm = hwm;
@@ -347,6 +361,7 @@ impl ZmqTransportBuilder {
                 context,
                 keepalive: self.keepalive,
                 subscriber_rcvhwm: self.subscriber_rcvhwm,
+                max_message_size: self.max_message_size,
                 curve: self.curve,
                 zap,
                 requesters: RequesterPool::new(),
@@ -367,6 +382,8 @@ struct Shared {
     context: zmq::Context,
     keepalive: Keepalive,
     subscriber_rcvhwm: Option<i32>,
+    /// `ZMQ_MAXMSGSIZE` of every socket (config `max_message_size`).
+    max_message_size: i64,
     curve: Option<Arc<dyn SocketSecurity>>,
     zap: Option<Arc<ZapHandler>>,
     /// Idle REQ sockets whose last request was answered (see
@@ -451,12 +468,15 @@ impl ZmqTransport {
             .socket(kind)
             .map_err(zmq_error("creating a ZeroMQ socket"))?;
         let linger = match kind {
-            zmq::PUB | zmq::XPUB | zmq::REP => duration_ms(SERVER_LINGER),
+            zmq::PUB | zmq::XPUB | zmq::REP | zmq::ROUTER => duration_ms(SERVER_LINGER),
             _ => 0,
         };
         socket
             .set_linger(linger)
             .map_err(zmq_error("setting ZMQ_LINGER"))?;
+        socket
+            .set_maxmsgsize(self.shared.max_message_size)
+            .map_err(zmq_error("setting ZMQ_MAXMSGSIZE"))?;
         self.shared.keepalive.apply(&socket)?;
         if endpoint.host().is_some_and(|h| h.contains(':')) {
             socket
@@ -496,6 +516,7 @@ impl ZmqTransport {
                 .set_sndhwm(hwm)
                 .map_err(zmq_error("setting ZMQ_SNDHWM"))?;
         }
+        limit(&opened.socket, &spec)?;
         if no_drop {
             ffi::set_xpub_nodrop(&mut opened.socket, true)
                 .map_err(zmq_error("setting ZMQ_XPUB_NODROP"))?;
@@ -527,18 +548,35 @@ impl ZmqTransport {
                 .set_subscribe(topic.as_bytes())
                 .map_err(zmq_error("subscribing (ZMQ_SUBSCRIBE)"))?;
         }
+        let monitor = if endpoint.is_inproc() {
+            None
+        } else {
+            Some(pubsub::monitor(&self.shared.context, &opened.socket)?)
+        };
         connect(&opened.socket, endpoint)?;
+        let batch = opened
+            .socket
+            .get_rcvhwm()
+            .ok()
+            .and_then(|hwm| usize::try_from(hwm).ok())
+            .filter(|hwm| *hwm > 0)
+            .unwrap_or(usize::MAX);
         let io = util::register(opened.socket)?;
-        Ok(ZmqSubSocket::new(endpoint.clone(), io))
+        Ok(ZmqSubSocket::new(endpoint.clone(), io, monitor, batch))
     }
 
     /// Binds a REP socket (the concrete type behind
     /// [`Transport::bind_reply`]).
     pub async fn bind_rep(&self, spec: BindSpec) -> Result<ZmqReplySocket> {
-        let opened = self.open(zmq::REP, Role::Server, &spec.endpoint, spec.security)?;
+        let opened = self.open(zmq::ROUTER, Role::Server, &spec.endpoint, spec.security)?;
+        opened
+            .socket
+            .set_router_mandatory(true)
+            .map_err(zmq_error("setting ZMQ_ROUTER_MANDATORY"))?;
+        limit(&opened.socket, &spec)?;
         let endpoint = bind(&opened.socket, &spec)?;
         let io = util::register(opened.socket)?;
-        tracing::debug!(%endpoint, "REP socket bound");
+        tracing::debug!(%endpoint, "ROUTER (reply) socket bound");
         Ok(ZmqReplySocket::new(endpoint, io, opened.zap))
     }
 }
@@ -646,6 +684,16 @@ fn duration_ms(d: Duration) -> i32 {
 }
 
 /// Connects `socket` to `endpoint`.
+/// Applies a bind's own size limit (`ZMQ_MAXMSGSIZE`), when it has one.
+fn limit(socket: &zmq::Socket, spec: &BindSpec) -> Result<()> {
+    if let Some(max) = spec.max_message_size {
+        socket
+            .set_maxmsgsize(i64::try_from(max).unwrap_or(i64::MAX))
+            .map_err(zmq_error("setting ZMQ_MAXMSGSIZE"))?;
+    }
+    Ok(())
+}
+
 fn connect(socket: &zmq::Socket, endpoint: &Endpoint) -> Result<()> {
     let url = endpoint.to_string();
     check_endpoint(&url)?;

@@ -146,6 +146,14 @@ impl PubSocket for ZmqPubSocket {
 /// Dropping it closes it.
 pub struct ZmqSubSocket {
     endpoint: Endpoint,
+    /// The endpoint as connected (to reconnect).
+    url: String,
+    /// The most frames taken from libzmq per wakeup (never more than the
+    /// receive high-water mark, so a stalled subscriber holds few bytes).
+    batch: usize,
+    /// The socket's `DISCONNECTED` events (a PAIR fed by
+    /// `zmq_socket_monitor`); `None` on `inproc://`.
+    monitor: Option<Registered>,
     /// Frames taken from libzmq and not yet returned (cancel-safety).
     queue: VecDeque<Bytes>,
     /// `None` once closed.
@@ -163,11 +171,20 @@ impl std::fmt::Debug for ZmqSubSocket {
 }
 
 impl ZmqSubSocket {
-    pub(crate) fn new(endpoint: Endpoint, io: Registered) -> ZmqSubSocket {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        io: Registered,
+        monitor: Option<Registered>,
+        batch: usize,
+    ) -> ZmqSubSocket {
+        let batch = batch.clamp(1, RECV_BATCH);
         ZmqSubSocket {
+            url: endpoint.to_string(),
             endpoint,
-            queue: VecDeque::with_capacity(RECV_BATCH),
+            queue: VecDeque::with_capacity(batch),
+            batch,
             io: Some(io),
+            monitor,
         }
     }
 
@@ -187,11 +204,11 @@ impl ZmqSubSocket {
     }
 }
 
-/// Takes up to [`RECV_BATCH`] ready frames from libzmq into `queue`;
-/// returns how many (0 means `EAGAIN`: the mailbox is drained).
-fn fill(io: &Registered, queue: &mut VecDeque<Bytes>) -> Result<usize> {
+/// Takes up to `batch` ready frames from libzmq into `queue`; returns how
+/// many (0 means `EAGAIN`: the mailbox is drained).
+fn fill(io: &Registered, queue: &mut VecDeque<Bytes>, batch: usize) -> Result<usize> {
     let socket = io.get_ref().socket();
-    for taken in 0..RECV_BATCH {
+    for taken in 0..batch {
         match socket.recv_msg(zmq::DONTWAIT) {
             Ok(msg) => queue.push_back(util::into_bytes(msg)),
             Err(zmq::Error::EAGAIN) => return Ok(taken),
@@ -200,7 +217,56 @@ fn fill(io: &Registered, queue: &mut VecDeque<Bytes>) -> Result<usize> {
             Err(e) => return Err(zmq_error("receiving on a SUB socket")(e)),
         }
     }
-    Ok(RECV_BATCH)
+    Ok(batch)
+}
+
+/// The events a subscriber's monitor reports.
+pub(crate) const SUB_EVENTS: i32 = zmq::SocketEvent::DISCONNECTED as i32;
+
+/// Starts a monitor of `socket`'s [`SUB_EVENTS`]: a PAIR of the same
+/// context connected to it, registered with tokio.
+pub(crate) fn monitor(context: &zmq::Context, socket: &zmq::Socket) -> Result<Registered> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "inproc://posttroll-sub-monitor-{}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    socket
+        .monitor(&name, SUB_EVENTS)
+        .map_err(zmq_error("starting a socket monitor"))?;
+    let pair = context
+        .socket(zmq::PAIR)
+        .map_err(zmq_error("creating a monitor socket"))?;
+    pair.set_linger(0)
+        .map_err(zmq_error("setting ZMQ_LINGER on a monitor socket"))?;
+    pair.connect(&name)
+        .map_err(zmq_error("connecting a monitor socket"))?;
+    util::register(pair)
+}
+
+/// The next event of a monitor: its number and value (cancel-safe: an
+/// event taken from libzmq is returned in the same poll).
+async fn next_event(monitor: &Registered) -> Result<(u16, u32)> {
+    loop {
+        let event = {
+            let socket = monitor.get_ref().socket();
+            match socket.recv_multipart(zmq::DONTWAIT) {
+                Ok(parts) => Some(parts),
+                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => None,
+                Err(e) => return Err(zmq_error("reading a socket monitor")(e)),
+            }
+        };
+        match event {
+            Some(parts) => {
+                if let Some(head) = parts.first().filter(|head| head.len() >= 6) {
+                    let number = u16::from_le_bytes([head[0], head[1]]);
+                    let value = u32::from_le_bytes([head[2], head[3], head[4], head[5]]);
+                    return Ok((number, value));
+                }
+            }
+            None => util::wait(monitor).await?,
+        }
+    }
 }
 
 #[async_trait]
@@ -217,9 +283,34 @@ impl SubSocket for ZmqSubSocket {
             let Some(io) = self.io.as_ref() else {
                 return Err(self.closed_error());
             };
-            if fill(io, &mut self.queue)? == 0 {
-                // EAGAIN drained libzmq's mailbox: the next event signals.
+            if fill(io, &mut self.queue, self.batch)? > 0 {
+                continue;
+            }
+            // EAGAIN drained libzmq's mailbox: the next event signals.
+            let Some(monitor) = self.monitor.as_ref() else {
                 util::wait(io).await?;
+                continue;
+            };
+            tokio::select! {
+                ready = util::wait(io) => ready?,
+                event = next_event(monitor) => {
+                    let (number, _) = event?;
+                    if i32::from(number) & SUB_EVENTS != 0 {
+                        // libzmq reconnects after a lost connection, but
+                        // not after a protocol error (a frame over
+                        // ZMQ_MAXMSGSIZE): connect again in every case.
+                        tracing::warn!(
+                            endpoint = %self.url,
+                            "disconnected from {} (closed, or sent a frame over max_message_size); reconnecting",
+                            self.url
+                        );
+                        let socket = io.get_ref().socket();
+                        let _ = socket.disconnect(&self.url);
+                        socket
+                            .connect(&self.url)
+                            .map_err(zmq_error("reconnecting a SUB socket"))?;
+                    }
+                }
             }
         }
     }
@@ -228,6 +319,7 @@ impl SubSocket for ZmqSubSocket {
         self.queue.clear();
         // Deregisters, then closes with LINGER 0.
         self.io = None;
+        self.monitor = None;
         Ok(())
     }
 }

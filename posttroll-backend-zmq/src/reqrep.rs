@@ -1,25 +1,41 @@
-//! REP sockets (the REQ side is [`Transport::request`](posttroll_core::Transport::request)).
+//! Reply sockets (the REQ side is [`Transport::request`](posttroll_core::Transport::request)).
+//!
+//! A reply socket is a libzmq `ROUTER` with `ZMQ_ROUTER_MANDATORY`, not a
+//! `REP`: a `REP` must deliver each reply before it may receive the next
+//! request, so one requester that never reads its replies (a DEALER that
+//! keeps sending) wedges it for everybody. A `ROUTER` keeps each
+//! requester's envelope with its request, and a reply that cannot be queued
+//! at once (`EAGAIN`: the requester's queue is full; `EHOSTUNREACH`: it is
+//! gone) is dropped for that requester only. REQ clients (pyzmq's,
+//! libzmq's, ours) see no difference on the wire.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use posttroll_core::{Endpoint, Error, ReplySocket, Result};
+use posttroll_core::transport::split_envelope;
+use posttroll_core::{Delivery, Endpoint, Error, ReplySocket, ReplyTo, Request, Result};
 
-use crate::util::{self, Registered};
+use crate::util::{self, into_bytes, zmq_error, Registered};
 use crate::zap::ZapHandler;
 use crate::SocketOptions;
 
-/// A bound REP socket of a [`ZmqTransport`](crate::ZmqTransport): `recv` a
-/// request, then `reply` to it, in turn (receiving twice, or replying with
-/// no request, is an [`Error::Protocol`]). A multipart request is read
-/// whole and only its first frame returned. Dropping it closes it.
+/// The most frames of one routed message kept (identity, envelope, body);
+/// the rest are read and dropped.
+const MAX_FRAMES: usize = 16;
+
+/// A bound reply socket of a [`ZmqTransport`](crate::ZmqTransport) (a
+/// libzmq `ROUTER`): requests are received in any number before they are
+/// answered, and [`ReplySocket::reply`] never waits (see the
+/// [module documentation](self)). A message without the REQ envelope
+/// delimiter is not a request and is dropped (as libzmq's `REP` drops it);
+/// [`ZmqReplySocket::malformed`] counts them. Dropping it closes it.
 pub struct ZmqReplySocket {
     endpoint: Endpoint,
     /// `None` once closed.
     io: Option<Registered>,
-    /// A request was received and not yet answered.
-    pending: bool,
+    /// Messages that were not requests.
+    malformed: u64,
     /// Kept alive while the socket may get connections.
     _zap: Option<Arc<ZapHandler>>,
 }
@@ -28,7 +44,7 @@ impl std::fmt::Debug for ZmqReplySocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ZmqReplySocket")
             .field("endpoint", &self.endpoint)
-            .field("pending", &self.pending)
+            .field("malformed", &self.malformed)
             .field("closed", &self.io.is_none())
             .finish()
     }
@@ -43,7 +59,7 @@ impl ZmqReplySocket {
         ZmqReplySocket {
             endpoint,
             io: Some(io),
-            pending: false,
+            malformed: 0,
             _zap: zap,
         }
     }
@@ -65,6 +81,38 @@ impl ZmqReplySocket {
         let socket = self.io()?.get_ref().socket();
         SocketOptions::read(&socket)
     }
+
+    /// How many received messages were not requests (no envelope
+    /// delimiter, or no body) and were dropped.
+    pub fn malformed(&self) -> u64 {
+        self.malformed
+    }
+
+    /// One non-blocking receive of a whole routed message: its frames and
+    /// the sender's address, or `None` on `EAGAIN` (which leaves libzmq's
+    /// mailbox drained).
+    fn try_recv(&self) -> Result<Option<(Vec<Bytes>, Option<String>)>> {
+        let io = self.io()?;
+        let socket = io.get_ref().socket();
+        let what = "receiving a request (ROUTER)";
+        let mut first = match socket.recv_msg(zmq::DONTWAIT) {
+            Ok(msg) => msg,
+            Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return Ok(None),
+            Err(e) => return Err(zmq_error(what)(e)),
+        };
+        let peer = first.gets("Peer-Address").map(str::to_owned);
+        let mut more = first.get_more();
+        let mut frames = vec![into_bytes(first)];
+        while more {
+            // The parts of a message arrive together: this cannot wait.
+            let part = socket.recv_msg(zmq::DONTWAIT).map_err(zmq_error(what))?;
+            more = part.get_more();
+            if frames.len() < MAX_FRAMES {
+                frames.push(into_bytes(part));
+            }
+        }
+        Ok(Some((frames, peer)))
+    }
 }
 
 #[async_trait]
@@ -73,34 +121,66 @@ impl ReplySocket for ZmqReplySocket {
         &self.endpoint
     }
 
-    async fn recv(&mut self) -> Result<Bytes> {
-        let io = self.io()?;
-        if self.pending {
-            return Err(Error::Protocol(format!(
-                "the reply socket on {} must reply to its request before receiving another",
-                self.endpoint
-            )));
+    async fn recv(&mut self) -> Result<Request> {
+        loop {
+            let Some((mut frames, peer)) = self.try_recv()? else {
+                util::wait(self.io()?).await?;
+                continue;
+            };
+            let identity = frames.remove(0);
+            match split_envelope(frames) {
+                Some((envelope, body)) => {
+                    let mut routed = Vec::with_capacity(envelope.len() + 1);
+                    routed.push(identity);
+                    routed.extend(envelope);
+                    return Ok(Request {
+                        body,
+                        reply_to: ReplyTo {
+                            envelope: routed,
+                            peer,
+                        },
+                    });
+                }
+                None => {
+                    self.malformed += 1;
+                    tracing::debug!(
+                        endpoint = %self.endpoint,
+                        peer = peer.as_deref().unwrap_or("?"),
+                        "dropping a message that is not a request (no envelope delimiter)"
+                    );
+                }
+            }
         }
-        let frame = util::recv_first_frame(io, "receiving a request (REP)").await?;
-        self.pending = true;
-        Ok(frame)
     }
 
-    async fn reply(&mut self, frame: Bytes) -> Result<()> {
+    fn reply(&mut self, to: &ReplyTo, frame: Bytes) -> Result<Delivery> {
         let io = self.io()?;
-        if !self.pending {
+        if to.envelope.is_empty() {
             return Err(Error::Protocol(format!(
-                "the reply socket on {} has no request to reply to",
+                "a reply on {} needs the envelope of its request",
                 self.endpoint
             )));
         }
-        util::send_frame(io, &frame, "replying (REP)").await?;
-        self.pending = false;
-        Ok(())
+        let socket = io.get_ref().socket();
+        let what = "replying (ROUTER)";
+        // With ZMQ_ROUTER_MANDATORY, the first frame (the identity) decides:
+        // EAGAIN when the requester's queue is full, EHOSTUNREACH when it is
+        // gone; the rest of the message then always goes.
+        for (i, part) in to.envelope.iter().enumerate() {
+            match socket.send(&part[..], zmq::DONTWAIT | zmq::SNDMORE) {
+                Ok(()) => {}
+                Err(zmq::Error::EAGAIN) if i == 0 => return Ok(Delivery::DroppedPeerBusy),
+                Err(zmq::Error::EHOSTUNREACH) if i == 0 => return Ok(Delivery::DroppedPeerGone),
+                Err(e) => return Err(zmq_error(what)(e)),
+            }
+        }
+        socket
+            .send(&frame[..], zmq::DONTWAIT)
+            .map_err(zmq_error(what))?;
+        Ok(Delivery::Sent)
     }
 
     async fn close(&mut self) -> Result<()> {
-        self.pending = false;
         // Deregisters, then closes (LINGER SERVER_LINGER).
         self.io = None;
         Ok(())

@@ -172,10 +172,11 @@ async fn keepalive_options_reach_every_socket() {
         (p.socket_type.as_str(), p.send_high_water_mark, p.linger),
         ("PUB", 10, 100)
     );
+    // The default limits: 4 frames of at most 4 MiB in libzmq's queue.
     let s = subscriber.options().unwrap();
     assert_eq!(
         (s.socket_type.as_str(), s.receive_high_water_mark, s.linger),
-        ("SUB", 1000, 0)
+        ("SUB", 4, 0)
     );
 
     // Unset keys leave libzmq's defaults (-1: the system's).
@@ -222,6 +223,20 @@ async fn default_high_water_mark_drops_under_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_reply_round_trip() {
     suite::request_reply_round_trip(&transport()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_socket_survives_a_client_that_never_reads() {
+    suite::reply_socket_survives_a_client_that_never_reads(&transport()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frames_are_refused() {
+    let small = transport_with(&Config {
+        max_message_size: 64 * 1024,
+        ..Config::default()
+    });
+    suite::oversized_frames_are_refused(&transport(), &small).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,4 +27,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use keystore::{KeyPair, KeyStore, PublicKey, SecretKey};
 pub use message::{Data, DateTime, Message, MessageError, Value};
 pub use registry::{Backend, BackendFactory, Registry};
-pub use transport::{BindSpec, PubOptions, PubSocket, ReplySocket, Security, SubSocket, Transport};
+pub use transport::{
+    BindSpec, Delivery, PubOptions, PubSocket, ReplySocket, ReplyTo, Request, Security, SubSocket,
+    Transport,
+};

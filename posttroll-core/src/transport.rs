@@ -71,6 +71,11 @@ pub struct BindSpec {
     pub security: Security,
     /// Publisher options (ignored by reply sockets).
     pub options: PubOptions,
+    /// The largest frame this socket accepts from a peer, in bytes; a peer
+    /// that sends a larger one is disconnected. `None`: the transport's
+    /// default, the config's `max_message_size`. The nameserver's request
+    /// and announcement sockets use a small fixed cap.
+    pub max_message_size: Option<u64>,
 }
 
 impl BindSpec {
@@ -81,6 +86,7 @@ impl BindSpec {
             port_range: (49152, 65536),
             security: Security::Plain,
             options: PubOptions::default(),
+            max_message_size: None,
         }
     }
 }
@@ -148,17 +154,91 @@ pub trait SubSocket: Send + Debug {
     async fn close(&mut self) -> Result<()>;
 }
 
-/// A bound reply socket: `recv` a request, then `reply` to it.
+/// Where the reply to one [`Request`] goes: the request's routing envelope
+/// (opaque to callers; engines put the peer's routing identity and the
+/// REQ envelope frames here) and, for logs, the peer's address when the
+/// engine knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplyTo {
+    /// The routing frames to send back before the reply body.
+    pub envelope: Vec<Bytes>,
+    /// The requester's address (`ip:port`), when known.
+    pub peer: Option<String>,
+}
+
+/// One request received by a [`ReplySocket`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The request's body (its first frame after the envelope; further
+    /// frames are dropped).
+    pub body: Bytes,
+    /// Where the reply goes; hand it back to [`ReplySocket::reply`].
+    pub reply_to: ReplyTo,
+}
+
+/// What became of a reply handed to [`ReplySocket::reply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued for the requester.
+    Sent,
+    /// Dropped: the requester's queue is full (it does not read its
+    /// replies).
+    DroppedPeerBusy,
+    /// Dropped: the requester is gone.
+    DroppedPeerGone,
+}
+
+impl Delivery {
+    /// True when the reply was dropped.
+    pub fn is_dropped(self) -> bool {
+        self != Delivery::Sent
+    }
+}
+
+/// Splits a routed request (the frames after the peer's routing identity)
+/// into its envelope (up to and including the first empty frame, the
+/// delimiter a REQ socket puts in front of its request) and its body (the
+/// next frame). `None` when there is no delimiter or no body: such a
+/// message is not a request (libzmq's REP drops it too).
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use posttroll_core::transport::split_envelope;
+///
+/// let frames = vec![Bytes::new(), Bytes::from_static(b"ping")];
+/// let (envelope, body) = split_envelope(frames).unwrap();
+/// assert_eq!(envelope, vec![Bytes::new()]);
+/// assert_eq!(body, Bytes::from_static(b"ping"));
+/// assert!(split_envelope(vec![Bytes::from_static(b"no delimiter")]).is_none());
+/// ```
+pub fn split_envelope(frames: Vec<Bytes>) -> Option<(Vec<Bytes>, Bytes)> {
+    let delimiter = frames.iter().position(Bytes::is_empty)?;
+    let mut frames = frames.into_iter();
+    let envelope: Vec<Bytes> = frames.by_ref().take(delimiter + 1).collect();
+    let body = frames.next()?;
+    Some((envelope, body))
+}
+
+/// A bound reply socket: any number of requests may be received before
+/// they are answered, and a reply never waits. A requester that does not
+/// read its replies (or has gone) only loses its own replies: the reply is
+/// dropped and [`ReplySocket::reply`] says so, and every other requester
+/// keeps being served (a socket of this kind never wedges, unlike a
+/// ZeroMQ REP socket whose reply cannot be delivered).
 #[async_trait]
 pub trait ReplySocket: Send + Debug {
     /// The endpoint as bound.
     fn endpoint(&self) -> &Endpoint;
 
     /// The next request (cancel-safe).
-    async fn recv(&mut self) -> Result<Bytes>;
+    async fn recv(&mut self) -> Result<Request>;
 
-    /// Replies to the request last received.
-    async fn reply(&mut self, frame: Bytes) -> Result<()>;
+    /// Queues the reply to a request without waiting: when the
+    /// requester's queue is full or it is gone, the reply is dropped and
+    /// the [`Delivery`] says why.
+    fn reply(&mut self, to: &ReplyTo, frame: Bytes) -> Result<Delivery>;
 
     /// Unbinds and releases the socket.
     async fn close(&mut self) -> Result<()>;

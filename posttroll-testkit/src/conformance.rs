@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use posttroll::{
-    BindSpec, Endpoint, ErrorKind, PubOptions, PubSocket, ReplySocket, Security, SubSocket,
-    Transport,
+    BindSpec, Delivery, Endpoint, ErrorKind, PubOptions, PubSocket, ReplySocket, ReplyTo, Security,
+    SubSocket, Transport,
 };
 
 /// The frame PUB/SUB tests repeat until a subscriber sees it.
@@ -418,9 +418,10 @@ pub async fn default_high_water_mark_drops_under_load(t: &dyn Transport) {
 
 // ---------------------------------------------------------------- req/rep
 
-/// REQ/REP over tcp: requests get their replies; replying with no request
-/// and receiving twice are protocol errors; a closed replier reports
-/// `Closed`.
+/// REQ/REP over tcp: requests get their replies; several requests may be
+/// received before any is answered, and each reply reaches its own
+/// requester whatever the order; a reply with no envelope is a protocol
+/// error; a closed replier reports `Closed`.
 pub async fn request_reply_round_trip(t: &dyn Transport) {
     let mut rep = t
         .bind_reply(BindSpec::new(ep("tcp://127.0.0.1:0")))
@@ -428,21 +429,33 @@ pub async fn request_reply_round_trip(t: &dyn Transport) {
         .unwrap();
     let endpoint = Endpoint::tcp("127.0.0.1", rep.endpoint().port().unwrap());
 
-    // Replying with no request, and receiving twice, break REQ/REP.
     assert_eq!(
-        rep.reply("x".into()).await.unwrap_err().kind(),
+        rep.reply(&ReplyTo::default(), "x".into())
+            .unwrap_err()
+            .kind(),
         ErrorKind::Protocol
     );
     let server = tokio::spawn(async move {
         for _ in 0..3 {
             let request = rep.recv().await.unwrap();
             let mut answer = b"echo:".to_vec();
-            answer.extend_from_slice(&request);
-            rep.reply(answer.into()).await.unwrap();
+            answer.extend_from_slice(&request.body);
+            assert_eq!(
+                rep.reply(&request.reply_to, answer.into()).unwrap(),
+                Delivery::Sent
+            );
         }
-        let _pending = rep.recv().await.unwrap();
-        assert_eq!(rep.recv().await.unwrap_err().kind(), ErrorKind::Protocol);
-        rep.reply("last".into()).await.unwrap();
+        // Two requests in flight at once, answered in reverse order.
+        let first = rep.recv().await.unwrap();
+        let second = rep.recv().await.unwrap();
+        for request in [second, first] {
+            let mut answer = b"late:".to_vec();
+            answer.extend_from_slice(&request.body);
+            assert_eq!(
+                rep.reply(&request.reply_to, answer.into()).unwrap(),
+                Delivery::Sent
+            );
+        }
         rep
     });
     for i in 0..3 {
@@ -457,19 +470,96 @@ pub async fn request_reply_round_trip(t: &dyn Transport) {
             .unwrap();
         assert_eq!(reply, format!("echo:ping {i}"));
     }
-    let reply = t
-        .request(
+    let ask = |text: &'static str| {
+        t.request(
             &endpoint,
             Security::Plain,
-            "x".into(),
+            text.into(),
             Duration::from_secs(10),
         )
-        .await
-        .unwrap();
-    assert_eq!(reply, "last");
+    };
+    let (a, b) = tokio::join!(ask("a"), ask("b"));
+    assert_eq!(a.unwrap(), "late:a");
+    assert_eq!(b.unwrap(), "late:b");
     let mut rep = server.await.unwrap();
     rep.close().await.unwrap();
     assert_eq!(rep.recv().await.unwrap_err().kind(), ErrorKind::Closed);
+}
+
+/// A client that sends requests and never reads its replies (a raw
+/// DEALER, [`crate::peers::Dealer`]) cannot wedge a reply socket: its
+/// replies are dropped once its queue is full ([`Delivery::DroppedPeerBusy`]),
+/// and other requesters are answered while it floods and after it is gone.
+pub async fn reply_socket_survives_a_client_that_never_reads(t: &dyn Transport) {
+    let mut rep = t
+        .bind_reply(BindSpec::new(ep("tcp://127.0.0.1:0")))
+        .await
+        .unwrap();
+    let endpoint = Endpoint::tcp("127.0.0.1", rep.endpoint().port().unwrap());
+    let dealer = crate::peers::Dealer::connect(&endpoint).await.unwrap();
+    // 16 KiB replies fill the deaf client's queues and socket buffers soon.
+    let big = Bytes::from(vec![b'r'; 16 * 1024]);
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(async move {
+        let (mut sent, mut dropped) = (0u64, 0u64);
+        loop {
+            let request = tokio::select! {
+                r = rep.recv() => r.unwrap(),
+                _ = stop_rx.changed() => break,
+            };
+            let answer = if request.body.starts_with(b"flood") {
+                big.clone()
+            } else {
+                let mut echo = b"echo:".to_vec();
+                echo.extend_from_slice(&request.body);
+                Bytes::from(echo)
+            };
+            match rep.reply(&request.reply_to, answer).unwrap() {
+                Delivery::Sent => sent += 1,
+                _ => dropped += 1,
+            }
+        }
+        (rep, sent, dropped)
+    });
+    // Flood until the server has had to drop (bounded in count and time).
+    let start = Instant::now();
+    let flood = 20_000;
+    let mut flooded = 0;
+    while flooded < flood && start.elapsed() < DEADLINE {
+        dealer
+            .send_request(Bytes::from_static(b"flood"))
+            .await
+            .unwrap();
+        flooded += 1;
+        if flooded % 500 == 0 {
+            // Others are answered during the flood.
+            assert_echo_prefixed(t, &endpoint, &format!("during {flooded}")).await;
+        }
+    }
+    assert_echo_prefixed(t, &endpoint, "after the flood").await;
+    dealer.close().await;
+    assert_echo_prefixed(t, &endpoint, "after the client left").await;
+    stop_tx.send_replace(true);
+    let (mut rep, sent, dropped) = server.await.unwrap();
+    assert!(
+        dropped > 0,
+        "the deaf client never filled up: {sent} sent, {flooded} flooded"
+    );
+    rep.close().await.unwrap();
+}
+
+/// Requests `text` from an echoing (`echo:`) replier and checks the answer.
+async fn assert_echo_prefixed(t: &dyn Transport, endpoint: &Endpoint, text: &str) {
+    let reply = t
+        .request(
+            endpoint,
+            Security::Plain,
+            Bytes::copy_from_slice(text.as_bytes()),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{text}: {e}"));
+    assert_eq!(reply, format!("echo:{text}"));
 }
 
 /// Binds a reply socket on `endpoint`, retrying for up to [`DEADLINE`]
@@ -496,7 +586,7 @@ pub fn echo_replies(
     tokio::spawn(async move {
         for _ in 0..n {
             let request = rep.recv().await.unwrap();
-            rep.reply(request).await.unwrap();
+            rep.reply(&request.reply_to, request.body).unwrap();
         }
         rep
     })
@@ -568,7 +658,7 @@ pub async fn request_times_out_when_the_reply_never_comes(t: &dyn Transport, sla
     let server = tokio::spawn(async move {
         // Takes the request and never answers.
         let request = rep.recv().await.unwrap();
-        assert_eq!(request, "anyone?");
+        assert_eq!(request.body, "anyone?");
         rep
     });
     assert_times_out(t, &endpoint, slack).await;
@@ -850,4 +940,74 @@ pub async fn close_wakes_a_waiting_sender(t: Arc<dyn Transport>) -> OpenSockets 
         other,
         publisher,
     }
+}
+
+// ---------------------------------------------------------------- size limits
+
+/// Frames over a socket's size limit are refused by the engine (the peer
+/// is disconnected) and never reach the caller; the socket goes on
+/// serving: a reply socket bound with a 1 KiB limit answers the next
+/// requests after a 100 KiB request from a raw client, and a subscriber of
+/// `small` (a transport whose config `max_message_size` is 64 KiB) gets
+/// the small frames a publisher sends after a 1 MiB one, never the big one.
+pub async fn oversized_frames_are_refused(t: &dyn Transport, small: &dyn Transport) {
+    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
+    spec.max_message_size = Some(1024);
+    let mut rep = t.bind_reply(spec).await.unwrap();
+    let endpoint = Endpoint::tcp("127.0.0.1", rep.endpoint().port().unwrap());
+    let server = tokio::spawn(async move {
+        let mut largest = 0;
+        loop {
+            let request = rep.recv().await.unwrap();
+            largest = largest.max(request.body.len());
+            let mut echo = b"echo:".to_vec();
+            echo.extend_from_slice(&request.body);
+            rep.reply(&request.reply_to, echo.into()).unwrap();
+            if request.body.as_ref() == b"last" {
+                return largest;
+            }
+        }
+    });
+    let dealer = crate::peers::Dealer::connect(&endpoint).await.unwrap();
+    dealer
+        .send_request(Bytes::from(vec![b'x'; 100 * 1024]))
+        .await
+        .unwrap();
+    assert_echo_prefixed(t, &endpoint, "still serving").await;
+    dealer.close().await;
+    assert_echo_prefixed(t, &endpoint, "last").await;
+    let largest = server.await.unwrap();
+    assert!(largest <= 1024, "a {largest}-byte request got through");
+
+    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
+    spec.options.no_drop = true;
+    let publisher = t.bind_publisher(spec).await.unwrap();
+    let mut subscriber = small
+        .connect_subscriber(publisher.endpoint(), &topics(&[""]), Security::Plain)
+        .await
+        .unwrap();
+    sync(&*publisher, &mut *subscriber, PROBE).await;
+    let big = Bytes::from(vec![b'b'; 1024 * 1024]);
+    publisher.send(big).await.unwrap();
+    // The subscriber is disconnected and reconnects: repeat small frames
+    // until one arrives after the big one was refused.
+    let start = Instant::now();
+    loop {
+        publisher.send(Bytes::from_static(b"small")).await.unwrap();
+        match tokio::time::timeout(Duration::from_millis(20), subscriber.recv()).await {
+            Ok(frame) => {
+                let frame = frame.unwrap();
+                assert!(
+                    frame.len() <= 64 * 1024,
+                    "a {}-byte frame got through",
+                    frame.len()
+                );
+                if frame.as_ref() == b"small" {
+                    break;
+                }
+            }
+            Err(_) => assert!(start.elapsed() < DEADLINE, "no frame after the big one"),
+        }
+    }
+    publisher.close().await.unwrap();
 }

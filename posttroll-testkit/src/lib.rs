@@ -54,6 +54,7 @@ pub mod conformance;
 pub mod engine;
 pub mod fixture;
 pub mod multicast;
+pub mod peers;
 pub mod ports;
 pub mod python;
 pub mod recorder;

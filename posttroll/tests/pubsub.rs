@@ -500,13 +500,15 @@ async fn noisy_publisher_announces_to_designated_nameservers() {
             .await
             .unwrap()
             .unwrap();
-        let announced = Message::decode(&request).unwrap();
+        let announced = Message::decode(&request.body).unwrap();
         assert_eq!(announced.subject(), "/address/designated");
         assert_eq!(
             announced.data,
             expected_announcement(&uri, &["designated", "x"])
         );
-        socket.reply(Bytes::from_static(b"ok")).await.unwrap();
+        socket
+            .reply(&request.reply_to, Bytes::from_static(b"ok"))
+            .unwrap();
     }
     let started = std::time::Instant::now();
     publisher.stop().await.unwrap();

@@ -211,6 +211,33 @@ fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Strin
 static GLOBAL: OnceLock<Config> = OnceLock::new();
 
 impl Config {
+    /// [`Config::max_message_size`] as a `usize` (saturating), for engines.
+    pub fn max_message_size_bytes(&self) -> usize {
+        usize::try_from(self.max_message_size).unwrap_or(usize::MAX)
+    }
+
+    /// The receive high-water mark, in frames, that the engines give
+    /// subscriber sockets: a quarter of [`Config::subscriber_queue_bytes`]
+    /// in frames of [`Config::max_message_size`], from 4 to 1000 (libzmq's
+    /// default). With the defaults (64 MiB, 4 MiB) it is 4 frames, so the
+    /// engine's own queue of a stalled subscriber holds at most 16 MiB
+    /// whatever the publisher sends, beside the subscriber's queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use posttroll_core::Config;
+    ///
+    /// assert_eq!(Config::default().subscriber_receive_hwm(), 4);
+    /// let small = Config { max_message_size: 16 * 1024, ..Config::default() };
+    /// assert_eq!(small.subscriber_receive_hwm(), 1000);
+    /// ```
+    pub fn subscriber_receive_hwm(&self) -> u32 {
+        let share = self.subscriber_queue_bytes / 4;
+        let frames = share / self.max_message_size.max(1);
+        u32::try_from(frames.clamp(4, 1000)).unwrap_or(1000)
+    }
+
     /// Loads the configuration from the process environment and the standard
     /// config files (see the [module documentation](self)), logging each
     /// [`ConfigWarning`] with `tracing::warn!`.

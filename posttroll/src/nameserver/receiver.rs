@@ -3,12 +3,13 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
 use posttroll_core::{
-    BindSpec, DatagramReceiver, Endpoint, ErrorKind, Message, ReplySocket, Result, Value,
+    BindSpec, DatagramReceiver, Delivery, Endpoint, ErrorKind, Message, ReplySocket, Result, Value,
 };
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -26,8 +27,10 @@ pub const HEARTBEAT_INTERVAL_SECS: u64 = 29;
 /// The name the address publisher announces (no-multicast mode).
 const PUBLISHER_NAME: &str = "address_receiver";
 
-/// How long a reply to an announcement may take before it is given up.
-const ANNOUNCEMENT_REPLY_TIMEOUT: Duration = Duration::from_millis(500);
+/// The largest announcement taken on the designated-announcement port (a
+/// real one is about 300 bytes); a peer sending more is disconnected by
+/// the engine before the frame is read.
+pub const MAX_ANNOUNCEMENT_SIZE: u64 = 64 * 1024;
 
 /// The shared table, locked for a short, synchronous moment.
 pub(crate) fn lock(table: &Mutex<AddressTable>) -> MutexGuard<'_, AddressTable> {
@@ -124,6 +127,7 @@ impl AddressReceiverBuilder {
             let mut spec = BindSpec::new(Endpoint::tcp("*", config.broadcast_port));
             spec.port_range = (config.pub_min_port, config.pub_max_port);
             spec.security = ctx.security();
+            spec.max_message_size = Some(MAX_ANNOUNCEMENT_SIZE);
             Source::Reply(ctx.transport().bind_reply(spec).await?)
         };
 
@@ -155,7 +159,9 @@ impl AddressReceiverBuilder {
             "address receiver started"
         );
 
+        let replies_dropped = Arc::new(AtomicU64::new(0));
         let run = Run {
+            replies_dropped: replies_dropped.clone(),
             table: table.clone(),
             source,
             publisher,
@@ -165,6 +171,7 @@ impl AddressReceiverBuilder {
         };
         let worker = Worker::spawn(None, move |stop| run.run(stop));
         Ok(AddressReceiver {
+            replies_dropped,
             table,
             publish_endpoint,
             worker: Some(worker),
@@ -202,6 +209,7 @@ impl AddressReceiverBuilder {
 /// ```
 #[derive(Debug)]
 pub struct AddressReceiver {
+    replies_dropped: Arc<AtomicU64>,
     table: Arc<Mutex<AddressTable>>,
     publish_endpoint: Endpoint,
     worker: Option<Worker>,
@@ -228,6 +236,18 @@ impl AddressReceiver {
     /// The addresses offering `name` (`""`: all), as lookups return them.
     pub fn lookup(&self, name: &str) -> Vec<Value> {
         lock(&self.table).lookup(name)
+    }
+
+    /// Replies (`ok`) to designated announcements that were dropped because
+    /// the announcer did not take them (it does not read its replies, or is
+    /// gone). Receiving goes on for everybody else.
+    pub fn replies_dropped(&self) -> u64 {
+        self.replies_dropped.load(Ordering::Relaxed)
+    }
+
+    /// The counter behind [`AddressReceiver::replies_dropped`], shared.
+    pub(crate) fn replies_dropped_counter(&self) -> Arc<AtomicU64> {
+        self.replies_dropped.clone()
     }
 
     /// Where address additions and removals are published.
@@ -307,10 +327,24 @@ enum Source {
 
 impl Source {
     /// The next frame (cancel-safe).
-    async fn recv(&mut self) -> Result<(Bytes, Option<IpAddr>)> {
+    /// With a reply socket, the announcement is answered (`ok`) at once,
+    /// and what became of the reply comes with it.
+    async fn recv(&mut self) -> Result<(Bytes, Option<IpAddr>, Option<Result<Delivery>>)> {
         match self {
-            Source::Multicast { receiver, .. } => receiver.recv().await,
-            Source::Reply(socket) => socket.recv().await.map(|frame| (frame, None)),
+            Source::Multicast { receiver, .. } => receiver
+                .recv()
+                .await
+                .map(|(frame, from)| (frame, from, None)),
+            Source::Reply(socket) => socket.recv().await.map(|request| {
+                let from = request
+                    .reply_to
+                    .peer
+                    .as_deref()
+                    .and_then(|peer| peer.parse::<std::net::SocketAddr>().ok())
+                    .map(|peer| peer.ip());
+                let reply = socket.reply(&request.reply_to, Bytes::from_static(b"ok"));
+                (request.body, from, Some(reply))
+            }),
         }
     }
 
@@ -364,6 +398,8 @@ impl EventPublisher {
 
 /// The receiving loop's state.
 struct Run {
+    /// Announcement replies the announcer did not take.
+    replies_dropped: Arc<AtomicU64>,
     table: Arc<Mutex<AddressTable>>,
     source: Source,
     publisher: EventPublisher,
@@ -392,18 +428,27 @@ impl Run {
                 received = self.source.recv() => received,
             };
             match received {
-                Ok((frame, from)) => {
-                    // A reply socket must answer before its next request.
-                    if let Source::Reply(socket) = &mut self.source {
-                        let reply = socket.reply(Bytes::from_static(b"ok"));
-                        match tokio::time::timeout(ANNOUNCEMENT_REPLY_TIMEOUT, reply).await {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => {
-                                tracing::warn!(error = %e, "cannot reply to an announcement")
+                Ok((frame, from, reply)) => {
+                    match reply {
+                        None | Some(Ok(Delivery::Sent)) => {}
+                        Some(Ok(dropped)) => {
+                            let total = self.replies_dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                            // The first drop and then one in a thousand.
+                            if total == 1 || total % 1000 == 0 {
+                                tracing::warn!(reason = ?dropped, total, peer = ?from, "dropped an announcement reply the announcer does not take");
                             }
-                            Err(_) => tracing::warn!("replying to an announcement timed out"),
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "cannot reply to an announcement")
                         }
                     }
+                    // Multicast sources are filtered by host (local_only);
+                    // a designated announcement is taken from anywhere.
+                    let from = if matches!(self.source, Source::Multicast { .. }) {
+                        from
+                    } else {
+                        None
+                    };
                     self.process(&frame, from).await;
                 }
                 Err(e) if e.kind() == ErrorKind::Closed => {

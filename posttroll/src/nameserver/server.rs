@@ -2,13 +2,14 @@
 //! [`AddressReceiver`] keeps.
 
 use std::future::pending;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use posttroll_core::{
-    BindSpec, Config, Data, Endpoint, ErrorKind, Message, ReplySocket, Result, Security, Transport,
-    Value,
+    BindSpec, Config, Data, Delivery, Endpoint, ErrorKind, Message, ReplySocket, Result, Security,
+    Transport, Value,
 };
 use tokio::sync::watch;
 
@@ -23,9 +24,6 @@ pub const LOOKUP_SUBJECT: &str = "/oper/ns";
 
 /// The largest lookup request answered (a real one is about 120 bytes).
 pub const MAX_REQUEST_SIZE: usize = 64 * 1024;
-
-/// How long a reply may take before it is given up.
-const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Builds and starts a [`NameServer`].
 #[derive(Debug, Clone)]
@@ -112,6 +110,7 @@ impl NameServerBuilder {
             .table(table.clone())
             .start()
             .await?;
+        let announcement_replies_dropped = receiver.replies_dropped_counter();
 
         let plain_endpoint = nameserver_endpoint(&self.address, config.nameserver_port)?;
         let plain = match bind(&ctx, plain_endpoint, Security::Plain).await {
@@ -150,7 +149,9 @@ impl NameServerBuilder {
             "nameserver listening"
         );
 
+        let stats = Arc::new(LookupStats::default());
         let serve = Serve {
+            stats: stats.clone(),
             table: table.clone(),
             plain,
             secure,
@@ -162,6 +163,8 @@ impl NameServerBuilder {
         workers.extend(receiver.take_worker());
         let (finished_tx, finished) = watch::channel(false);
         Ok(NameServerHandle {
+            stats,
+            announcement_replies_dropped,
             lookup_endpoint,
             secure_endpoint,
             address_publish_endpoint,
@@ -190,6 +193,9 @@ async fn bind_on(
     let mut spec = BindSpec::new(endpoint);
     spec.port_range = (config.pub_min_port, config.pub_max_port);
     spec.security = security;
+    // A lookup request is about 120 bytes: a peer sending more than this is
+    // disconnected by the engine before the frame is read.
+    spec.max_message_size = Some(MAX_REQUEST_SIZE as u64);
     transport.bind_reply(spec).await
 }
 
@@ -268,6 +274,8 @@ impl NameServer {
 /// nameserver's tasks too.
 #[derive(Debug)]
 pub struct NameServerHandle {
+    stats: Arc<LookupStats>,
+    announcement_replies_dropped: Arc<AtomicU64>,
     lookup_endpoint: Endpoint,
     secure_endpoint: Option<Endpoint>,
     address_publish_endpoint: Endpoint,
@@ -304,6 +312,30 @@ impl NameServerHandle {
         lock(&self.table).lookup(name)
     }
 
+    /// Lookups answered with addresses (or none), since the start.
+    pub fn lookups_answered(&self) -> u64 {
+        self.stats.answered.load(Ordering::Relaxed)
+    }
+
+    /// Lookup requests refused as malformed (each got an error reply).
+    pub fn lookups_refused(&self) -> u64 {
+        self.stats.refused.load(Ordering::Relaxed)
+    }
+
+    /// Lookup replies dropped because the requester did not take them (its
+    /// queue was full: it does not read its replies) or was gone. Serving
+    /// goes on for everybody else.
+    pub fn lookup_replies_dropped(&self) -> u64 {
+        self.stats.replies_dropped.load(Ordering::Relaxed)
+    }
+
+    /// Announcement replies (`ok`) dropped, on the designated-announcement
+    /// port, for the same reasons as
+    /// [`lookup_replies_dropped`](NameServerHandle::lookup_replies_dropped).
+    pub fn announcement_replies_dropped(&self) -> u64 {
+        self.announcement_replies_dropped.load(Ordering::Relaxed)
+    }
+
     /// True until stopped.
     pub fn is_running(&self) -> bool {
         !*self.finished.borrow()
@@ -336,8 +368,17 @@ impl NameServerHandle {
     }
 }
 
+/// Counters of the lookup loop.
+#[derive(Debug, Default)]
+struct LookupStats {
+    answered: AtomicU64,
+    refused: AtomicU64,
+    replies_dropped: AtomicU64,
+}
+
 /// The lookup loop's state.
 struct Serve {
+    stats: Arc<LookupStats>,
     table: Arc<Mutex<AddressTable>>,
     plain: Box<dyn ReplySocket>,
     secure: Option<Box<dyn ReplySocket>>,
@@ -360,8 +401,8 @@ impl Serve {
                     }
                 } => (r, true),
             };
-            let frame = match received {
-                Ok(frame) => frame,
+            let request = match received {
+                Ok(request) => request,
                 Err(e) if e.kind() == ErrorKind::Closed => {
                     tracing::error!(error = %e, secure, "the lookup socket closed; nameserver stops serving");
                     break;
@@ -377,19 +418,30 @@ impl Serve {
             };
             let (reply, refused) = {
                 let table = lock(&self.table);
-                answer(&frame, &table, self.configured_version.as_deref())
+                answer(&request.body, &table, self.configured_version.as_deref())
             };
+            let peer = request.reply_to.peer.as_deref().unwrap_or("?");
             if let Some(reason) = refused {
-                tracing::warn!(reason = %reason, request = %excerpt(&frame), secure, "bad lookup request");
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(reason = %reason, request = %excerpt(&request.body), secure, peer, "bad lookup request");
+            } else {
+                self.stats.answered.fetch_add(1, Ordering::Relaxed);
             }
             let socket = match self.secure.as_mut() {
                 Some(socket) if secure => socket,
                 _ => &mut self.plain,
             };
-            match tokio::time::timeout(REPLY_TIMEOUT, socket.reply(reply)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, secure, "cannot reply to a lookup"),
-                Err(_) => tracing::warn!(secure, "replying to a lookup timed out"),
+            match socket.reply(&request.reply_to, reply) {
+                Ok(Delivery::Sent) => {}
+                Ok(dropped) => {
+                    let total = self.stats.replies_dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    // The first drop and then one in a thousand: a client
+                    // that does not read must not flood the log.
+                    if total == 1 || total % 1000 == 0 {
+                        tracing::warn!(secure, peer, reason = ?dropped, total, "dropped a lookup reply the requester does not take");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, secure, peer, "cannot reply to a lookup"),
             }
         }
         if let Err(e) = self.plain.close().await {

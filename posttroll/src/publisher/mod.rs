@@ -280,6 +280,7 @@ impl PublisherBuilder {
             port_range: (min, max),
             security: ctx.security(),
             options: self.options,
+            max_message_size: None,
         };
         let socket = ctx.transport().bind_publisher(spec).await?;
         let endpoint = socket.endpoint().clone();
