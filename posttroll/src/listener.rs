@@ -8,9 +8,13 @@ use tokio::sync::mpsc;
 
 use crate::discovery::worker::{stop_all, StopSignal, Worker};
 use crate::subscriber::{
-    create_subscriber_from_dict_config, NameserverSetting, Subscriber, SubscriberSettings,
+    create_subscriber, Budget, Charge, NameserverSetting, Subscriber, SubscriberSettings, QUEUE,
 };
 use crate::Context;
+
+/// A message in the output queue, holding its frame's room in the
+/// container's byte budget until the consumer takes it.
+pub(crate) type Queued = (Message, Charge);
 
 /// Builds a [`ListenerContainer`]; see [`ListenerContainer::builder`].
 #[derive(Debug, Clone)]
@@ -20,6 +24,7 @@ pub struct ListenerContainerBuilder {
     addresses: Vec<Address>,
     nameserver: NameserverSetting,
     services: Vec<String>,
+    queue_bytes: Option<u64>,
     context: Option<Context>,
 }
 
@@ -58,6 +63,17 @@ impl ListenerContainerBuilder {
         self
     }
 
+    /// How many bytes of received messages (counted as the size of their
+    /// frames) the container and its subscriber together may hold before
+    /// the subscriber stops reading its sockets (default the
+    /// `subscriber_queue_bytes` config key, 64 MiB); see
+    /// [`ListenerContainer`]'s memory section and
+    /// [`SubscriberBuilder::queue_bytes`](crate::subscriber::SubscriberBuilder::queue_bytes).
+    pub fn queue_bytes(mut self, bytes: u64) -> Self {
+        self.queue_bytes = Some(bytes);
+        self
+    }
+
     /// The context (default [`Context::global`]).
     pub fn context(mut self, context: Context) -> Self {
         self.context = Some(context);
@@ -74,10 +90,15 @@ impl ListenerContainerBuilder {
             Some(ctx) => ctx,
             None => Context::global()?,
         };
-        let (tx, rx) = mpsc::unbounded_channel();
+        let budget = Budget::new(
+            self.queue_bytes
+                .unwrap_or(ctx.config().subscriber_queue_bytes),
+        );
+        let (tx, rx) = mpsc::channel(QUEUE);
         let mut container = ListenerContainer {
             settings: self,
             ctx,
+            budget,
             tx,
             rx,
             running: None,
@@ -100,6 +121,28 @@ struct Running {
 ///
 /// Dropping the container without [`ListenerContainer::stop`] also ends
 /// its task (the subscriber then stops when dropped).
+///
+/// # Memory
+///
+/// The output queue holds at most 1024 messages, and it shares one byte
+/// budget with the subscriber's own queue:
+/// [`Config::subscriber_queue_bytes`](posttroll_core::Config::subscriber_queue_bytes)
+/// (default 64 MiB; [`ListenerContainerBuilder::queue_bytes`] overrides
+/// it), a message counting as the size of its frame. When the consumer
+/// stops calling [`recv`](Self::recv), the queue fills, the task feeding it
+/// waits, the subscriber's queue fills and the subscriber stops reading its
+/// sockets, so the engine's high-water mark applies (a plain publisher drops
+/// for this subscriber only, a
+/// [no-drop](crate::publisher::PublisherBuilder::no_drop) publisher waits).
+/// Nothing is dropped on the way, and the budget stays the same across
+/// [`restart_listener`](Self::restart_listener).
+///
+/// The total the container may hold is therefore `subscriber_queue_bytes`,
+/// plus one frame per connected publisher that the subscriber's reader holds
+/// while it waits for room (both counted in
+/// [`queued_bytes`](Self::queued_bytes)), plus the engine's own receive
+/// queue per connected publisher (a few frames, each at most
+/// [`Config::max_message_size`](posttroll_core::Config::max_message_size)).
 ///
 /// # Examples
 ///
@@ -134,8 +177,9 @@ struct Running {
 pub struct ListenerContainer {
     settings: ListenerContainerBuilder,
     ctx: Context,
-    tx: mpsc::UnboundedSender<Message>,
-    rx: mpsc::UnboundedReceiver<Message>,
+    budget: Budget,
+    tx: mpsc::Sender<Queued>,
+    rx: mpsc::Receiver<Queued>,
     running: Option<Running>,
 }
 
@@ -148,6 +192,7 @@ impl ListenerContainer {
             addresses: Vec::new(),
             nameserver: NameserverSetting::Host("localhost".to_owned()),
             services: vec![String::new()],
+            queue_bytes: None,
             context: None,
         }
     }
@@ -157,21 +202,51 @@ impl ListenerContainer {
     /// Python's `output_queue.get(True, timeout)` raising `Empty`.
     ///
     /// Messages received before a [`stop`](Self::stop) stay in the queue.
+    ///
+    /// Cancel-safe: used in `tokio::select!`, a message is taken only when
+    /// `recv` returns it.
     pub async fn recv(&mut self, timeout: Option<Duration>) -> Option<Message> {
-        match timeout {
+        let queued = match timeout {
             Some(timeout) => tokio::time::timeout(timeout, self.rx.recv())
                 .await
                 .ok()
                 .flatten(),
             // The container holds a sender, so this waits for a message.
             None => self.rx.recv().await,
-        }
+        };
+        queued.map(|(msg, _charge)| msg)
     }
 
-    /// The output queue itself, e.g. for `tokio::select!` or
-    /// [`try_recv`](mpsc::UnboundedReceiver::try_recv).
-    pub fn receiver(&mut self) -> &mut mpsc::UnboundedReceiver<Message> {
-        &mut self.rx
+    /// The next message if one is queued, without waiting (Python's
+    /// `output_queue.get_nowait()`).
+    pub fn try_recv(&mut self) -> Option<Message> {
+        self.rx.try_recv().ok().map(|(msg, _charge)| msg)
+    }
+
+    /// The number of messages in the output queue.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// True when the output queue is empty.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    /// The bytes of received messages the container holds now, counted as
+    /// the size of their frames: in the output queue, in the subscriber's
+    /// queue, and taken from a socket and waiting for room. See the memory
+    /// section of [`ListenerContainer`]: while the consumer stalls it stays
+    /// at most [`queue_bytes`](Self::queue_bytes) plus one frame per
+    /// connected publisher.
+    pub fn queued_bytes(&self) -> u64 {
+        self.budget.held()
+    }
+
+    /// The byte budget shared by the output queue and the subscriber's (see
+    /// [`ListenerContainerBuilder::queue_bytes`]), after clamping.
+    pub fn queue_bytes(&self) -> u64 {
+        self.budget.capacity()
     }
 
     /// The running subscriber (`None` once stopped), e.g. to look at its
@@ -209,8 +284,7 @@ impl ListenerContainer {
 
     /// Stops the listener and starts it again on `topics` (after a
     /// configuration change), with the other settings as they were. The
-    /// output queue stays the same, so a holder of
-    /// [`receiver`](Self::receiver) keeps receiving.
+    /// output queue and its byte budget stay the same.
     ///
     /// Errors when the new subscriber cannot be created; the container is
     /// then stopped.
@@ -220,10 +294,16 @@ impl ListenerContainer {
         self.start_listener().await
     }
 
+    /// The byte budget, shared with the queue [`take_queue`](Self::take_queue)
+    /// hands over.
+    pub(crate) fn budget(&self) -> Budget {
+        self.budget.clone()
+    }
+
     /// Hands the output queue over (to the blocking API's `OutputQueue`);
     /// [`recv`](Self::recv) then finds nothing.
-    pub(crate) fn take_queue(&mut self) -> mpsc::UnboundedReceiver<Message> {
-        let (_, closed) = mpsc::unbounded_channel();
+    pub(crate) fn take_queue(&mut self) -> mpsc::Receiver<Queued> {
+        let (_, closed) = mpsc::channel(1);
         std::mem::replace(&mut self.rx, closed)
     }
 
@@ -236,7 +316,7 @@ impl ListenerContainer {
             nameserver: self.settings.nameserver.clone(),
             ..SubscriberSettings::default()
         };
-        let subscriber = create_subscriber_from_dict_config(&self.ctx, settings).await?;
+        let subscriber = create_subscriber(&self.ctx, settings, Some(self.budget.clone())).await?;
         let tx = self.tx.clone();
         let feeding = subscriber.clone();
         let worker = Worker::spawn(None, move |stop| feed(feeding, tx, stop));
@@ -245,19 +325,35 @@ impl ListenerContainer {
     }
 }
 
-/// Moves the subscriber's messages to the queue until stopped.
-async fn feed(subscriber: Subscriber, tx: mpsc::UnboundedSender<Message>, mut stop: StopSignal) {
+/// Moves the subscriber's messages to the queue until stopped. A full
+/// queue makes it wait, and so the subscriber's queue fills and the
+/// subscriber stops reading its sockets.
+async fn feed(subscriber: Subscriber, tx: mpsc::Sender<Queued>, mut stop: StopSignal) {
     loop {
         let received = tokio::select! {
             _ = stop.stopped() => break,
-            received = subscriber.recv(None) => received,
+            received = subscriber.recv_charged(None) => received,
         };
         match received {
-            Ok(Some(msg)) => {
+            Ok(Some((msg, charge))) => {
                 tracing::debug!(message = %msg, "new message received");
-                if tx.send(msg).is_err() {
-                    // The container is gone.
-                    break;
+                let queued = match tx.try_send((msg, charge)) {
+                    Ok(()) => continue,
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                    Err(mpsc::error::TrySendError::Full(queued)) => queued,
+                };
+                tracing::trace!("the listener's output queue is full: waiting for the consumer");
+                tokio::select! {
+                    sent = tx.send(queued) => if sent.is_err() {
+                        // The container is gone.
+                        break;
+                    },
+                    _ = stop.stopped() => {
+                        // As the messages still in the subscriber's queue,
+                        // which stopping it discards.
+                        tracing::debug!("the listener stopped with a message not yet queued: discarded");
+                        break;
+                    }
                 }
             }
             Ok(None) => {}

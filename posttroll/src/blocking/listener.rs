@@ -35,7 +35,8 @@ use posttroll_core::{Address, Message, Result};
 use tokio::sync::mpsc;
 
 use super::{block_on, run, runtime};
-use crate::listener as r#async;
+use crate::listener::{self as r#async, Queued};
+use crate::subscriber::Budget;
 use crate::Context;
 
 /// Builds a blocking [`ListenerContainer`]; the options are those of
@@ -73,6 +74,11 @@ impl ListenerContainerBuilder {
         ListenerContainerBuilder(self.0.services(services))
     }
 
+    /// See [`crate::listener::ListenerContainerBuilder::queue_bytes`].
+    pub fn queue_bytes(self, bytes: u64) -> Self {
+        ListenerContainerBuilder(self.0.queue_bytes(bytes))
+    }
+
     /// See [`crate::listener::ListenerContainerBuilder::context`].
     pub fn context(self, context: Context) -> Self {
         ListenerContainerBuilder(self.0.context(context))
@@ -83,17 +89,27 @@ impl ListenerContainerBuilder {
     pub fn start(self) -> Result<ListenerContainer> {
         let mut container = run(self.0.start())?;
         let rx = container.take_queue();
+        let budget = container.budget();
         Ok(ListenerContainer {
             container: Mutex::new(Some(container)),
-            queue: OutputQueue { rx: Mutex::new(rx) },
+            queue: OutputQueue {
+                rx: Mutex::new(rx),
+                budget,
+            },
         })
     }
 }
 
-/// The queue a [`ListenerContainer`] fills, as Python's `Queue`.
+/// The queue a [`ListenerContainer`] fills, as Python's `Queue`, but
+/// bounded: at most 1024 messages, and together with the subscriber's
+/// queue at most the container's byte budget (see the memory section of
+/// [`crate::listener::ListenerContainer`]). A consumer that stops calling
+/// [`get`](Self::get) makes the subscriber stop reading its sockets; no
+/// message is dropped on the way.
 #[derive(Debug)]
 pub struct OutputQueue {
-    rx: Mutex<mpsc::UnboundedReceiver<Message>>,
+    rx: Mutex<mpsc::Receiver<Queued>>,
+    budget: Budget,
 }
 
 impl OutputQueue {
@@ -114,18 +130,25 @@ impl OutputQueue {
                 None => rx.recv().await,
             }
         };
-        match block_on(next) {
-            Ok(msg) => msg,
+        let queued = match block_on(next) {
+            Ok(queued) => queued,
             Err(e) => {
                 tracing::warn!(error = %e, "OutputQueue::get called from an async runtime; not waiting");
                 rx.try_recv().ok()
             }
-        }
+        };
+        queued.map(|(msg, _charge)| msg)
     }
 
     /// The next message if one is queued (Python's `get_nowait()`).
     pub fn get_nowait(&self) -> Option<Message> {
-        self.lock().try_recv().ok()
+        self.lock().try_recv().ok().map(|(msg, _charge)| msg)
+    }
+
+    /// The bytes of received messages the listener holds now; see
+    /// [`crate::listener::ListenerContainer::queued_bytes`].
+    pub fn queued_bytes(&self) -> u64 {
+        self.budget.held()
     }
 
     /// The number of queued messages (Python's `qsize()`).
@@ -138,7 +161,7 @@ impl OutputQueue {
         self.lock().is_empty()
     }
 
-    fn lock(&self) -> MutexGuard<'_, mpsc::UnboundedReceiver<Message>> {
+    fn lock(&self) -> MutexGuard<'_, mpsc::Receiver<Queued>> {
         self.rx
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -130,6 +130,11 @@ impl Subscriber {
         self.inner.addresses()
     }
 
+    /// See [`crate::subscriber::Subscriber::queued_bytes`].
+    pub fn queued_bytes(&self) -> u64 {
+        self.inner.queued_bytes()
+    }
+
     /// Stops the subscriber; returns within 1 s.
     pub fn stop(&self) -> Result<()> {
         run(self.inner.stop())
@@ -171,6 +176,11 @@ impl SubscriberBuilder {
     /// See [`crate::subscriber::SubscriberBuilder::translate`].
     pub fn translate(self, translate: bool) -> Self {
         SubscriberBuilder(self.0.translate(translate))
+    }
+
+    /// See [`crate::subscriber::SubscriberBuilder::queue_bytes`].
+    pub fn queue_bytes(self, bytes: u64) -> Self {
+        SubscriberBuilder(self.0.queue_bytes(bytes))
     }
 
     /// See [`crate::subscriber::SubscriberBuilder::context`].

@@ -3,6 +3,7 @@
 //! changes); [`create_subscriber_from_dict_config`] picks one from
 //! settings, as the reference does.
 
+mod budget;
 mod ns_subscriber;
 mod settings;
 mod topics;
@@ -17,7 +18,9 @@ use posttroll_core::{Address, Endpoint, Error, ErrorKind, Message, Result, Secur
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+pub(crate) use budget::{Budget, Charge};
 pub use ns_subscriber::{NSSubscriber, NSSubscriberBuilder};
+pub(crate) use settings::create_subscriber;
 pub use settings::{
     create_subscriber_from_dict_config, NameserverSetting, SubscriberKind, SubscriberSettings,
 };
@@ -31,8 +34,9 @@ use crate::Context;
 pub type MessageFilter = Arc<dyn Fn(&Message) -> bool + Send + Sync>;
 
 /// How many received frames may wait in a subscriber before its sockets
-/// stop being read (the transport's own queues then fill up and drop).
-const QUEUE: usize = 1024;
+/// stop being read, whatever their size (the byte budget,
+/// `subscriber_queue_bytes`, bounds them too).
+pub(crate) const QUEUE: usize = 1024;
 
 /// How much of an undecodable frame is logged.
 const LOGGED_BYTES: usize = 64;
@@ -44,6 +48,27 @@ const LOGGED_BYTES: usize = 64;
 /// clones share everything, so one task may `recv` while another `add`s,
 /// `remove`s or `stop`s. Dropping the last clone without
 /// [`Subscriber::stop`] ends the tasks too.
+///
+/// # Memory
+///
+/// The queue is bounded in bytes and in frames: it holds at most
+/// [`Config::subscriber_queue_bytes`](posttroll_core::Config::subscriber_queue_bytes)
+/// (default 64 MiB; [`SubscriberBuilder::queue_bytes`] overrides it) of
+/// received frames and at most 1024 of them. A reader that took a frame from
+/// its socket waits for room for it before it reads the next one, so a
+/// consumer that stops calling [`Subscriber::recv`] makes the subscriber
+/// stop reading its sockets: the engine's high-water mark then applies, and
+/// a plain publisher drops messages for this subscriber only while a
+/// [no-drop](crate::publisher::PublisherBuilder::no_drop) publisher waits.
+/// The subscriber drops nothing to make room (it drops only frames that do
+/// not decode, logged, and messages the filter rejects). A frame larger
+/// than the whole budget is let through alone, once the queue is empty.
+///
+/// The total a subscriber may hold is therefore `subscriber_queue_bytes`,
+/// plus the one frame each reader holds while waiting for room (counted in
+/// [`Subscriber::queued_bytes`]), plus the engine's own receive queue per
+/// connected publisher (a few frames, each at most
+/// [`Config::max_message_size`](posttroll_core::Config::max_message_size)).
 ///
 /// # Examples
 ///
@@ -86,6 +111,7 @@ struct Inner {
     /// Serializes `add`, `remove` and `update`.
     ops: tokio::sync::Mutex<()>,
     state: Mutex<State>,
+    budget: Budget,
     tx: mpsc::Sender<Frame>,
     rx: tokio::sync::Mutex<mpsc::Receiver<Frame>>,
     closed: watch::Sender<bool>,
@@ -104,11 +130,12 @@ struct Sub {
     worker: Worker,
 }
 
-/// A frame and where it came from.
+/// A frame, where it came from, and its room in the budget.
 struct Frame {
     uri: Arc<str>,
     host: Option<Arc<str>>,
     bytes: Bytes,
+    charge: Charge,
 }
 
 impl fmt::Debug for Subscriber {
@@ -131,6 +158,11 @@ impl fmt::Debug for Subscriber {
 }
 
 /// Builds a [`Subscriber`]; see [`Subscriber::builder`].
+///
+/// The subscriber's queue is bounded in bytes by
+/// [`queue_bytes`](Self::queue_bytes) (default the `subscriber_queue_bytes`
+/// config key, 64 MiB) and to 1024 frames; when it is full the subscriber
+/// stops reading its sockets (see the memory section of [`Subscriber`]).
 #[derive(Clone, Default)]
 #[must_use = "a builder does nothing until started"]
 pub struct SubscriberBuilder {
@@ -138,6 +170,8 @@ pub struct SubscriberBuilder {
     topics: Option<Vec<String>>,
     filter: Option<MessageFilter>,
     translate: bool,
+    queue_bytes: Option<u64>,
+    budget: Option<Budget>,
     context: Option<Context>,
 }
 
@@ -148,6 +182,7 @@ impl fmt::Debug for SubscriberBuilder {
             .field("topics", &self.topics)
             .field("message_filter", &self.filter.is_some())
             .field("translate", &self.translate)
+            .field("queue_bytes", &self.queue_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -197,6 +232,27 @@ impl SubscriberBuilder {
         self
     }
 
+    /// How many bytes of received frames the subscriber may hold for its
+    /// consumer before it stops reading its sockets (default the
+    /// `subscriber_queue_bytes` config key, 64 MiB); see
+    /// [`Subscriber`]'s memory section.
+    ///
+    /// Clamped to at least 1 byte (0 lets one frame at a time through) and
+    /// at most 4 GiB - 1 (less on 32-bit targets: what a tokio semaphore
+    /// holds); [`Subscriber::queue_bytes`] tells the value used.
+    pub fn queue_bytes(mut self, bytes: u64) -> Self {
+        self.queue_bytes = Some(bytes);
+        self
+    }
+
+    /// Takes room from `budget`, shared with other queues, instead of a
+    /// budget of its own (a listener container shares its budget with its
+    /// subscriber so that both queues together stay within it).
+    pub(crate) fn budget(mut self, budget: Option<Budget>) -> Self {
+        self.budget = budget;
+        self
+    }
+
     /// The context (configuration and backend); default [`Context::global`].
     pub fn context(mut self, context: Context) -> Self {
         self.context = Some(context);
@@ -213,7 +269,14 @@ impl SubscriberBuilder {
             None => Context::global()?,
         };
         let topics = magickfy_topics(self.topics.unwrap_or_else(|| vec![String::new()]));
-        let subscriber = Subscriber::new(ctx, topics, self.filter, self.translate);
+        let budget = match self.budget {
+            Some(budget) => budget,
+            None => Budget::new(
+                self.queue_bytes
+                    .unwrap_or(ctx.config().subscriber_queue_bytes),
+            ),
+        };
+        let subscriber = Subscriber::new(ctx, topics, self.filter, self.translate, budget);
         for address in self.addresses {
             if let Err(err) = subscriber.add(address, None).await {
                 subscriber.stop().await?;
@@ -236,6 +299,7 @@ impl Subscriber {
         topics: Vec<String>,
         filter: Option<MessageFilter>,
         translate: bool,
+        budget: Budget,
     ) -> Subscriber {
         let (tx, rx) = mpsc::channel(QUEUE);
         Subscriber {
@@ -246,6 +310,7 @@ impl Subscriber {
                 translate,
                 ops: tokio::sync::Mutex::new(()),
                 state: Mutex::new(State::default()),
+                budget,
                 tx,
                 rx: tokio::sync::Mutex::new(rx),
                 closed: watch::channel(false).0,
@@ -257,6 +322,23 @@ impl Subscriber {
     /// The topics subscribed to by default (with the magic word).
     pub fn topics(&self) -> &[String] {
         &self.inner.topics
+    }
+
+    /// The bytes of received frames the subscriber holds now: queued for
+    /// the consumer, or taken from a socket and waiting for room (for a
+    /// [`ListenerContainer`](crate::listener::ListenerContainer)'s
+    /// subscriber, the container's queue too). See the memory section of
+    /// [`Subscriber`]: while the consumer stalls it stays at most
+    /// [`queue_bytes`](Self::queue_bytes) plus one frame per connected
+    /// publisher.
+    pub fn queued_bytes(&self) -> u64 {
+        self.inner.budget.held()
+    }
+
+    /// The byte budget of the queue (see
+    /// [`SubscriberBuilder::queue_bytes`]), after clamping.
+    pub fn queue_bytes(&self) -> u64 {
+        self.inner.budget.capacity()
     }
 
     /// Connects to one more publisher, for `topics` (`None` or an empty
@@ -320,8 +402,9 @@ impl Subscriber {
         let uri: Arc<str> = Arc::from(address.uri());
         let host = endpoint.host().map(Arc::from);
         let tx = inner.tx.clone();
+        let budget = inner.budget.clone();
         let worker = Worker::spawn(Some(&inner.tasks), move |stop| {
-            reader(socket, uri, host, tx, stop)
+            reader(socket, uri, host, budget, tx, stop)
         });
         let mut state = self.state();
         if state.closed {
@@ -407,6 +490,16 @@ impl Subscriber {
     /// [`ErrorKind::Closed`] once the subscriber is stopped (a `recv`
     /// waiting then returns at once).
     pub async fn recv(&self, timeout: Option<Duration>) -> Result<Option<Message>> {
+        Ok(self.recv_charged(timeout).await?.map(|(msg, _charge)| msg))
+    }
+
+    /// [`Subscriber::recv`], with the message's room in the budget, for a
+    /// queue that holds the message further (the room is given back when
+    /// the [`Charge`] is dropped).
+    pub(crate) async fn recv_charged(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<Option<(Message, Charge)>> {
         let inner = &self.inner;
         // The hot path: frames already queued are taken without setting up
         // the waits below (nobody else receiving, not stopped).
@@ -499,8 +592,9 @@ impl Subscriber {
 }
 
 impl Inner {
-    /// Decodes, filters and translates one frame.
-    fn process(&self, frame: Frame) -> Option<Message> {
+    /// Decodes, filters and translates one frame; the message keeps the
+    /// frame's room in the budget.
+    fn process(&self, frame: Frame) -> Option<(Message, Charge)> {
         let mut msg = match Message::decode(&frame.bytes) {
             Ok(msg) => msg,
             Err(err) => {
@@ -528,7 +622,7 @@ impl Inner {
                 }
             }
         }
-        Some(msg)
+        Some((msg, frame.charge))
     }
 }
 
@@ -541,11 +635,14 @@ fn with_backend(mut address: Address, backend: &str) -> Address {
     address
 }
 
-/// Reads one socket into the subscriber's queue until stopped.
+/// Reads one socket into the subscriber's queue until stopped. Each frame
+/// gets its room in `budget` before the next one is read, so a full queue
+/// stops the reading.
 async fn reader(
     mut socket: Box<dyn SubSocket>,
     uri: Arc<str>,
     host: Option<Arc<str>>,
+    budget: Budget,
     tx: mpsc::Sender<Frame>,
     mut stop: StopSignal,
 ) {
@@ -563,10 +660,21 @@ async fn reader(
         match received {
             Ok(bytes) => {
                 failing = false;
+                let mut charge = budget.hold(bytes.len());
+                if !charge.try_reserve() {
+                    tracing::trace!(
+                        "subscriber queue full: not reading {uri} until the consumer takes frames"
+                    );
+                    tokio::select! {
+                        _ = stop.stopped() => break,
+                        reserved = charge.reserve() => if reserved.is_err() { break },
+                    }
+                }
                 let frame = Frame {
                     uri: uri.clone(),
                     host: host.clone(),
                     bytes,
+                    charge,
                 };
                 match tx.try_send(frame) {
                     Ok(()) => {}

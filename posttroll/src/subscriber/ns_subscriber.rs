@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use posttroll_core::{Address, Data, Endpoint, Message, Result, SubSocket, Value};
 
-use super::{Inner, MessageFilter, Subscriber};
+use super::{Budget, Inner, MessageFilter, Subscriber};
 use crate::discovery::worker::{StopSignal, Worker};
 use crate::Context;
 
@@ -64,6 +64,8 @@ impl NSSubscriber {
             translate: false,
             nameserver: "localhost".to_owned(),
             filter: None,
+            queue_bytes: None,
+            budget: None,
             context: None,
         }
     }
@@ -81,6 +83,8 @@ pub struct NSSubscriberBuilder {
     translate: bool,
     nameserver: String,
     filter: Option<MessageFilter>,
+    queue_bytes: Option<u64>,
+    budget: Option<Budget>,
     context: Option<Context>,
 }
 
@@ -95,6 +99,7 @@ impl fmt::Debug for NSSubscriberBuilder {
             .field("translate", &self.translate)
             .field("nameserver", &self.nameserver)
             .field("message_filter", &self.filter.is_some())
+            .field("queue_bytes", &self.queue_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -160,6 +165,18 @@ impl NSSubscriberBuilder {
         self
     }
 
+    /// See [`super::SubscriberBuilder::queue_bytes`].
+    pub fn queue_bytes(mut self, bytes: u64) -> Self {
+        self.queue_bytes = Some(bytes);
+        self
+    }
+
+    /// See [`super::SubscriberBuilder::budget`].
+    pub(crate) fn budget(mut self, budget: Option<Budget>) -> Self {
+        self.budget = budget;
+        self
+    }
+
     /// The context (configuration and backend); default [`Context::global`].
     pub fn context(mut self, context: Context) -> Self {
         self.context = Some(context);
@@ -178,14 +195,17 @@ impl NSSubscriberBuilder {
             None => Context::global()?,
         };
         tracing::debug!("subscribing to topics {:?}", self.topics);
-        let subscriber = Subscriber::builder()
+        let mut builder = Subscriber::builder()
             .addresses(self.addresses)
             .topics(self.topics)
             .translate(self.translate)
             .message_filter_arc(self.filter)
-            .context(ctx.clone())
-            .start()
-            .await?;
+            .budget(self.budget)
+            .context(ctx.clone());
+        if let Some(bytes) = self.queue_bytes {
+            builder = builder.queue_bytes(bytes);
+        }
+        let subscriber = builder.start().await?;
         let result = async {
             if self.addr_listener {
                 start_address_listener(&ctx, &subscriber, self.services.clone(), &self.nameserver)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use posttroll_core::{Address, Result};
 
-use super::{MessageFilter, NSSubscriber, Subscriber};
+use super::{Budget, MessageFilter, NSSubscriber, Subscriber};
 use crate::Context;
 
 /// The `nameserver` setting: the reference's `None`, `False` or a host.
@@ -153,12 +153,23 @@ pub async fn create_subscriber_from_dict_config(
     ctx: &Context,
     settings: SubscriberSettings,
 ) -> Result<Subscriber> {
+    create_subscriber(ctx, settings, None).await
+}
+
+/// [`create_subscriber_from_dict_config`], taking room from `budget` when
+/// given (see [`super::SubscriberBuilder::budget`]).
+pub(crate) async fn create_subscriber(
+    ctx: &Context,
+    settings: SubscriberSettings,
+    budget: Option<Budget>,
+) -> Result<Subscriber> {
     match settings.kind() {
         SubscriberKind::Plain => {
             let mut builder = Subscriber::builder()
                 .addresses(settings.addresses)
                 .translate(settings.translate)
                 .message_filter_arc(settings.message_filter)
+                .budget(budget)
                 .context(ctx.clone());
             if let Some(topics) = settings.topics {
                 builder = builder.topics(topics);
@@ -175,6 +186,7 @@ pub async fn create_subscriber_from_dict_config(
                 .translate(settings.translate)
                 .nameserver(nameserver)
                 .message_filter_arc(settings.message_filter)
+                .budget(budget)
                 .context(ctx.clone());
             if let Some(topics) = settings.topics {
                 builder = builder.topics(topics);
