@@ -73,3 +73,82 @@ impl Dealer {
         let _ = self.socket.close().await;
     }
 }
+
+/// A plain (NULL mechanism) ZMTP 3.0 DEALER written by hand over a TCP
+/// stream that is never read at all: it sends its greeting, its READY and
+/// then requests (`["", body]`), and leaves everything the peer sends in
+/// the kernel's buffers. Unlike an engine's socket, its sending never
+/// depends on its receiving, so it can flood for as long as the peer
+/// reads.
+#[derive(Debug)]
+pub struct RawDealer {
+    stream: tokio::net::TcpStream,
+}
+
+impl RawDealer {
+    /// Connects to a plain `tcp://host:port` reply socket and sends the
+    /// greeting and READY (without waiting for the peer's).
+    ///
+    /// # Errors
+    ///
+    /// Not a tcp endpoint, or the connection fails.
+    pub async fn connect(endpoint: &Endpoint) -> Result<RawDealer> {
+        use tokio::io::AsyncWriteExt;
+        let (Some(host), Some(port)) = (endpoint.host(), endpoint.port()) else {
+            return Err(Error::InvalidAddress {
+                address: endpoint.to_string(),
+                reason: "a raw dealer needs a tcp://host:port endpoint".to_owned(),
+            });
+        };
+        let stream = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| Error::io("connecting a raw dealer", e))?;
+        // The smallest receive buffer: what the peer sends backs up soon.
+        let socket = socket2::SockRef::from(&stream);
+        let _ = socket.set_recv_buffer_size(4096);
+        let mut dealer = RawDealer { stream };
+        let mut greeting = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 0];
+        let mut mechanism = b"NULL".to_vec();
+        mechanism.resize(20, 0);
+        greeting.extend_from_slice(&mechanism);
+        greeting.push(0); // as-server: no
+        greeting.resize(64, 0);
+        let mut ready = vec![5];
+        ready.extend_from_slice(b"READY");
+        ready.push(11);
+        ready.extend_from_slice(b"Socket-Type");
+        ready.extend_from_slice(&6u32.to_be_bytes());
+        ready.extend_from_slice(b"DEALER");
+        greeting.push(0x04); // a short command
+        greeting.push(u8::try_from(ready.len()).unwrap_or(u8::MAX));
+        greeting.extend_from_slice(&ready);
+        dealer
+            .stream
+            .write_all(&greeting)
+            .await
+            .map_err(|e| Error::io("greeting as a raw dealer", e))?;
+        Ok(dealer)
+    }
+
+    /// Sends one request (`["", body]`).
+    ///
+    /// # Errors
+    ///
+    /// The connection failed.
+    pub async fn send_request(&mut self, body: &[u8]) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut frames = vec![0x01, 0]; // the empty delimiter, more to come
+        match u8::try_from(body.len()) {
+            Ok(short) => frames.extend_from_slice(&[0x00, short]),
+            Err(_) => {
+                frames.push(0x02);
+                frames.extend_from_slice(&(body.len() as u64).to_be_bytes());
+            }
+        }
+        frames.extend_from_slice(body);
+        self.stream
+            .write_all(&frames)
+            .await
+            .map_err(|e| Error::io("sending as a raw dealer", e))
+    }
+}
