@@ -162,6 +162,7 @@ impl AddressReceiverBuilder {
         let replies_dropped = Arc::new(AtomicU64::new(0));
         let run = Run {
             replies_dropped: replies_dropped.clone(),
+            table_full: 0,
             table: table.clone(),
             source,
             publisher,
@@ -400,6 +401,8 @@ impl EventPublisher {
 struct Run {
     /// Announcement replies the announcer did not take.
     replies_dropped: Arc<AtomicU64>,
+    /// New addresses refused because the table was full.
+    table_full: u64,
     table: Arc<Mutex<AddressTable>>,
     source: Source,
     publisher: EventPublisher,
@@ -434,7 +437,7 @@ impl Run {
                         Some(Ok(dropped)) => {
                             let total = self.replies_dropped.fetch_add(1, Ordering::Relaxed) + 1;
                             // The first drop and then one in a thousand.
-                            if total == 1 || total % 1000 == 0 {
+                            if total == 1 || total.is_multiple_of(1000) {
                                 tracing::warn!(reason = ?dropped, total, peer = ?from, "dropped an announcement reply the announcer does not take");
                             }
                         }
@@ -494,6 +497,13 @@ impl Run {
             Ok(None) => tracing::trace!("address refreshed"),
             Err(e @ AnnouncementError::NotAnAnnouncement { .. }) => {
                 tracing::debug!(reason = %e, "ignoring a datagram")
+            }
+            Err(e @ AnnouncementError::TableFull { .. }) => {
+                self.table_full += 1;
+                // The first refusal and then one in a thousand.
+                if self.table_full == 1 || self.table_full.is_multiple_of(1000) {
+                    tracing::warn!(reason = %e, refused = self.table_full, from = ?from, "refusing a new address");
+                }
             }
             Err(e) => tracing::warn!(
                 reason = %e,

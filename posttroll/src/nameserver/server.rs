@@ -437,7 +437,7 @@ impl Serve {
                     let total = self.stats.replies_dropped.fetch_add(1, Ordering::Relaxed) + 1;
                     // The first drop and then one in a thousand: a client
                     // that does not read must not flood the log.
-                    if total == 1 || total % 1000 == 0 {
+                    if total == 1 || total.is_multiple_of(1000) {
                         tracing::warn!(secure, peer, reason = ?dropped, total, "dropped a lookup reply the requester does not take");
                     }
                 }

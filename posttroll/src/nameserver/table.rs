@@ -34,6 +34,13 @@ pub enum AnnouncementError {
     DataNotADict,
     /// The data has no string `URI`.
     NoUri,
+    /// The table holds [`AddressTable::max_bytes`] of addresses already: a
+    /// new address is refused (known ones are still refreshed) until some
+    /// expire.
+    TableFull {
+        /// The table's limit, in bytes.
+        max_bytes: usize,
+    },
 }
 
 impl fmt::Display for AnnouncementError {
@@ -49,6 +56,11 @@ impl fmt::Display for AnnouncementError {
                 write!(f, "the announcement's data is not a dict")
             }
             AnnouncementError::NoUri => write!(f, "the announcement's data has no string \"URI\""),
+            AnnouncementError::TableFull { max_bytes } => write!(
+                f,
+                "the address table is full ({max_bytes} bytes of addresses): a new address is \
+                 refused until others expire"
+            ),
         }
     }
 }
@@ -60,6 +72,8 @@ struct Entry {
     /// The announced data plus `status` and `name` (no `receive_time`).
     metadata: Map,
     received: Timestamp,
+    /// What the entry counts against the table's byte limit.
+    size: usize,
 }
 
 /// The nameserver's table: URI → the metadata its publisher announced.
@@ -103,7 +117,16 @@ struct Entry {
 pub struct AddressTable {
     max_age: Duration,
     entries: IndexMap<String, Entry>,
+    /// The sum of the entries' sizes.
+    bytes: usize,
+    max_bytes: usize,
 }
+
+/// The default of [`AddressTable::max_bytes`]: 2 MiB of addresses, about
+/// 7,000 publishers of a typical 300-byte announcement (real networks have
+/// tens to hundreds), and a `lookup("")` reply well under the default
+/// `max_message_size` (4 MiB) of the clients that read it.
+pub const DEFAULT_MAX_TABLE_BYTES: usize = 2 * 1024 * 1024;
 
 /// The subject prefix of announcements (compared lower-cased).
 const ANNOUNCEMENT_PREFIX: &str = "/address";
@@ -115,7 +138,28 @@ impl AddressTable {
         AddressTable {
             max_age,
             entries: IndexMap::new(),
+            bytes: 0,
+            max_bytes: DEFAULT_MAX_TABLE_BYTES,
         }
+    }
+
+    /// The same table with another byte limit (see
+    /// [`AddressTable::max_bytes`]).
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> AddressTable {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// How many bytes of addresses the table holds at most (the sum of
+    /// each entry's encoded announcement); a new address beyond that is
+    /// refused with [`AnnouncementError::TableFull`] until others expire.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// How many bytes of addresses the table holds now.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// How long an entry lives without a new announcement.
@@ -185,6 +229,7 @@ impl AddressTable {
             .nth(1)
             .unwrap_or_default()
             .to_owned();
+        let size = msg.encode().len();
         let data = match &mut msg.data {
             Data::Json(Value::Object(data)) => data,
             _ => return Err(AnnouncementError::DataNotADict),
@@ -195,6 +240,14 @@ impl AddressTable {
         };
         data.insert("status".into(), Value::Bool(true));
         let mut metadata = data.clone();
+        let known = self.entries.get(uri.as_str()).map(|entry| entry.size);
+        let after = self.bytes - known.unwrap_or(0) + size;
+        if after > self.max_bytes && known.is_none() {
+            return Err(AnnouncementError::TableFull {
+                max_bytes: self.max_bytes,
+            });
+        }
+        self.bytes = after;
         metadata.insert("name".into(), Value::from(name));
 
         let event = if self.entries.contains_key(uri.as_str()) {
@@ -214,6 +267,7 @@ impl AddressTable {
             Entry {
                 metadata,
                 received: now,
+                size,
             },
         );
         Ok(event)
@@ -226,10 +280,12 @@ impl AddressTable {
     pub fn expire(&mut self, now: Timestamp) -> Vec<Message> {
         let max_age = chrono::TimeDelta::from_std(self.max_age).unwrap_or(chrono::TimeDelta::MAX);
         let mut events = Vec::new();
+        let mut removed = 0;
         self.entries.retain(|uri, entry| {
             if now.signed_duration_since(entry.received) <= max_age {
                 return true;
             }
+            removed += entry.size;
             let name = entry
                 .metadata
                 .get("name")
@@ -251,6 +307,7 @@ impl AddressTable {
             }
             false
         });
+        self.bytes -= removed;
         events
     }
 
@@ -314,6 +371,43 @@ mod tests {
         .with_version("v1.2")
         .unwrap()
         .encode_with(None)
+    }
+
+    #[test]
+    fn the_table_is_bounded_in_bytes() {
+        let one = announcement("tcp://h:1", &["a"]).len();
+        let mut table = AddressTable::new(Duration::from_secs(10)).with_max_bytes(one * 3 + 10);
+        for port in 0..3 {
+            let frame = announcement(&format!("tcp://h:{port}"), &["a"]);
+            assert!(table.announce(&frame, t(0)).unwrap().is_some());
+        }
+        let full = table.bytes();
+        assert!(full <= table.max_bytes(), "{full}");
+        // A new address is refused, naming the limit...
+        let error = table
+            .announce(&announcement("tcp://h:9", &["a"]), t(1))
+            .unwrap_err();
+        assert_eq!(
+            error,
+            AnnouncementError::TableFull {
+                max_bytes: one * 3 + 10
+            }
+        );
+        assert!(error.to_string().contains("full"), "{error}");
+        assert_eq!(table.len(), 3);
+        // ...a known one is still refreshed...
+        assert!(table
+            .announce(&announcement("tcp://h:0", &["a"]), t(5))
+            .unwrap()
+            .is_none());
+        assert_eq!(table.bytes(), full);
+        // ...and once others expire there is room again.
+        assert_eq!(table.expire(t(12)).len(), 2);
+        assert!(table.bytes() < full);
+        assert!(table
+            .announce(&announcement("tcp://h:9", &["a"]), t(12))
+            .unwrap()
+            .is_some());
     }
 
     #[test]
