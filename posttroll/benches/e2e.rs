@@ -107,11 +107,14 @@ fn engine() -> String {
 /// The configuration of every context of the benchmark (`unsecure_zmq` on
 /// [`engine`]).
 fn config() -> Config {
+    // The process's configuration (POSTTROLL_* variables: limits, queue
+    // sizes) on the engine measured.
+    let base = Config::load().unwrap_or_default();
     Config {
         backend: "unsecure_zmq".into(),
         engine: Some(engine()),
         own_ip: Some("127.0.0.1".into()),
-        ..Config::default()
+        ..base
     }
 }
 
