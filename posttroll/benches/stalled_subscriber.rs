@@ -57,13 +57,12 @@ async fn publisher(port: u16) -> Result<(), Box<dyn std::error::Error>> {
     let end = Instant::now() + Duration::from_secs(seconds() + 2);
     let mut sent = 0u64;
     while Instant::now() < end {
-        match tokio::time::timeout(Duration::from_secs(1), publisher.send_raw(frame.clone())).await
+        // A no-drop publisher waits for the stalled subscriber: try again.
+        if let Ok(result) =
+            tokio::time::timeout(Duration::from_secs(1), publisher.send_raw(frame.clone())).await
         {
-            Ok(result) => {
-                result?;
-                sent += 1;
-            }
-            Err(_) => {} // a no-drop publisher waiting for the stalled subscriber
+            result?;
+            sent += 1;
         }
     }
     eprintln!("publisher: {sent} messages of 1 MB sent");
