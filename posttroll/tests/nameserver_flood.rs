@@ -182,8 +182,14 @@ async fn no_client_can_wedge_a_reply_port() {
              {held_back}, in {:?}",
             start.elapsed()
         );
+        // A lookup reply is a few KiB: the flooder's buffers fill within a
+        // few thousand requests and replies are dropped (or, first, TCP
+        // holds the flooder back). An announcement reply is 2 bytes: the
+        // kernel's buffers take far more than a bounded flood sends, and
+        // either outcome, or none, may come first; what must hold there is
+        // that everybody else is served (checked during and after).
         assert!(
-            drops > 0 || held_back,
+            drops > 0 || held_back || port == Port::Announce,
             "{engine}: {what}: {sent} requests from a client that never reads neither made a \
              reply drop nor held the client back in {:?}",
             start.elapsed()
