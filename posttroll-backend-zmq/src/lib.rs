@@ -48,9 +48,13 @@
 //!
 //! ## Size limits
 //!
-//! Every socket gets `ZMQ_MAXMSGSIZE` from the config's `max_message_size`
-//! (or [`BindSpec::max_message_size`]): libzmq refuses a larger frame
-//! before allocating it and disconnects the peer that sent it. Subscribers
+//! Every server socket (PUB, reply) gets `ZMQ_MAXMSGSIZE` from the config's
+//! `max_message_size` (or [`BindSpec::max_message_size`]): libzmq refuses
+//! a larger frame before allocating it and disconnects the peer that sent
+//! it. Subscribers do not: libzmq never reconnects a connection it closed
+//! for a protocol error, so a subscriber would lose its publisher for
+//! good; a subscriber drops (logs and counts) a larger frame itself, after
+//! libzmq has read it. Subscribers
 //! get `ZMQ_RCVHWM` = [`Config::subscriber_receive_hwm`], at least
 //! [`MIN_SUBSCRIBER_RCVHWM`] (16 frames with the default limits), so what
 //! libzmq holds for a stalled subscriber is bounded in bytes.
@@ -558,11 +562,14 @@ impl ZmqTransport {
                 .set_subscribe(topic.as_bytes())
                 .map_err(zmq_error("subscribing (ZMQ_SUBSCRIBE)"))?;
         }
-        let monitor = if endpoint.is_inproc() {
-            None
-        } else {
-            Some(pubsub::monitor(&self.shared.context, &opened.socket)?)
-        };
+        // libzmq does not reconnect a connection it closed for a protocol
+        // error, and a frame over ZMQ_MAXMSGSIZE is one: a subscriber would
+        // lose its publisher for good. Subscribers check the size
+        // themselves instead (dropping, logging and counting such frames).
+        opened
+            .socket
+            .set_maxmsgsize(-1)
+            .map_err(zmq_error("setting ZMQ_MAXMSGSIZE"))?;
         connect(&opened.socket, endpoint)?;
         let batch = opened
             .socket
@@ -572,7 +579,8 @@ impl ZmqTransport {
             .filter(|hwm| *hwm > 0)
             .unwrap_or(usize::MAX);
         let io = util::register(opened.socket)?;
-        Ok(ZmqSubSocket::new(endpoint.clone(), io, monitor, batch))
+        let max = usize::try_from(self.shared.max_message_size).unwrap_or(usize::MAX);
+        Ok(ZmqSubSocket::new(endpoint.clone(), io, max, batch))
     }
 
     /// Binds a REP socket (the concrete type behind

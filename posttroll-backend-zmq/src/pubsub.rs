@@ -151,9 +151,11 @@ pub struct ZmqSubSocket {
     /// The most frames taken from libzmq per wakeup (never more than the
     /// receive high-water mark, so a stalled subscriber holds few bytes).
     batch: usize,
-    /// The socket's `DISCONNECTED` events (a PAIR fed by
-    /// `zmq_socket_monitor`); `None` on `inproc://`.
-    monitor: Option<Registered>,
+    /// The largest frame passed on (config `max_message_size`); larger
+    /// ones are dropped, logged and counted.
+    max_message_size: usize,
+    /// Frames dropped for their size.
+    oversized: u64,
     /// Frames taken from libzmq and not yet returned (cancel-safety).
     queue: VecDeque<Bytes>,
     /// `None` once closed.
@@ -174,7 +176,7 @@ impl ZmqSubSocket {
     pub(crate) fn new(
         endpoint: Endpoint,
         io: Registered,
-        monitor: Option<Registered>,
+        max_message_size: usize,
         batch: usize,
     ) -> ZmqSubSocket {
         let batch = batch.clamp(1, RECV_BATCH);
@@ -184,12 +186,18 @@ impl ZmqSubSocket {
             queue: VecDeque::with_capacity(batch),
             batch,
             io: Some(io),
-            monitor,
+            max_message_size,
+            oversized: 0,
         }
     }
 
     fn closed_error(&self) -> Error {
         Error::closed(format!("the subscriber to {}", self.endpoint))
+    }
+
+    /// Frames dropped because they were larger than `max_message_size`.
+    pub fn oversized(&self) -> u64 {
+        self.oversized
     }
 
     /// The socket's ZeroMQ options (diagnostics and tests).
@@ -220,55 +228,6 @@ fn fill(io: &Registered, queue: &mut VecDeque<Bytes>, batch: usize) -> Result<us
     Ok(batch)
 }
 
-/// The events a subscriber's monitor reports.
-pub(crate) const SUB_EVENTS: i32 = zmq::SocketEvent::DISCONNECTED as i32;
-
-/// Starts a monitor of `socket`'s [`SUB_EVENTS`]: a PAIR of the same
-/// context connected to it, registered with tokio.
-pub(crate) fn monitor(context: &zmq::Context, socket: &zmq::Socket) -> Result<Registered> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let name = format!(
-        "inproc://posttroll-sub-monitor-{}",
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    socket
-        .monitor(&name, SUB_EVENTS)
-        .map_err(zmq_error("starting a socket monitor"))?;
-    let pair = context
-        .socket(zmq::PAIR)
-        .map_err(zmq_error("creating a monitor socket"))?;
-    pair.set_linger(0)
-        .map_err(zmq_error("setting ZMQ_LINGER on a monitor socket"))?;
-    pair.connect(&name)
-        .map_err(zmq_error("connecting a monitor socket"))?;
-    util::register(pair)
-}
-
-/// The next event of a monitor: its number and value (cancel-safe: an
-/// event taken from libzmq is returned in the same poll).
-async fn next_event(monitor: &Registered) -> Result<(u16, u32)> {
-    loop {
-        let event = {
-            let socket = monitor.get_ref().socket();
-            match socket.recv_multipart(zmq::DONTWAIT) {
-                Ok(parts) => Some(parts),
-                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => None,
-                Err(e) => return Err(zmq_error("reading a socket monitor")(e)),
-            }
-        };
-        match event {
-            Some(parts) => {
-                if let Some(head) = parts.first().filter(|head| head.len() >= 6) {
-                    let number = u16::from_le_bytes([head[0], head[1]]);
-                    let value = u32::from_le_bytes([head[2], head[3], head[4], head[5]]);
-                    return Ok((number, value));
-                }
-            }
-            None => util::wait(monitor).await?,
-        }
-    }
-}
-
 #[async_trait]
 impl SubSocket for ZmqSubSocket {
     fn endpoint(&self) -> &Endpoint {
@@ -284,34 +243,28 @@ impl SubSocket for ZmqSubSocket {
                 return Err(self.closed_error());
             };
             if fill(io, &mut self.queue, self.batch)? > 0 {
+                let max = self.max_message_size;
+                let before = self.queue.len();
+                self.queue.retain(|frame| frame.len() <= max);
+                let dropped = (before - self.queue.len()) as u64;
+                if dropped > 0 {
+                    self.oversized += dropped;
+                    // The first and then one in a thousand.
+                    if self.oversized == dropped
+                        || self.oversized / 1000 != (self.oversized - dropped) / 1000
+                    {
+                        tracing::warn!(
+                            endpoint = %self.url,
+                            dropped = self.oversized,
+                            "dropped a frame from {} larger than max_message_size ({max} bytes)",
+                            self.url
+                        );
+                    }
+                }
                 continue;
             }
             // EAGAIN drained libzmq's mailbox: the next event signals.
-            let Some(monitor) = self.monitor.as_ref() else {
-                util::wait(io).await?;
-                continue;
-            };
-            tokio::select! {
-                ready = util::wait(io) => ready?,
-                event = next_event(monitor) => {
-                    let (number, _) = event?;
-                    if i32::from(number) & SUB_EVENTS != 0 {
-                        // libzmq reconnects after a lost connection, but
-                        // not after a protocol error (a frame over
-                        // ZMQ_MAXMSGSIZE): connect again in every case.
-                        tracing::warn!(
-                            endpoint = %self.url,
-                            "disconnected from {} (closed, or sent a frame over max_message_size); reconnecting",
-                            self.url
-                        );
-                        let socket = io.get_ref().socket();
-                        let _ = socket.disconnect(&self.url);
-                        socket
-                            .connect(&self.url)
-                            .map_err(zmq_error("reconnecting a SUB socket"))?;
-                    }
-                }
-            }
+            util::wait(io).await?;
         }
     }
 
@@ -319,7 +272,6 @@ impl SubSocket for ZmqSubSocket {
         self.queue.clear();
         // Deregisters, then closes with LINGER 0.
         self.io = None;
-        self.monitor = None;
         Ok(())
     }
 }
