@@ -367,10 +367,11 @@ pub(crate) async fn watch_server(
 /// Logs a connection that omq closed for an error: a frame over the size
 /// limit, a protocol violation, a missed heartbeat, an I/O error.
 fn log_error_disconnect(endpoint: &str, peer: &PeerInfo, reason: &str) {
+    // A connecting socket's peer is the endpoint it connected to.
     let address = peer
         .peer_address
         .map(|a| a.to_string())
-        .unwrap_or_else(|| "?".to_owned());
+        .unwrap_or_else(|| endpoint.trim_start_matches("tcp://").to_owned());
     tracing::warn!(
         endpoint = %endpoint,
         peer = %address,

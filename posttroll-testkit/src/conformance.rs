@@ -973,6 +973,10 @@ pub async fn oversized_frames_are_refused(t: &dyn Transport, small: &dyn Transpo
         .send_request(Bytes::from(vec![b'x'; 100 * 1024]))
         .await
         .unwrap();
+    assert!(
+        dealer.wait_disconnected(DEADLINE).await,
+        "the client that sent 100 KiB to a 1 KiB reply socket was not disconnected"
+    );
     assert_echo_prefixed(t, &endpoint, "still serving").await;
     dealer.close().await;
     assert_echo_prefixed(t, &endpoint, "last").await;

@@ -17,6 +17,7 @@ fn omq_error(what: &'static str) -> impl Fn(omq_tokio::Error) -> Error {
 #[derive(Debug)]
 pub struct Dealer {
     socket: Socket,
+    events: tokio::sync::Mutex<omq_tokio::MonitorStream>,
 }
 
 impl Dealer {
@@ -49,11 +50,12 @@ impl Dealer {
         options.mechanism = mechanism;
         let socket =
             Socket::try_new(SocketType::Dealer, options).map_err(omq_error("making a DEALER"))?;
+        let events = tokio::sync::Mutex::new(socket.monitor());
         socket
             .connect(endpoint.to_string().as_str())
             .await
             .map_err(omq_error("connecting a DEALER"))?;
-        Ok(Dealer { socket })
+        Ok(Dealer { socket, events })
     }
 
     /// Sends one request (`["", body]`), waiting for room.
@@ -66,6 +68,24 @@ impl Dealer {
             .send(Message::multipart([Bytes::new(), body]))
             .await
             .map_err(omq_error("sending on a DEALER"))
+    }
+
+    /// Waits at most `timeout` until the peer has closed a connection of
+    /// this dealer (as a server does with a client that sent a frame over
+    /// its size limit); true when it did.
+    pub async fn wait_disconnected(&self, timeout: std::time::Duration) -> bool {
+        let mut events = self.events.lock().await;
+        let wait = async {
+            loop {
+                match events.recv().await {
+                    Ok(omq_tokio::MonitorEvent::Disconnected { .. }) => return true,
+                    Ok(_) => {}
+                    Err(omq_tokio::MonitorRecvError::Lagged(_)) => {}
+                    Err(_) => return false,
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.unwrap_or(false)
     }
 
     /// Closes the connection (linger 0).
