@@ -64,6 +64,17 @@
 //! CURVE is refused with [`Error::Unsupported`] (except on `inproc://`,
 //! which never uses security).
 //!
+//! ## Heartbeats
+//!
+//! Subscriber and request sockets send ZMTP PINGs every
+//! `zmtp_heartbeat_interval` seconds and close a connection that has been
+//! silent for `zmtp_heartbeat_timeout` seconds (defaults 10 and 30; 0
+//! disables them), so a publisher behind a path that stops forwarding
+//! without closing (a crashed host, a firewall or NAT that drops the flow)
+//! is noticed and connected to again. Peers answer PINGs whatever their
+//! own settings (libzmq 4.2 and later, omq). The TCP keepalive keys work as
+//! well, independently.
+//!
 //! ## Size limits
 //!
 //! Every socket refuses frames larger than the config's `max_message_size`
@@ -264,6 +275,7 @@ pub struct PureRustTransportBuilder {
     curve: Option<CurveConfig>,
     subscriber_rcvhwm: Option<u32>,
     max_message_size: usize,
+    heartbeat: Option<(Duration, Duration)>,
 }
 
 impl PureRustTransportBuilder {
@@ -276,6 +288,7 @@ impl PureRustTransportBuilder {
             curve: None,
             subscriber_rcvhwm: Some(config.subscriber_receive_hwm()),
             max_message_size: config.max_message_size_bytes(),
+            heartbeat: config.zmtp_heartbeat(),
         }
     }
 
@@ -323,6 +336,7 @@ impl PureRustTransportBuilder {
                 curve: self.curve,
                 subscriber_rcvhwm: self.subscriber_rcvhwm,
                 max_message_size: self.max_message_size,
+                heartbeat: self.heartbeat,
                 requesters: RequesterPool::new(),
                 handshake_failures: Arc::new(AtomicU64::new(0)),
             }),
@@ -344,6 +358,8 @@ struct Shared {
     subscriber_rcvhwm: Option<u32>,
     /// The largest frame a socket accepts (config `max_message_size`).
     max_message_size: usize,
+    /// ZMTP heartbeat interval and timeout of SUB and REQ sockets.
+    heartbeat: Option<(Duration, Duration)>,
     /// Idle REQ sockets whose last request was answered.
     requesters: RequesterPool<Socket, tokio::runtime::Id>,
     /// Failed handshakes on CURVE server sockets.
@@ -385,6 +401,9 @@ pub struct SocketOptions {
     pub linger: Option<Duration>,
     /// The largest frame accepted from a peer.
     pub max_message_size: Option<usize>,
+    /// The ZMTP heartbeat: PING interval and the silence that closes the
+    /// connection (subscribers and requesters).
+    pub heartbeat: Option<(Duration, Duration)>,
     /// The security mechanism: `NULL`, `NULL` with an admission check
     /// (`NULL+auth`), `CURVE-server`, `CURVE-client`.
     pub mechanism: String,
@@ -400,6 +419,9 @@ impl SocketOptions {
             no_drop: options.xpub_nodrop,
             linger: options.linger,
             max_message_size: options.max_message_size,
+            heartbeat: options
+                .heartbeat_interval
+                .map(|i| (i, options.heartbeat_timeout.unwrap_or(i))),
             mechanism: match &options.mechanism {
                 MechanismSetup::Null => "NULL",
                 MechanismSetup::NullServer { .. } => "NULL+auth",
@@ -494,6 +516,14 @@ impl PureRustTransport {
             .linger(linger)
             .tcp_keepalive(self.shared.keepalive)
             .max_message_size(self.shared.max_message_size);
+        if let (SocketType::Sub | SocketType::Req, Some((interval, timeout))) =
+            (kind, self.shared.heartbeat)
+        {
+            options = options
+                .heartbeat_interval(interval)
+                .heartbeat_ttl(timeout)
+                .heartbeat_timeout(timeout);
+        }
         if kind == SocketType::Sub {
             if let Some(hwm) = self.shared.subscriber_rcvhwm {
                 options = options.recv_hwm(if hwm == 0 { UNBOUNDED_HWM } else { hwm });

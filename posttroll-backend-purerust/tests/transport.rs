@@ -151,6 +151,13 @@ async fn socket_options_follow_the_config() {
     );
     assert_eq!(s.linger, Some(Duration::ZERO));
     assert_eq!(s.max_message_size, Some(4 * 1024 * 1024));
+    // ZMTP heartbeats on subscribers (10 s / 30 s by default), not on
+    // publishers.
+    assert_eq!(
+        s.heartbeat,
+        Some((Duration::from_secs(10), Duration::from_secs(30)))
+    );
+    assert_eq!(p.heartbeat, None);
     assert_eq!(p.max_message_size, Some(4 * 1024 * 1024));
     // Reply sockets are ROUTERs, with their bind's own size limit.
     let r = rep.options();
@@ -286,6 +293,17 @@ async fn oversized_frames_are_refused_and_the_peer_is_logged() {
     suite::oversized_frames_are_refused(&transport(), &small).await;
     // Both refusals name the peer that was disconnected.
     wait_for_log(&["disconnected peer 127.0.0.1:", "on tcp://127.0.0.1:"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_publisher_is_noticed_and_followed_again() {
+    let t = transport_with(&Config {
+        zmtp_heartbeat_interval: 0.3,
+        zmtp_heartbeat_timeout: 1.0,
+        ..Config::default()
+    });
+    let (detection, recovery) = suite::silent_publisher_is_noticed_and_followed_again(&t).await;
+    eprintln!("silent publisher noticed after {detection:?}, followed again {recovery:?} after the path healed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

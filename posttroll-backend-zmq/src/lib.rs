@@ -46,6 +46,13 @@
 //! it is created) and its client-key check into
 //! [`ZmqTransportBuilder::zap_policy`].
 //!
+//! ## Heartbeats
+//!
+//! SUB and REQ sockets get `ZMQ_HEARTBEAT_IVL`, `ZMQ_HEARTBEAT_TIMEOUT`
+//! and `ZMQ_HEARTBEAT_TTL` from `zmtp_heartbeat_interval` and
+//! `zmtp_heartbeat_timeout` (defaults 10 s and 30 s; 0 disables them): a
+//! connection silent for the timeout is closed, and libzmq connects again.
+//!
 //! ## Size limits
 //!
 //! Every server socket (PUB, reply) gets `ZMQ_MAXMSGSIZE` from the config's
@@ -299,6 +306,7 @@ pub struct ZmqTransportBuilder {
     curve: Option<Arc<dyn SocketSecurity>>,
     subscriber_rcvhwm: Option<i32>,
     max_message_size: i64,
+    heartbeat: Option<(Duration, Duration)>,
 }
 
 impl ZmqTransportBuilder {
@@ -315,6 +323,7 @@ impl ZmqTransportBuilder {
                     .unwrap_or(i32::MAX),
             ),
             max_message_size: i64::try_from(config.max_message_size).unwrap_or(i64::MAX),
+            heartbeat: config.zmtp_heartbeat(),
         }
     }
 
@@ -376,6 +385,7 @@ impl ZmqTransportBuilder {
                 keepalive: self.keepalive,
                 subscriber_rcvhwm: self.subscriber_rcvhwm,
                 max_message_size: self.max_message_size,
+                heartbeat: self.heartbeat,
                 curve: self.curve,
                 zap,
                 requesters: RequesterPool::new(),
@@ -398,6 +408,8 @@ struct Shared {
     subscriber_rcvhwm: Option<i32>,
     /// `ZMQ_MAXMSGSIZE` of every socket (config `max_message_size`).
     max_message_size: i64,
+    /// ZMTP heartbeat interval and timeout of SUB and REQ sockets.
+    heartbeat: Option<(Duration, Duration)>,
     curve: Option<Arc<dyn SocketSecurity>>,
     zap: Option<Arc<ZapHandler>>,
     /// Idle REQ sockets whose last request was answered (see
@@ -491,6 +503,19 @@ impl ZmqTransport {
         socket
             .set_maxmsgsize(self.shared.max_message_size)
             .map_err(zmq_error("setting ZMQ_MAXMSGSIZE"))?;
+        if let (zmq::SUB | zmq::REQ, Some((interval, timeout))) = (kind, self.shared.heartbeat) {
+            let ms = |d: Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX).max(1);
+            socket
+                .set_heartbeat_ivl(ms(interval))
+                .map_err(zmq_error("setting ZMQ_HEARTBEAT_IVL"))?;
+            socket
+                .set_heartbeat_timeout(ms(timeout))
+                .map_err(zmq_error("setting ZMQ_HEARTBEAT_TIMEOUT"))?;
+            // TTL is sent in 100 ms units (at most 6553.5 s).
+            socket
+                .set_heartbeat_ttl(ms(timeout).min(6_553_500))
+                .map_err(zmq_error("setting ZMQ_HEARTBEAT_TTL"))?;
+        }
         self.shared.keepalive.apply(&socket)?;
         if endpoint.host().is_some_and(|h| h.contains(':')) {
             socket

@@ -240,6 +240,17 @@ async fn oversized_frames_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_publisher_is_noticed_and_followed_again() {
+    let t = transport_with(&Config {
+        zmtp_heartbeat_interval: 0.3,
+        zmtp_heartbeat_timeout: 1.0,
+        ..Config::default()
+    });
+    let (detection, recovery) = suite::silent_publisher_is_noticed_and_followed_again(&t).await;
+    eprintln!("silent publisher noticed after {detection:?}, followed again {recovery:?} after the path healed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_reply_over_inproc_and_ipc() {
     suite::request_reply_over_inproc_and_ipc(&transport()).await;
 }

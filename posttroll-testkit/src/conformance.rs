@@ -1015,3 +1015,74 @@ pub async fn oversized_frames_are_refused(t: &dyn Transport, small: &dyn Transpo
     }
     publisher.close().await.unwrap();
 }
+
+// ---------------------------------------------------------------- liveness
+
+/// A subscriber of `t` (a transport whose config has ZMTP heartbeats of
+/// 0.3 s / 1 s) behind a path that stops forwarding without closing (a
+/// [`crate::proxy::BlackHoleProxy`]) closes its silent connection within
+/// the heartbeat interval + timeout (and a margin), connects again, and
+/// receives again within 5 s once the path heals. Returns how long the
+/// detection and the recovery took.
+pub async fn silent_publisher_is_noticed_and_followed_again(
+    t: &dyn Transport,
+) -> (Duration, Duration) {
+    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
+    spec.options.no_drop = false;
+    let publisher = t.bind_publisher(spec).await.unwrap();
+    let target: std::net::SocketAddr =
+        format!("127.0.0.1:{}", publisher.endpoint().port().unwrap())
+            .parse()
+            .unwrap();
+    let proxy = crate::proxy::BlackHoleProxy::start(target).await.unwrap();
+    let mut subscriber = t
+        .connect_subscriber(
+            &Endpoint::tcp("127.0.0.1", proxy.port()),
+            &topics(&[""]),
+            Security::Plain,
+        )
+        .await
+        .unwrap();
+    sync(&*publisher, &mut *subscriber, PROBE).await;
+    assert_eq!(proxy.closed_by_client(), 0);
+
+    proxy.black_hole();
+    let holed = Instant::now();
+    let noticed = proxy
+        .wait_for(Duration::from_secs(5), |_, closed| closed >= 1)
+        .await;
+    let detection = holed.elapsed();
+    assert!(
+        noticed,
+        "the subscriber kept its silent connection for {detection:?}"
+    );
+    assert!(
+        detection < Duration::from_millis(1300 + 1000),
+        "noticed only after {detection:?} (heartbeat 0.3 s + 1 s)"
+    );
+    // It connects again (through the black hole).
+    assert!(
+        proxy
+            .wait_for(Duration::from_secs(5), |accepted, _| accepted >= 2)
+            .await,
+        "the subscriber did not connect again"
+    );
+
+    proxy.heal();
+    let healed = Instant::now();
+    loop {
+        publisher.send(Bytes::from_static(PROBE)).await.unwrap();
+        if let Ok(frame) = tokio::time::timeout(Duration::from_millis(20), subscriber.recv()).await
+        {
+            frame.unwrap();
+            break;
+        }
+        assert!(
+            healed.elapsed() < Duration::from_secs(5),
+            "nothing received 5 s after the path healed"
+        );
+    }
+    let recovery = healed.elapsed();
+    publisher.close().await.unwrap();
+    (detection, recovery)
+}

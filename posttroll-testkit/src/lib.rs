@@ -56,6 +56,7 @@ pub mod fixture;
 pub mod multicast;
 pub mod peers;
 pub mod ports;
+pub mod proxy;
 pub mod python;
 pub mod recorder;
 pub mod scripted;

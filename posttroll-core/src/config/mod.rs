@@ -211,6 +211,35 @@ fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Strin
 static GLOBAL: OnceLock<Config> = OnceLock::new();
 
 impl Config {
+    /// The ZMTP heartbeat of subscriber and request connections: the
+    /// interval between PINGs and the silence after which the connection
+    /// is closed and made again, from [`Config::zmtp_heartbeat_interval`]
+    /// and [`Config::zmtp_heartbeat_timeout`]; `None` when either is 0 (or
+    /// not a positive finite number of seconds): no heartbeats.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use posttroll_core::Config;
+    ///
+    /// let heartbeat = Config::default().zmtp_heartbeat();
+    /// assert_eq!(heartbeat, Some((Duration::from_secs(10), Duration::from_secs(30))));
+    /// let off = Config { zmtp_heartbeat_interval: 0.0, ..Config::default() };
+    /// assert_eq!(off.zmtp_heartbeat(), None);
+    /// ```
+    pub fn zmtp_heartbeat(&self) -> Option<(std::time::Duration, std::time::Duration)> {
+        let seconds = |s: f64| {
+            (s.is_finite() && s > 0.0)
+                .then(|| std::time::Duration::try_from_secs_f64(s).ok())
+                .flatten()
+        };
+        Some((
+            seconds(self.zmtp_heartbeat_interval)?,
+            seconds(self.zmtp_heartbeat_timeout)?,
+        ))
+    }
+
     /// [`Config::max_message_size`] as a `usize` (saturating), for engines.
     pub fn max_message_size_bytes(&self) -> usize {
         usize::try_from(self.max_message_size).unwrap_or(usize::MAX)
