@@ -27,8 +27,8 @@ pub(crate) fn first_frame(mut message: Message) -> Bytes {
 
 /// A bound reply socket of a [`PureRustTransport`](crate::PureRustTransport)
 /// (an omq `ROUTER`): requests are received in any number before they are
-/// answered, and [`ReplySocket::reply`] never waits (see the
-/// [module documentation](self)). A message without the REQ envelope
+/// answered, and [`ReplySocket::reply`] never waits: a requester that
+/// does not read its replies loses them, nobody else does. A message without the REQ envelope
 /// delimiter is not a request and is dropped (as libzmq's `REP` drops it);
 /// [`PureReplySocket::malformed`] counts them. Dropping the socket closes
 /// it.

@@ -26,8 +26,8 @@ const MAX_FRAMES: usize = 16;
 
 /// A bound reply socket of a [`ZmqTransport`](crate::ZmqTransport) (a
 /// libzmq `ROUTER`): requests are received in any number before they are
-/// answered, and [`ReplySocket::reply`] never waits (see the
-/// [module documentation](self)). A message without the REQ envelope
+/// answered, and [`ReplySocket::reply`] never waits: a requester that
+/// does not read its replies loses them, nobody else does. A message without the REQ envelope
 /// delimiter is not a request and is dropped (as libzmq's `REP` drops it);
 /// [`ZmqReplySocket::malformed`] counts them. Dropping it closes it.
 pub struct ZmqReplySocket {
