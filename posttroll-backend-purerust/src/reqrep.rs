@@ -12,7 +12,6 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use omq_tokio::{IdentitySocket, Message, Socket, TrySendError};
-use posttroll_core::transport::split_envelope;
 use posttroll_core::{Delivery, Endpoint, Error, ReplySocket, ReplyTo, Request, Result};
 
 use crate::{omq_error, SocketOptions};
@@ -115,24 +114,15 @@ impl ReplySocket for PureReplySocket {
             while let Some(part) = message.pop_front() {
                 frames.push(part);
             }
-            match split_envelope(frames) {
-                Some((envelope, body)) => {
-                    let mut routed = Vec::with_capacity(envelope.len() + 1);
-                    routed.push(identity.to_bytes());
-                    routed.extend(envelope);
-                    return Ok(Request {
-                        body,
-                        reply_to: ReplyTo {
-                            envelope: routed,
-                            peer,
-                        },
-                    });
-                }
+            // The peer's address goes with the request, and into the log.
+            let logged = peer.clone();
+            match Request::routed(identity.to_bytes(), frames, peer) {
+                Some(request) => return Ok(request),
                 None => {
                     self.malformed += 1;
                     tracing::debug!(
                         endpoint = %self.endpoint,
-                        peer = peer.as_deref().unwrap_or("?"),
+                        peer = logged.as_deref().unwrap_or("?"),
                         "dropping a message that is not a request (no envelope delimiter)"
                     );
                 }

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use posttroll_core::transport::split_envelope;
 use posttroll_core::{Delivery, Endpoint, Error, ReplySocket, ReplyTo, Request, Result};
 
 use crate::util::{self, into_bytes, zmq_error, Registered};
@@ -128,24 +127,15 @@ impl ReplySocket for ZmqReplySocket {
                 continue;
             };
             let identity = frames.remove(0);
-            match split_envelope(frames) {
-                Some((envelope, body)) => {
-                    let mut routed = Vec::with_capacity(envelope.len() + 1);
-                    routed.push(identity);
-                    routed.extend(envelope);
-                    return Ok(Request {
-                        body,
-                        reply_to: ReplyTo {
-                            envelope: routed,
-                            peer,
-                        },
-                    });
-                }
+            // The peer's address goes with the request, and into the log.
+            let logged = peer.clone();
+            match Request::routed(identity, frames, peer) {
+                Some(request) => return Ok(request),
                 None => {
                     self.malformed += 1;
                     tracing::debug!(
                         endpoint = %self.endpoint,
-                        peer = peer.as_deref().unwrap_or("?"),
+                        peer = logged.as_deref().unwrap_or("?"),
                         "dropping a message that is not a request (no envelope delimiter)"
                     );
                 }

@@ -176,6 +176,39 @@ pub struct Request {
     pub reply_to: ReplyTo,
 }
 
+impl Request {
+    /// A request as a routing socket received it from the peer with the
+    /// routing `identity`: `frames` are the REQ envelope and the body (see
+    /// [`split_envelope`]); `None` when they are not a request. The reply
+    /// goes back through the identity and the envelope.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use posttroll_core::Request;
+    ///
+    /// let frames = vec![Bytes::new(), Bytes::from_static(b"ping")];
+    /// let request = Request::routed(Bytes::from_static(b"id"), frames, None).unwrap();
+    /// assert_eq!(request.body, "ping");
+    /// assert_eq!(request.reply_to.envelope, vec![Bytes::from_static(b"id"), Bytes::new()]);
+    /// assert!(Request::routed(Bytes::from_static(b"id"), vec![Bytes::from_static(b"x")], None).is_none());
+    /// ```
+    pub fn routed(identity: Bytes, frames: Vec<Bytes>, peer: Option<String>) -> Option<Request> {
+        let (envelope, body) = split_envelope(frames)?;
+        let mut routed = Vec::with_capacity(envelope.len() + 1);
+        routed.push(identity);
+        routed.extend(envelope);
+        Some(Request {
+            body,
+            reply_to: ReplyTo {
+                envelope: routed,
+                peer,
+            },
+        })
+    }
+}
+
 /// What became of a reply handed to [`ReplySocket::reply`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
