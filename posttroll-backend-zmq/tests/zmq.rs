@@ -430,11 +430,7 @@ async fn factory_builds_unsecure_zmq() {
 fn python() -> Option<PathBuf> {
     let candidates: Vec<PathBuf> = match std::env::var_os("PTRS_PYTHON") {
         Some(p) => vec![PathBuf::from(p)],
-        None => vec![
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
-            PathBuf::from("/work/main/.venv/bin/python"),
-            PathBuf::from("/work/venv312/bin/python"),
-        ],
+        None => vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python")],
     };
     let found = candidates.iter().find(|p| {
         Command::new(p)

@@ -276,10 +276,7 @@ fn python_command(python: &Path, config: &Config, args: &[&str]) -> Command {
 fn find_python() -> Result<PathBuf, String> {
     let candidates: Vec<PathBuf> = match std::env::var_os("PTRS_PYTHON") {
         Some(p) if !p.is_empty() => vec![PathBuf::from(p)],
-        _ => vec![
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
-            PathBuf::from("/work/venv312/bin/python"),
-        ],
+        _ => vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python")],
     };
     let mut reasons = Vec::new();
     for python in &candidates {

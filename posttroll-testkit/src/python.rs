@@ -63,18 +63,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The interpreters tried, in order: `$PTRS_PYTHON` when set (then only
 /// it: a deliberate choice is not second-guessed), else
-/// `<workspace>/.venv/bin/python` (made by `scripts/setup-python.sh`), then
-/// `/work/venv312/bin/python`.
+/// `<workspace>/.venv/bin/python` (made by `scripts/setup-python.sh`).
 pub fn candidates() -> Vec<PathBuf> {
     match std::env::var_os(PYTHON_ENV) {
         Some(p) if !p.is_empty() => vec![PathBuf::from(p)],
         _ => {
             let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
             let workspace = manifest.parent().unwrap_or(manifest);
-            vec![
-                workspace.join(".venv/bin/python"),
-                PathBuf::from("/work/venv312/bin/python"),
-            ]
+            vec![workspace.join(".venv/bin/python")]
         }
     }
 }
