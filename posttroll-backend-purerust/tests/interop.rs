@@ -5,8 +5,8 @@
 //! connects from 127.0.0.2.
 //!
 //! The pyzmq tests use the interpreter of `posttroll_testkit::python`
-//! (`PTRS_PYTHON`, else the workspace's `.venv`, else
-//! `/work/venv312/bin/python`); without one they fail under `CI` and are
+//! (`PTRS_PYTHON`, else the workspace's `.venv`); without one they fail
+//! under `CI` and are
 //! skipped loudly otherwise.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]

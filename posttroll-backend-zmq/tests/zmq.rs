@@ -9,8 +9,8 @@
 //! deadline.
 //!
 //! The pyzmq tests use `PTRS_PYTHON` if set, else the repository's
-//! `.venv/bin/python`, else `/work/main/.venv/bin/python`, else
-//! `/work/venv312/bin/python`; without a usable one they fail when `CI` is
+//! `.venv/bin/python` (made by `scripts/setup-python.sh`); without a
+//! usable one they fail when `CI` is
 //! set and are skipped loudly otherwise.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]

@@ -9,8 +9,8 @@
 //!   Rust decodes each frame, re-encodes it to the same bytes, and checks
 //!   the decoded fields against Python's own decoding.
 //!
-//! The interpreter: `PTRS_PYTHON` if set (then only it), else the first of
-//! `<workspace>/.venv/bin/python`, `/work/venv312/bin/python` that can import
+//! The interpreter: `PTRS_PYTHON` if set (then only it), else
+//! `<workspace>/.venv/bin/python`, if it can import
 //! `posttroll.message`. None usable: the tests fail when `CI` is set and
 //! print a loud skip message otherwise.
 

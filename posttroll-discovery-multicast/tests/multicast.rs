@@ -5,8 +5,8 @@
 //!
 //! The Python interop tests run `tests/python/mcast_peer.py` with the
 //! reference's `posttroll.bbmcast`. The interpreter: `PTRS_PYTHON` if set
-//! (then only it), else the first of `<workspace>/.venv/bin/python`,
-//! `/work/venv312/bin/python` that can import `posttroll.bbmcast`. None
+//! (then only it), else `<workspace>/.venv/bin/python`, if it can import
+//! `posttroll.bbmcast`. None
 //! usable: the tests fail when `CI` is set and print a loud skip message
 //! otherwise.
 

@@ -24,7 +24,7 @@
 //!
 //! The Python side is `tests/python/interop_peer.py`, run through
 //! `posttroll_testkit::python` (which finds the interpreter: `PTRS_PYTHON`,
-//! else `.venv/bin/python`, else `/work/venv312/bin/python`; a test without
+//! else the workspace's `.venv/bin/python`; a test without
 //! one is skipped loudly, or fails under `CI`). Ports come from the
 //! testkit's free-port helpers and reach the peer as `POSTTROLL_*`
 //! variables; multicast stays on interface 127.0.0.1 with TTL 0 and a

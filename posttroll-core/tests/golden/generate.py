@@ -1,8 +1,8 @@
 """Generate golden test vectors from the Python reference posttroll (1.16.0).
 
-Run from the repository root (/work/main) with the reference venv::
+Run from the repository root with the reference venv (scripts/setup-python.sh)::
 
-    /work/venv312/bin/python posttroll-core/tests/golden/generate.py
+    .venv/bin/python posttroll-core/tests/golden/generate.py
 
 It writes, next to this script:
 
@@ -422,7 +422,7 @@ def decode_cases():
 
 
 def typical_data():
-    # /work/shared/reference/python-bench/metadata.py
+    # ../shared/reference/python-bench/metadata.py (beside the repository)
     return {
         "start_time": dt.datetime(2020, 12, 1, 12, 0, 0),
         "end_time": dt.datetime(2020, 12, 1, 12, 1, 25, 600000),
