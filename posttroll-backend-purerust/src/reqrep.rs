@@ -114,15 +114,13 @@ impl ReplySocket for PureReplySocket {
             while let Some(part) = message.pop_front() {
                 frames.push(part);
             }
-            // The peer's address goes with the request, and into the log.
-            let logged = peer.clone();
             match Request::routed(identity.to_bytes(), frames, peer) {
-                Some(request) => return Ok(request),
-                None => {
+                Ok(request) => return Ok(request),
+                Err(not) => {
                     self.malformed += 1;
                     tracing::debug!(
                         endpoint = %self.endpoint,
-                        peer = logged.as_deref().unwrap_or("?"),
+                        peer = not.peer.as_deref().unwrap_or("?"),
                         "dropping a message that is not a request (no envelope delimiter)"
                     );
                 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use posttroll_core::log_sampling::first_and_every_thousandth;
 use posttroll_core::{Endpoint, Error, PubSocket, Result, SubSocket};
 use tokio::sync::Notify;
 
@@ -212,12 +213,30 @@ impl ZmqSubSocket {
     }
 }
 
-/// Takes up to `batch` ready frames from libzmq into `queue`; returns how
-/// many (0 means `EAGAIN`: the mailbox is drained).
-fn fill(io: &Registered, queue: &mut VecDeque<Bytes>, batch: usize) -> Result<usize> {
+/// Takes up to `batch` ready frames from libzmq into `queue`, dropping
+/// (counting in `oversized`, and logging) those larger than `max`;
+/// returns how many were taken (0 means `EAGAIN`: the mailbox is drained).
+fn fill(
+    io: &Registered,
+    queue: &mut VecDeque<Bytes>,
+    batch: usize,
+    max: usize,
+    oversized: &mut u64,
+    url: &str,
+) -> Result<usize> {
     let socket = io.get_ref().socket();
     for taken in 0..batch {
         match socket.recv_msg(zmq::DONTWAIT) {
+            Ok(msg) if msg.len() > max => {
+                *oversized += 1;
+                if first_and_every_thousandth(*oversized) {
+                    tracing::warn!(
+                        endpoint = %url,
+                        dropped = *oversized,
+                        "dropped a frame from {url} larger than max_message_size ({max} bytes)"
+                    );
+                }
+            }
             Ok(msg) => queue.push_back(util::into_bytes(msg)),
             Err(zmq::Error::EAGAIN) => return Ok(taken),
             Err(zmq::Error::EINTR) if taken > 0 => return Ok(taken),
@@ -242,25 +261,15 @@ impl SubSocket for ZmqSubSocket {
             let Some(io) = self.io.as_ref() else {
                 return Err(self.closed_error());
             };
-            if fill(io, &mut self.queue, self.batch)? > 0 {
-                let max = self.max_message_size;
-                let before = self.queue.len();
-                self.queue.retain(|frame| frame.len() <= max);
-                let dropped = (before - self.queue.len()) as u64;
-                if dropped > 0 {
-                    self.oversized += dropped;
-                    // The first and then one in a thousand.
-                    if self.oversized == dropped
-                        || self.oversized / 1000 != (self.oversized - dropped) / 1000
-                    {
-                        tracing::warn!(
-                            endpoint = %self.url,
-                            dropped = self.oversized,
-                            "dropped a frame from {} larger than max_message_size ({max} bytes)",
-                            self.url
-                        );
-                    }
-                }
+            let taken = fill(
+                io,
+                &mut self.queue,
+                self.batch,
+                self.max_message_size,
+                &mut self.oversized,
+                &self.url,
+            )?;
+            if taken > 0 {
                 continue;
             }
             // EAGAIN drained libzmq's mailbox: the next event signals.

@@ -127,15 +127,13 @@ impl ReplySocket for ZmqReplySocket {
                 continue;
             };
             let identity = frames.remove(0);
-            // The peer's address goes with the request, and into the log.
-            let logged = peer.clone();
             match Request::routed(identity, frames, peer) {
-                Some(request) => return Ok(request),
-                None => {
+                Ok(request) => return Ok(request),
+                Err(not) => {
                     self.malformed += 1;
                     tracing::debug!(
                         endpoint = %self.endpoint,
-                        peer = logged.as_deref().unwrap_or("?"),
+                        peer = not.peer.as_deref().unwrap_or("?"),
                         "dropping a message that is not a request (no envelope delimiter)"
                     );
                 }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod keystore;
+pub mod log_sampling;
 pub mod message;
 pub mod registry;
 pub mod requesters;

@@ -179,8 +179,9 @@ pub struct Request {
 impl Request {
     /// A request as a routing socket received it from the peer with the
     /// routing `identity`: `frames` are the REQ envelope and the body (see
-    /// [`split_envelope`]); `None` when they are not a request. The reply
-    /// goes back through the identity and the envelope.
+    /// [`split_envelope`]). The reply goes back through the identity and
+    /// the envelope. When they are not a request, the error gives `peer`
+    /// back, for the log.
     ///
     /// # Examples
     ///
@@ -192,14 +193,21 @@ impl Request {
     /// let request = Request::routed(Bytes::from_static(b"id"), frames, None).unwrap();
     /// assert_eq!(request.body, "ping");
     /// assert_eq!(request.reply_to.envelope, vec![Bytes::from_static(b"id"), Bytes::new()]);
-    /// assert!(Request::routed(Bytes::from_static(b"id"), vec![Bytes::from_static(b"x")], None).is_none());
+    /// let not = Request::routed(Bytes::new(), vec![Bytes::from_static(b"x")], Some("h:1".into()));
+    /// assert_eq!(not.unwrap_err().peer.as_deref(), Some("h:1"));
     /// ```
-    pub fn routed(identity: Bytes, frames: Vec<Bytes>, peer: Option<String>) -> Option<Request> {
-        let (envelope, body) = split_envelope(frames)?;
+    pub fn routed(
+        identity: Bytes,
+        frames: Vec<Bytes>,
+        peer: Option<String>,
+    ) -> std::result::Result<Request, NotARequest> {
+        let Some((envelope, body)) = split_envelope(frames) else {
+            return Err(NotARequest { peer });
+        };
         let mut routed = Vec::with_capacity(envelope.len() + 1);
         routed.push(identity);
         routed.extend(envelope);
-        Some(Request {
+        Ok(Request {
             body,
             reply_to: ReplyTo {
                 envelope: routed,
@@ -207,6 +215,14 @@ impl Request {
             },
         })
     }
+}
+
+/// A routed message that is not a request: no envelope delimiter, or no
+/// body (see [`Request::routed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotARequest {
+    /// The sender's address, when known.
+    pub peer: Option<String>,
 }
 
 /// What became of a reply handed to [`ReplySocket::reply`].

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
+use posttroll_core::log_sampling::first_and_every_thousandth;
 use posttroll_core::{
     BindSpec, DatagramReceiver, Delivery, Endpoint, ErrorKind, Message, ReplySocket, Result, Value,
 };
@@ -436,8 +437,7 @@ impl Run {
                         None | Some(Ok(Delivery::Sent)) => {}
                         Some(Ok(dropped)) => {
                             let total = self.replies_dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                            // The first drop and then one in a thousand.
-                            if total == 1 || total.is_multiple_of(1000) {
+                            if first_and_every_thousandth(total) {
                                 tracing::warn!(reason = ?dropped, total, peer = ?from, "dropped an announcement reply the announcer does not take");
                             }
                         }
@@ -500,8 +500,7 @@ impl Run {
             }
             Err(e @ AnnouncementError::TableFull { .. }) => {
                 self.table_full += 1;
-                // The first refusal and then one in a thousand.
-                if self.table_full == 1 || self.table_full.is_multiple_of(1000) {
+                if first_and_every_thousandth(self.table_full) {
                     tracing::warn!(reason = %e, refused = self.table_full, from = ?from, "refusing a new address");
                 }
             }

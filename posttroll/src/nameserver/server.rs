@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use posttroll_core::log_sampling::first_and_every_thousandth;
 use posttroll_core::{
     BindSpec, Config, Data, Delivery, Endpoint, ErrorKind, Message, ReplySocket, Result, Security,
     Transport, Value,
@@ -435,9 +436,7 @@ impl Serve {
                 Ok(Delivery::Sent) => {}
                 Ok(dropped) => {
                     let total = self.stats.replies_dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                    // The first drop and then one in a thousand: a client
-                    // that does not read must not flood the log.
-                    if total == 1 || total.is_multiple_of(1000) {
+                    if first_and_every_thousandth(total) {
                         tracing::warn!(secure, peer, reason = ?dropped, total, "dropped a lookup reply the requester does not take");
                     }
                 }
