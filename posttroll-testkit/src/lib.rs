@@ -51,6 +51,7 @@
 
 pub mod blocking;
 pub mod conformance;
+pub mod curve_keys;
 pub mod engine;
 pub mod fixture;
 pub mod multicast;
@@ -61,6 +62,7 @@ pub mod python;
 pub mod recorder;
 pub mod scripted;
 
+pub use curve_keys::CurveKeys;
 pub use engine::{assert_test_engine, engine_from_env, with_test_engine};
 pub use fixture::{inproc_config, FixtureBackend, FixtureOptions, NameServerFixture};
 pub use multicast::{loopback_multicast, unique_multicast_group};

@@ -108,56 +108,13 @@ async fn facade_publisher_and_subscriber_across_engines() {
     }
 }
 
-/// A fresh folder of CURVE key files: the server's and the client's pairs
-/// and the admitted-clients folder holding the client's public key; removed
-/// on drop.
+/// `secure_zmq` on `engine` with the four key settings of `keys`.
 #[cfg(feature = "secure-zmq")]
-struct CurveKeys {
-    root: std::path::PathBuf,
-}
-
-#[cfg(feature = "secure-zmq")]
-impl CurveKeys {
-    fn new() -> CurveKeys {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let root = std::env::temp_dir().join(format!(
-            "ptrs-engine-curve-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&root);
-        for sub in ["server", "client", "admitted"] {
-            std::fs::create_dir_all(root.join(sub)).unwrap();
-        }
-        posttroll::keystore::zpl::create_certificates(&root.join("server"), "server").unwrap();
-        posttroll::keystore::zpl::create_certificates(&root.join("client"), "client").unwrap();
-        std::fs::copy(
-            root.join("client/client.key"),
-            root.join("admitted/client.key"),
-        )
-        .unwrap();
-        CurveKeys { root }
-    }
-
-    /// `secure_zmq` on `engine` with the four key settings.
-    fn config(&self, engine: &str) -> Config {
-        Config {
-            server_secret_key_file: Some(self.root.join("server/server.key_secret")),
-            server_public_key_file: Some(self.root.join("server/server.key")),
-            client_secret_key_file: Some(self.root.join("client/client.key_secret")),
-            clients_public_keys_directory: Some(self.root.join("admitted")),
-            own_ip: Some("127.0.0.1".into()),
-            ..with_engine("secure_zmq", Some(engine))
-        }
-    }
-}
-
-#[cfg(feature = "secure-zmq")]
-impl Drop for CurveKeys {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
+fn curve_config(keys: &posttroll_testkit::CurveKeys, engine: &str) -> Config {
+    keys.apply(Config {
+        own_ip: Some("127.0.0.1".into()),
+        ..with_engine("secure_zmq", Some(engine))
+    })
 }
 
 /// A CURVE publisher on one engine, a CURVE subscriber on the other,
@@ -165,10 +122,10 @@ impl Drop for CurveKeys {
 #[cfg(feature = "secure-zmq")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn facade_curve_publisher_and_subscriber_across_engines() {
-    let keys = CurveKeys::new();
+    let keys = posttroll_testkit::CurveKeys::new().unwrap();
     for (pub_engine, sub_engine) in [("purerust", "libzmq"), ("libzmq", "purerust")] {
-        let pub_ctx = Context::new(keys.config(pub_engine)).unwrap();
-        let sub_ctx = Context::new(keys.config(sub_engine)).unwrap();
+        let pub_ctx = Context::new(curve_config(&keys, pub_engine)).unwrap();
+        let sub_ctx = Context::new(curve_config(&keys, sub_engine)).unwrap();
         assert_eq!(pub_ctx.transport().engine(), pub_engine);
         assert_eq!(sub_ctx.transport().engine(), sub_engine);
         assert_eq!(pub_ctx.backend_name(), "secure_zmq");
@@ -218,11 +175,11 @@ async fn facade_curve_nameserver_across_engines() {
     use posttroll::publisher::NoisyPublisher;
     use posttroll_testkit::{FixtureBackend, FixtureOptions, NameServerFixture};
 
-    let keys = CurveKeys::new();
+    let keys = posttroll_testkit::CurveKeys::new().unwrap();
     for (ns_engine, client_engine) in [("purerust", "libzmq"), ("libzmq", "purerust")] {
         let ns = NameServerFixture::start(FixtureOptions {
             multicast: false,
-            backend: FixtureBackend::Configured(keys.config(ns_engine)),
+            backend: FixtureBackend::Configured(curve_config(&keys, ns_engine)),
             ..FixtureOptions::default()
         })
         .await

@@ -8,7 +8,6 @@
 #![cfg(feature = "purerust")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,7 +15,8 @@ use posttroll::discovery::address_message;
 use posttroll::{Config, Endpoint, Message, Security, Value};
 use posttroll_testkit::peers::{Dealer, RawDealer};
 use posttroll_testkit::{
-    assert_test_engine, with_test_engine, FixtureBackend, FixtureOptions, NameServerFixture,
+    assert_test_engine, with_test_engine, CurveKeys, FixtureBackend, FixtureOptions,
+    NameServerFixture,
 };
 
 /// How long the whole flood of one port may take.
@@ -25,45 +25,13 @@ const DEADLINE: Duration = Duration::from_secs(30);
 /// The most requests one flood sends.
 const FLOOD: usize = 100_000;
 
-struct Keys {
-    root: PathBuf,
-}
-
-impl Keys {
-    fn new() -> Keys {
-        let root = std::env::temp_dir().join(format!("ptrs-ns-flood-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        for sub in ["server", "client", "admitted"] {
-            std::fs::create_dir_all(root.join(sub)).unwrap();
-        }
-        posttroll::keystore::zpl::create_certificates(&root.join("server"), "server").unwrap();
-        posttroll::keystore::zpl::create_certificates(&root.join("client"), "client").unwrap();
-        std::fs::copy(
-            root.join("client/client.key"),
-            root.join("admitted/client.key"),
-        )
-        .unwrap();
-        Keys { root }
-    }
-
-    /// `unsecure_zmq` with a server key: the nameserver serves both the
-    /// plain and the CURVE lookup ports.
-    fn config(&self) -> Config {
-        with_test_engine(Config {
-            server_secret_key_file: Some(self.root.join("server/server.key_secret")),
-            server_public_key_file: Some(self.root.join("server/server.key")),
-            client_secret_key_file: Some(self.root.join("client/client.key_secret")),
-            clients_public_keys_directory: Some(self.root.join("admitted")),
-            own_ip: Some("127.0.0.1".into()),
-            ..Config::default()
-        })
-    }
-}
-
-impl Drop for Keys {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
+/// `unsecure_zmq` with a server key: the nameserver serves both the plain
+/// and the CURVE lookup ports.
+fn config(keys: &CurveKeys) -> Config {
+    with_test_engine(keys.apply(Config {
+        own_ip: Some("127.0.0.1".into()),
+        ..Config::default()
+    }))
 }
 
 fn lookup_request(service: &str) -> Bytes {
@@ -84,10 +52,10 @@ fn announcement(name: &str, port: u16) -> Bytes {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_client_can_wedge_a_reply_port() {
-    let keys = Keys::new();
+    let keys = CurveKeys::new().unwrap();
     let ns = NameServerFixture::start(FixtureOptions {
         multicast: false,
-        backend: FixtureBackend::Configured(keys.config()),
+        backend: FixtureBackend::Configured(config(&keys)),
         ..FixtureOptions::default()
     })
     .await

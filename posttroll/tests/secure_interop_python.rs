@@ -27,15 +27,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use posttroll::keystore::zpl;
 use posttroll::nameserver::get_pub_address;
 use posttroll::publisher::{NoisyPublisher, Publisher};
 use posttroll::subscriber::Subscriber;
 use posttroll::{Address, Config, Context, Message};
 use posttroll_testkit::python::{self, config_env, PythonProcess};
 use posttroll_testkit::{
-    assert_test_engine, free_tcp_ports, loopback_multicast, with_test_engine, FixtureBackend,
-    FixtureOptions, NameServerFixture,
+    assert_test_engine, free_tcp_ports, loopback_multicast, with_test_engine, CurveKeys,
+    FixtureBackend, FixtureOptions, NameServerFixture,
 };
 use tokio::time::Instant;
 
@@ -49,57 +48,20 @@ const WAIT: Duration = Duration::from_secs(15);
 const PY_FRAME: &str =
     "pytroll://secure/py info py@localhost 2024-05-06T07:08:09 v1.01 text/ascii from python";
 
-/// A server and a client key pair, and a folder admitting the client; the
-/// Rust and the Python side use the same files. Removed on drop.
-struct Keys {
-    root: PathBuf,
-}
-
-impl Keys {
-    fn new() -> Keys {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let root = std::env::temp_dir().join(format!(
-            "ptrs-secure-interop-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(root.join("clients")).unwrap();
-        zpl::create_certificates(&root, "server").unwrap();
-        let (client_public, _) = zpl::create_certificates(&root, "client").unwrap();
-        std::fs::copy(client_public, root.join("clients/client.key")).unwrap();
-        Keys { root }
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.root.join(name)
-    }
-
-    /// `secure_zmq` on the test run's engine, with the four key settings,
-    /// on free ports, announcing 127.0.0.1.
-    fn config(&self) -> Config {
-        let ports = free_tcp_ports(4);
-        with_test_engine(Config {
-            backend: "secure_zmq".into(),
-            server_secret_key_file: Some(self.file("server.key_secret")),
-            server_public_key_file: Some(self.file("server.key")),
-            client_secret_key_file: Some(self.file("client.key_secret")),
-            clients_public_keys_directory: Some(self.file("clients")),
-            nameserver_port: ports[0],
-            secure_zmq_nameserver_port: ports[1],
-            address_publish_port: ports[2],
-            broadcast_port: ports[3],
-            own_ip: Some("127.0.0.1".into()),
-            ..Config::default()
-        })
-    }
-}
-
-impl Drop for Keys {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
+/// `secure_zmq` on the test run's engine, with the four key settings of
+/// `keys` (the Rust and the Python side use the same files), on free
+/// ports, announcing 127.0.0.1.
+fn secure_config(keys: &CurveKeys) -> Config {
+    let ports = free_tcp_ports(4);
+    with_test_engine(keys.apply(Config {
+        backend: "secure_zmq".into(),
+        nameserver_port: ports[0],
+        secure_zmq_nameserver_port: ports[1],
+        address_publish_port: ports[2],
+        broadcast_port: ports[3],
+        own_ip: Some("127.0.0.1".into()),
+        ..Config::default()
+    }))
 }
 
 /// The Python peer in `args` with `config`'s ports, backend and key files.
@@ -163,8 +125,8 @@ async fn lookup_until_found(ctx: &Context, name: &str) -> Vec<Address> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_curve_publisher_reaches_python_curve_subscriber() {
     let Some(_) = python::require() else { return };
-    let keys = Keys::new();
-    let config = keys.config();
+    let keys = CurveKeys::new().unwrap();
+    let config = secure_config(&keys);
     let publisher = Publisher::builder("tcp://127.0.0.1:0")
         .context(secure_context(&config))
         .start()
@@ -195,8 +157,8 @@ async fn rust_curve_publisher_reaches_python_curve_subscriber() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_curve_publisher_reaches_rust_curve_subscriber() {
     let Some(_) = python::require() else { return };
-    let keys = Keys::new();
-    let config = keys.config();
+    let keys = CurveKeys::new().unwrap();
+    let config = secure_config(&keys);
     let mut peer = spawn(&["publish"], &config);
     let port: u16 = expect_line(&peer, "READY").await.parse().unwrap();
     let uri = format!("tcp://127.0.0.1:{port}");
@@ -240,10 +202,10 @@ async fn python_curve_publisher_reaches_rust_curve_subscriber() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_nameserver_answers_python_secure_lookups() {
     let Some(_) = python::require() else { return };
-    let keys = Keys::new();
+    let keys = CurveKeys::new().unwrap();
     let ns = NameServerFixture::start(FixtureOptions {
         multicast: false,
-        backend: FixtureBackend::Configured(keys.config()),
+        backend: FixtureBackend::Configured(secure_config(&keys)),
         ..FixtureOptions::default()
     })
     .await
@@ -269,10 +231,10 @@ async fn rust_nameserver_answers_python_secure_lookups() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_nameserver_answers_rust_secure_lookups() {
     let Some(_) = python::require() else { return };
-    let keys = Keys::new();
+    let keys = CurveKeys::new().unwrap();
     // The reference's nameserver runs with multicast under secure_zmq: the
     // Rust announcement reaches it on loopback (TTL 0).
-    let config = loopback_multicast(keys.config());
+    let config = loopback_multicast(secure_config(&keys));
     let nameserver = spawn(&["nameserver"], &config);
     expect_line(&nameserver, "READY").await;
     let ctx = secure_context(&config);
