@@ -52,9 +52,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use posttroll_core::{
-    Backend, BackendFactory, BindSpec, Config, DatagramReceiver, DatagramSender, Delivery,
-    Discovery, Endpoint, Error, PubOptions, PubSocket, ReplySocket, ReplyTo, Result, Security,
-    SubSocket, Transport,
+    Backend, BackendFactory, BindSpec, Config, ConnectionState, DatagramReceiver, DatagramSender,
+    Delivery, Discovery, Endpoint, Error, EventSink, PubOptions, PubSocket, ReplySocket, ReplyTo,
+    Result, Security, SubSocket, Transport,
 };
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -134,6 +134,8 @@ struct SubQueue {
     endpoint: Endpoint,
     security: Security,
     topics: Vec<Vec<u8>>,
+    /// Connected while a publisher is bound on the endpoint.
+    connection: ConnectionState,
     state: Mutex<QueueState>,
     /// Wakes the (single) reader when a frame arrives.
     data: Notify,
@@ -223,6 +225,8 @@ struct Inner {
     state: Mutex<State>,
     /// Wakes requests waiting for a reply socket to be bound.
     binds: Notify,
+    /// Wakes publishers waiting for subscribers.
+    subscribers_changed: Notify,
 }
 
 impl Inner {
@@ -259,6 +263,11 @@ impl Inner {
             });
         }
         let id = st.id();
+        if matches!(kind, BoundKind::Pub) {
+            for queue in st.subscribers.get(&key).into_iter().flatten() {
+                queue.connection.connected(&queue.endpoint.to_string());
+            }
+        }
         st.bound.insert(
             key,
             Bound {
@@ -277,7 +286,17 @@ impl Inner {
         let key = Key::of(endpoint);
         let mut st = self.state();
         if st.bound.get(&key).is_some_and(|b| b.id == id) {
-            st.bound.remove(&key);
+            if let Some(Bound {
+                kind: BoundKind::Pub,
+                ..
+            }) = st.bound.remove(&key)
+            {
+                for queue in st.subscribers.get(&key).into_iter().flatten() {
+                    queue
+                        .connection
+                        .disconnected(&queue.endpoint.to_string(), "the publisher closed");
+                }
+            }
         }
     }
 
@@ -292,6 +311,7 @@ impl Inner {
         }
         drop(st);
         queue.close();
+        self.subscribers_changed.notify_waiters();
     }
 
     fn remove_receiver(&self, id: u64) {
@@ -523,6 +543,7 @@ impl Transport for InprocTransport {
                 endpoint: endpoint.clone(),
                 security,
                 topics: topics.iter().map(|t| t.as_bytes().to_vec()).collect(),
+                connection: ConnectionState::new(),
                 state: Mutex::new(QueueState::default()),
                 data: Notify::new(),
                 room: Notify::new(),
@@ -531,8 +552,16 @@ impl Transport for InprocTransport {
                 .entry(Key::of(endpoint))
                 .or_default()
                 .push(queue.clone());
+            if let Some(Bound {
+                kind: BoundKind::Pub,
+                ..
+            }) = st.bound.get(&Key::of(endpoint))
+            {
+                queue.connection.connected(&endpoint.to_string());
+            }
             queue
         };
+        inner.subscribers_changed.notify_waiters();
         Ok(Box::new(InprocSubSocket {
             inner,
             queue,
@@ -645,6 +674,30 @@ impl PubSocket for InprocPubSocket {
         Ok(())
     }
 
+    async fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> Result<usize> {
+        let key = Key::of(&self.endpoint);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let mut changed = pin!(self.inner.subscribers_changed.notified());
+            changed.as_mut().enable();
+            let count = self.inner.state().subscribers.get(&key).map_or(0, |list| {
+                list.iter().filter(|q| !q.topics.is_empty()).count()
+            });
+            if count >= n {
+                return Ok(count);
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return Err(Error::closed(format!("the publisher on {}", self.endpoint)));
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return Err(Error::timeout(
+                    format!("{n} subscriber(s) on {} (have {count})", self.endpoint),
+                    timeout,
+                ));
+            }
+        }
+    }
+
     async fn close(&self) -> Result<()> {
         self.closed.store(true, Ordering::Release);
         self.inner.unbind(&self.endpoint, self.id);
@@ -678,6 +731,12 @@ impl SubSocket for InprocSubSocket {
             return Err(closed());
         }
         self.queue.pop().await.ok_or_else(closed)
+    }
+
+    fn set_event_sink(&mut self, sink: EventSink) {
+        self.queue
+            .connection
+            .set_sink(sink, &self.queue.endpoint.to_string());
     }
 
     async fn close(&mut self) -> Result<()> {

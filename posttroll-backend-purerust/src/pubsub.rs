@@ -11,7 +11,7 @@ use omq_tokio::{
     DisconnectReason, Message, MonitorEvent, MonitorRecvError, MonitorStream, PeerInfo, Socket,
     TrySendError,
 };
-use posttroll_core::{Endpoint, Error, PubSocket, Result, SubSocket};
+use posttroll_core::{ConnectionState, Endpoint, Error, EventSink, PubSocket, Result, SubSocket};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::{Duration, Instant};
@@ -133,6 +133,68 @@ impl PubSocket for PurePubSocket {
         }
     }
 
+    async fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> Result<usize> {
+        let deadline = Instant::now() + timeout;
+        let mut count = 0;
+        let waited = tokio::time::timeout_at(deadline, async {
+            loop {
+                if self.closed.load(Ordering::Acquire) {
+                    return Err(self.closed_error());
+                }
+                // A snapshot of the ready peers and their subscriptions,
+                // then the changes since; after a lag, a new snapshot.
+                let (mut monitor, peers) =
+                    self.socket
+                        .monitor_with_subscriptions()
+                        .await
+                        .map_err(|e| match e {
+                            omq_tokio::Error::Closed => self.closed_error(),
+                            e => omq_error("reading a PUB socket's subscriptions")(e),
+                        })?;
+                let mut subscribed: HashMap<u64, usize> = peers
+                    .into_iter()
+                    .filter(|p| !p.prefixes.is_empty())
+                    .map(|p| (p.peer.connection_id, p.prefixes.len()))
+                    .collect();
+                loop {
+                    count = subscribed.len();
+                    if count >= n {
+                        return Ok(count);
+                    }
+                    match monitor.recv().await {
+                        Ok(MonitorEvent::SubscribeReceived { connection_id, .. }) => {
+                            *subscribed.entry(connection_id).or_default() += 1;
+                        }
+                        Ok(MonitorEvent::UnsubscribeReceived { connection_id, .. }) => {
+                            if let Some(topics) = subscribed.get_mut(&connection_id) {
+                                *topics = topics.saturating_sub(1);
+                                if *topics == 0 {
+                                    subscribed.remove(&connection_id);
+                                }
+                            }
+                        }
+                        Ok(MonitorEvent::Disconnected { peer, .. }) => {
+                            subscribed.remove(&peer.connection_id);
+                        }
+                        Ok(MonitorEvent::Closed) | Err(MonitorRecvError::Closed) => {
+                            return Err(self.closed_error())
+                        }
+                        Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+            }
+        })
+        .await;
+        match waited {
+            Ok(result) => result,
+            Err(_) => Err(Error::timeout(
+                format!("{n} subscriber(s) on {} (have {count})", self.endpoint),
+                timeout,
+            )),
+        }
+    }
+
     async fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
@@ -162,6 +224,8 @@ pub struct PureSubSocket {
     socket: Option<Socket>,
     /// Reconnects after a refused handshake; aborted on close and drop.
     watcher: Option<JoinHandle<()>>,
+    /// Whether the publisher is connected, for the event sink.
+    connection: Arc<ConnectionState>,
 }
 
 impl std::fmt::Debug for PureSubSocket {
@@ -182,7 +246,9 @@ impl PureSubSocket {
         options: SocketOptions,
         monitor: Option<MonitorStream>,
     ) -> PureSubSocket {
-        let watcher = monitor.map(|monitor| tokio::spawn(watch(socket.clone(), url, monitor)));
+        let connection = Arc::new(ConnectionState::new());
+        let watcher = monitor
+            .map(|monitor| tokio::spawn(watch(socket.clone(), url, monitor, connection.clone())));
         // Never more frames per wakeup than the receive queue holds: what
         // a stalled subscriber holds stays bounded in bytes.
         let batch = usize::try_from(options.receive_high_water_mark)
@@ -196,6 +262,7 @@ impl PureSubSocket {
             batch: Vec::with_capacity(batch),
             socket: Some(socket),
             watcher,
+            connection,
         }
     }
 
@@ -223,10 +290,16 @@ impl Drop for PureSubSocket {
     }
 }
 
-/// Follows a subscriber's connection events: logs refused handshakes and,
-/// as omq stops reconnecting after one, connects again every
-/// [`REFUSED_RETRY`] (a key or an IP admitted later is then picked up).
-async fn watch(socket: Socket, url: String, mut monitor: MonitorStream) {
+/// Follows a subscriber's connection events: reports connections and
+/// disconnections to `connection`, logs refused handshakes and, as omq
+/// stops reconnecting after one, connects again every [`REFUSED_RETRY`] (a
+/// key or an IP admitted later is then picked up).
+async fn watch(
+    socket: Socket,
+    url: String,
+    mut monitor: MonitorStream,
+    connection: Arc<ConnectionState>,
+) {
     // Refusals in a row: the first is a warning, the next ones are not.
     let mut refusals = 0u32;
     loop {
@@ -234,9 +307,12 @@ async fn watch(socket: Socket, url: String, mut monitor: MonitorStream) {
             Ok(MonitorEvent::HandshakeFailed { reason, .. }) => {
                 tracing::debug!(endpoint = %url, "handshake with {url} failed: {reason}");
             }
-            Ok(MonitorEvent::HandshakeSucceeded { .. }) if refusals > 0 => {
-                tracing::info!(endpoint = %url, "{url} admitted us after {refusals} refusal(s)");
-                refusals = 0;
+            Ok(MonitorEvent::HandshakeSucceeded { .. }) => {
+                if refusals > 0 {
+                    tracing::info!(endpoint = %url, "{url} admitted us after {refusals} refusal(s)");
+                    refusals = 0;
+                }
+                connection.connected(&url);
             }
             Ok(MonitorEvent::ConnectStopped { reason, .. }) => {
                 refusals += 1;
@@ -256,11 +332,21 @@ async fn watch(socket: Socket, url: String, mut monitor: MonitorStream) {
                     return;
                 }
             }
-            Ok(MonitorEvent::Disconnected {
-                peer,
-                reason: DisconnectReason::Error(reason),
-                ..
-            }) => log_error_disconnect(&url, &peer, &reason),
+            Ok(MonitorEvent::Disconnected { peer, reason, .. }) => {
+                let why = match reason {
+                    DisconnectReason::Error(reason) => {
+                        log_error_disconnect(&url, &peer, &reason);
+                        reason
+                    }
+                    DisconnectReason::PeerClosed => "the publisher closed the connection".into(),
+                    DisconnectReason::LocalClose => "closed here".into(),
+                    DisconnectReason::HandshakeRefused(refusal) => {
+                        format!("the publisher refused the handshake: {refusal:?}")
+                    }
+                    other => format!("{other:?}"),
+                };
+                connection.disconnected(&url, &why);
+            }
             Ok(MonitorEvent::Closed) | Err(MonitorRecvError::Closed) => return,
             Ok(_) | Err(_) => {}
         }
@@ -410,6 +496,10 @@ impl SubSocket for PureSubSocket {
                 }
             }
         }
+    }
+
+    fn set_event_sink(&mut self, sink: EventSink) {
+        self.connection.set_sink(sink, &self.endpoint.to_string());
     }
 
     async fn close(&mut self) -> Result<()> {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use posttroll_core::log_sampling::first_and_every_thousandth;
-use posttroll_core::{Endpoint, Error, PubSocket, Result, SubSocket};
+use posttroll_core::{Endpoint, Error, EventSink, PubSocket, Result, SubSocket};
 use tokio::sync::Notify;
 
 use crate::util::{self, lock, zmq_error, Registered};
@@ -129,6 +129,14 @@ impl PubSocket for ZmqPubSocket {
         }
         drop(turn);
         self.send_waiting(&frame).await
+    }
+
+    async fn wait_for_subscribers(&self, n: usize, timeout: std::time::Duration) -> Result<usize> {
+        let _ = (n, timeout);
+        Err(Error::Unsupported {
+            backend: "libzmq".into(),
+            what: "waiting for subscribers".into(),
+        })
     }
 
     async fn close(&self) -> Result<()> {
@@ -275,6 +283,10 @@ impl SubSocket for ZmqSubSocket {
             // EAGAIN drained libzmq's mailbox: the next event signals.
             util::wait(io).await?;
         }
+    }
+
+    fn set_event_sink(&mut self, sink: EventSink) {
+        let _ = sink;
     }
 
     async fn close(&mut self) -> Result<()> {

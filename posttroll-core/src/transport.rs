@@ -16,6 +16,7 @@ use bytes::Bytes;
 
 use crate::address::Endpoint;
 use crate::error::Result;
+use crate::events::EventSink;
 
 /// The security of one socket, as the `backend` names it on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -137,6 +138,18 @@ pub trait PubSocket: Send + Sync + Debug {
     /// Sends one frame to every subscriber whose topic prefixes it.
     async fn send(&self, frame: Bytes) -> Result<()>;
 
+    /// Waits until at least `n` subscribers have subscribed to this
+    /// socket (their subscriptions have reached it, so what is sent next
+    /// reaches them), or `timeout` passes; returns how many there are.
+    ///
+    /// Counts connected peers with at least one subscription (the libzmq
+    /// engine, which cannot tell its peers' subscriptions apart, counts
+    /// subscriptions: a subscriber of two topics counts twice).
+    ///
+    /// Errors with `Timeout` when fewer than `n` subscribed in time, with
+    /// `Unsupported` on an engine that cannot tell.
+    async fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> Result<usize>;
+
     /// Unbinds and releases the socket; later sends fail with `Closed`.
     async fn close(&self) -> Result<()>;
 }
@@ -149,6 +162,13 @@ pub trait SubSocket: Send + Debug {
 
     /// The next frame (cancel-safe); `Closed` once closed.
     async fn recv(&mut self) -> Result<Bytes>;
+
+    /// Reports this socket's connection events to `sink` from now on:
+    /// `Connected` once the handshake with the publisher succeeded (at once
+    /// when it already has), `Disconnected` when the connection is lost
+    /// (the engine connects again by itself). An engine that cannot tell
+    /// reports nothing.
+    fn set_event_sink(&mut self, sink: EventSink);
 
     /// Disconnects and releases the socket.
     async fn close(&mut self) -> Result<()>;
