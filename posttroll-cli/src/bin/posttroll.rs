@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use posttroll::nameserver::{get_pub_address, get_pub_addresses};
-use posttroll::publisher::{NoisyPublisher, Publisher};
+use posttroll::publisher::{AnyPublisher, NoisyPublisher, Publisher};
 use posttroll::subscriber::{NSSubscriber, Subscriber};
 use posttroll::{Address, Context, Data, Message, Value};
 use posttroll_cli::logging::{self, LogTarget};
@@ -33,7 +33,9 @@ struct Cli {
     #[arg(short = 'c', long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
 
-    /// Log more on stderr: -v info, -vv debug (default: warnings only).
+    /// Log more on stderr: -v info, -vv debug (default: warnings only);
+    /// `subscribe -v` also prints connection events (connected,
+    /// disconnected, silent).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
 
@@ -128,6 +130,16 @@ struct PublishArgs {
     /// it).
     #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = parse_seconds)]
     delay: Duration,
+
+    /// Wait until N subscribers have subscribed before the first message
+    /// (instead of guessing a --delay); fails (status 1) when they have not
+    /// within --wait-timeout.
+    #[arg(long, value_name = "N")]
+    wait_subscribers: Option<usize>,
+
+    /// Seconds --wait-subscribers waits at most.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds, requires = "wait_subscribers")]
+    wait_timeout: Duration,
 }
 
 /// Subscribes through the nameserver (to SERVICEs, or to every publisher),
@@ -174,6 +186,16 @@ struct SubscribeArgs {
     /// Replace the sender's host in each message by its publisher's host.
     #[arg(long)]
     translate: bool,
+
+    /// Report a publisher silent (with -v) when it sends no heartbeat
+    /// within SCALE times the min_interval its heartbeats announce.
+    #[arg(long, value_name = "SCALE")]
+    heartbeat_alarm_scale: Option<f64>,
+
+    /// With --heartbeat-alarm-scale: also connect again to a silent
+    /// publisher.
+    #[arg(long, requires = "heartbeat_alarm_scale")]
+    reconnect_when_silent: bool,
 }
 
 #[derive(Debug, Args)]
@@ -231,33 +253,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     let ctx = Context::new(config).map_err(|e| format!("cannot set up the backend: {e}"))?;
     match cli.command {
         Command::Publish(args) => publish(ctx, args, &mut shutdown).await,
-        Command::Subscribe(args) => subscribe(ctx, args, &mut shutdown).await,
+        Command::Subscribe(args) => subscribe(ctx, args, cli.verbose > 0, &mut shutdown).await,
         Command::Lookup(args) => tokio::select! {
             result = lookup(ctx, args) => result,
             name = shutdown.recv() => Err(format!("{name} received; lookup abandoned")),
         },
-    }
-}
-
-/// A publisher of either kind.
-enum AnyPublisher {
-    Noisy(NoisyPublisher),
-    Plain(Publisher),
-}
-
-impl AnyPublisher {
-    async fn send_raw(&self, frame: Vec<u8>) -> posttroll::Result<()> {
-        match self {
-            AnyPublisher::Noisy(p) => p.send_raw(frame).await,
-            AnyPublisher::Plain(p) => p.send_raw(frame).await,
-        }
-    }
-
-    async fn stop(&self) -> posttroll::Result<()> {
-        match self {
-            AnyPublisher::Noisy(p) => p.stop().await,
-            AnyPublisher::Plain(p) => p.stop().await,
-        }
     }
 }
 
@@ -349,6 +349,14 @@ async fn send_all(
     args: &PublishArgs,
 ) -> Result<ExitCode, String> {
     tokio::time::sleep(args.delay).await;
+    if let Some(n) = args.wait_subscribers {
+        let have = publisher
+            .publisher()
+            .wait_for_subscribers(n, args.wait_timeout)
+            .await
+            .map_err(|e| format!("waiting for subscribers: {e}"))?;
+        tracing::info!("{have} subscriber(s) subscribed");
+    }
     let version = ctx.config().message_version.clone();
     if let Some(template) = template {
         let count = args.count.unwrap_or(1);
@@ -418,6 +426,7 @@ async fn send_all(
 async fn subscribe(
     ctx: Context,
     args: SubscribeArgs,
+    print_events: bool,
     shutdown: &mut Shutdown,
 ) -> Result<ExitCode, String> {
     let deadline = args.timeout.map(|t| Instant::now() + t);
@@ -429,20 +438,24 @@ async fn subscribe(
     let plain = args.services.is_empty() && !args.addresses.is_empty() && !args.addr_listener;
     let starting = async {
         if plain {
-            Subscriber::builder()
+            let mut builder = Subscriber::builder()
                 .addresses(args.addresses.iter().map(String::as_str))
                 .topics(topics.iter().map(String::as_str))
                 .translate(args.translate)
-                .context(ctx.clone())
-                .start()
-                .await
+                .context(ctx.clone());
+            if let Some(scale) = args.heartbeat_alarm_scale {
+                builder = builder
+                    .heartbeat_alarm_scale(scale)
+                    .reconnect_when_silent(args.reconnect_when_silent);
+            }
+            builder.start().await
         } else {
             let services = if args.services.is_empty() {
                 vec![String::new()]
             } else {
                 args.services.clone()
             };
-            NSSubscriber::builder()
+            let mut builder = NSSubscriber::builder()
                 .services(services)
                 .topics(topics.clone())
                 .addr_listener(args.addr_listener)
@@ -450,9 +463,13 @@ async fn subscribe(
                 .timeout(args.lookup_timeout)
                 .translate(args.translate)
                 .nameserver(args.nameserver.as_str())
-                .context(ctx.clone())
-                .start()
-                .await
+                .context(ctx.clone());
+            if let Some(scale) = args.heartbeat_alarm_scale {
+                builder = builder
+                    .heartbeat_alarm_scale(scale)
+                    .reconnect_when_silent(args.reconnect_when_silent);
+            }
+            builder.start().await
         }
     };
     let timed_out = async {
@@ -469,6 +486,14 @@ async fn subscribe(
         }
         () = timed_out => return Ok(timeout_code(0, args.count)),
     };
+    let printer = print_events.then(|| {
+        let mut events = subscriber.events();
+        tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                let _ = writeln!(std::io::stderr(), "posttroll: {event}");
+            }
+        })
+    });
     let result = tokio::select! {
         result = receive(&subscriber, args.count, deadline) => result,
         name = shutdown.recv() => {
@@ -478,6 +503,10 @@ async fn subscribe(
     };
     if let Err(e) = subscriber.stop().await {
         tracing::warn!("stopping the subscriber: {e}");
+    }
+    if let Some(printer) = printer {
+        // The stream ends with the subscriber.
+        let _ = printer.await;
     }
     result
 }

@@ -80,6 +80,12 @@ impl Publisher {
         run(self.inner.heartbeat(min_interval))
     }
 
+    /// Waits for `n` subscribers; see
+    /// [`crate::publisher::Publisher::wait_for_subscribers`].
+    pub fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> Result<usize> {
+        run(self.inner.wait_for_subscribers(n, timeout))
+    }
+
     /// Stops the publisher; see [`crate::publisher::Publisher::stop`].
     pub fn stop(&self) -> Result<()> {
         run(self.inner.stop())
@@ -193,6 +199,12 @@ impl NoisyPublisher {
     /// Sends a heartbeat if due; see [`crate::publisher::Publisher::heartbeat`].
     pub fn heartbeat(&self, min_interval: Duration) -> Result<bool> {
         run(self.inner.heartbeat(min_interval))
+    }
+
+    /// Waits for `n` subscribers; see
+    /// [`crate::publisher::Publisher::wait_for_subscribers`].
+    pub fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> Result<usize> {
+        run(self.inner.wait_for_subscribers(n, timeout))
     }
 
     /// Stops publishing and announcing; returns within 1 s.
@@ -357,6 +369,13 @@ impl Publish {
     pub fn heartbeat(&self, min_interval: Duration) -> Result<bool> {
         let publisher = self.get()?;
         run(publisher.heartbeat(min_interval))
+    }
+
+    /// Waits for `n` subscribers; see
+    /// [`crate::publisher::Publisher::wait_for_subscribers`].
+    pub fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> Result<usize> {
+        let publisher = self.get()?;
+        run(publisher.publisher().wait_for_subscribers(n, timeout))
     }
 
     /// The port bound.

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use posttroll_core::{Address, ErrorKind, Message, Result};
+use posttroll_core::{Address, ConnectionEvent, ErrorKind, Message, Result};
 
 use super::{block_on, in_async_context, run, OnRuntime};
 use crate::subscriber::{
@@ -77,6 +77,35 @@ impl Iterator for Messages<'_> {
     }
 }
 
+/// A subscriber's connection events, waiting for each; see
+/// [`Subscriber::events`].
+#[derive(Debug)]
+pub struct EventsIter {
+    events: asynch::Events,
+}
+
+impl EventsIter {
+    /// The next event, waiting at most `timeout`: `Ok(None)` when it passes
+    /// first, `Err(Closed)` once the subscriber stopped.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<ConnectionEvent>> {
+        let events = &mut self.events;
+        match run(async { Ok(tokio::time::timeout(timeout, events.next()).await) })? {
+            Ok(Some(event)) => Ok(Some(event)),
+            Ok(None) => Err(posttroll_core::Error::closed("subscriber")),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+impl Iterator for EventsIter {
+    type Item = ConnectionEvent;
+
+    fn next(&mut self) -> Option<ConnectionEvent> {
+        let events = &mut self.events;
+        block_on(events.next()).ok().flatten()
+    }
+}
+
 impl Subscriber {
     /// A builder; see [`crate::subscriber::Subscriber::builder`].
     pub fn builder() -> SubscriberBuilder {
@@ -130,6 +159,21 @@ impl Subscriber {
         self.inner.addresses()
     }
 
+    /// The connection events from now on, as an iterator that waits for
+    /// each; see [`crate::subscriber::Subscriber::events`]. It ends when
+    /// the subscriber stops.
+    pub fn events(&self) -> EventsIter {
+        EventsIter {
+            events: self.inner.events(),
+        }
+    }
+
+    /// Waits until connected to every address; see
+    /// [`crate::subscriber::Subscriber::wait_connected`].
+    pub fn wait_connected(&self, timeout: Duration) -> Result<()> {
+        run(self.inner.wait_connected(timeout))
+    }
+
     /// See [`crate::subscriber::Subscriber::queued_bytes`].
     pub fn queued_bytes(&self) -> u64 {
         self.inner.queued_bytes()
@@ -157,6 +201,16 @@ impl SubscriberBuilder {
         A: Into<Address>,
     {
         SubscriberBuilder(self.0.addresses(addresses))
+    }
+
+    /// See [`crate::subscriber::SubscriberBuilder::heartbeat_alarm_scale`].
+    pub fn heartbeat_alarm_scale(self, scale: f64) -> Self {
+        SubscriberBuilder(self.0.heartbeat_alarm_scale(scale))
+    }
+
+    /// See [`crate::subscriber::SubscriberBuilder::reconnect_when_silent`].
+    pub fn reconnect_when_silent(self, reconnect: bool) -> Self {
+        SubscriberBuilder(self.0.reconnect_when_silent(reconnect))
     }
 
     /// See [`crate::subscriber::SubscriberBuilder::topics`].

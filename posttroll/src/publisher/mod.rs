@@ -122,6 +122,52 @@ impl Publisher {
         self.inner.socket.send(frame.into()).await
     }
 
+    /// Waits until at least `n` subscribers have subscribed (their
+    /// subscriptions reached this publisher, so they get what is sent
+    /// next), at most `timeout`; returns how many there are. This replaces
+    /// the `sleep` after starting a publisher that slow-joining subscribers
+    /// otherwise need.
+    ///
+    /// A subscriber counts once it has at least one subscription (on the
+    /// libzmq engine, which cannot tell subscribers apart, each
+    /// subscription counts: a subscriber of two topics counts twice).
+    ///
+    /// Errors with [`ErrorKind::Timeout`](posttroll_core::ErrorKind::Timeout)
+    /// when fewer subscribed in time, with `Closed` after [`Publisher::stop`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use posttroll::{publisher::Publisher, subscriber::Subscriber, Config, Context, Message};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
+    /// let publisher = Publisher::builder("inproc://wait-doc").context(ctx.clone()).start().await?;
+    /// let subscriber = Subscriber::builder()
+    ///     .addresses(["inproc://wait-doc"])
+    ///     .context(ctx)
+    ///     .start()
+    ///     .await?;
+    /// publisher.wait_for_subscribers(1, Duration::from_secs(5)).await?;
+    /// publisher.send(&Message::new("/counter", "info", "1")?).await?;
+    /// let msg = subscriber.recv(Some(Duration::from_secs(5))).await?;
+    /// assert_eq!(msg.map(|m| m.subject().to_owned()).as_deref(), Some("/counter"));
+    /// # subscriber.stop().await?;
+    /// # publisher.stop().await?;
+    /// # Ok::<(), posttroll::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> Result<usize> {
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return Err(Error::closed(format!(
+                "publisher on {}",
+                self.inner.endpoint
+            )));
+        }
+        self.inner.socket.wait_for_subscribers(n, timeout).await
+    }
+
     /// Sends a heartbeat, `Message("/heartbeat/<name>", "beat",
     /// {"min_interval": <seconds>})`, when at least `min_interval` passed
     /// since the last one (always when `min_interval` is zero). Returns

@@ -110,6 +110,11 @@ impl NoisyPublisher {
         self.publisher.send_raw(frame).await
     }
 
+    /// Waits for `n` subscribers; see [`Publisher::wait_for_subscribers`].
+    pub async fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> Result<usize> {
+        self.publisher.wait_for_subscribers(n, timeout).await
+    }
+
     /// Sends a heartbeat if due; see [`Publisher::heartbeat`].
     pub async fn heartbeat(&self, min_interval: Duration) -> Result<bool> {
         self.publisher.heartbeat(min_interval).await

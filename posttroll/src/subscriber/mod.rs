@@ -4,6 +4,8 @@
 //! settings, as the reference does.
 
 mod budget;
+mod connections;
+mod heartbeat_alarm;
 mod ns_subscriber;
 mod settings;
 mod topics;
@@ -14,11 +16,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use posttroll_core::message::CURRENT_VERSION;
-use posttroll_core::{Address, Endpoint, Error, ErrorKind, Message, Result, Security, SubSocket};
+use posttroll_core::{
+    Address, ConnectionEvent, Endpoint, Error, ErrorKind, Message, Result, Security, SubSocket,
+};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 pub(crate) use budget::{Budget, Charge};
+use connections::Connections;
+pub use connections::Events;
+pub(crate) use heartbeat_alarm::AlarmSettings;
+use heartbeat_alarm::{topics_take_beats, BeatWatch, BEAT_TOPIC};
 pub use ns_subscriber::{NSSubscriber, NSSubscriberBuilder};
 pub(crate) use settings::create_subscriber;
 pub use settings::{
@@ -116,6 +124,10 @@ struct Inner {
     rx: tokio::sync::Mutex<mpsc::Receiver<Frame>>,
     closed: watch::Sender<bool>,
     tasks: Arc<()>,
+    /// The connected publishers and the event streams.
+    connections: Arc<Connections>,
+    /// What to do about publishers whose heartbeats stop.
+    alarm: Option<AlarmSettings>,
 }
 
 #[derive(Default)]
@@ -173,6 +185,7 @@ pub struct SubscriberBuilder {
     queue_bytes: Option<u64>,
     budget: Option<Budget>,
     context: Option<Context>,
+    alarm: Option<AlarmSettings>,
 }
 
 impl fmt::Debug for SubscriberBuilder {
@@ -183,6 +196,7 @@ impl fmt::Debug for SubscriberBuilder {
             .field("message_filter", &self.filter.is_some())
             .field("translate", &self.translate)
             .field("queue_bytes", &self.queue_bytes)
+            .field("heartbeat_alarm", &self.alarm)
             .finish_non_exhaustive()
     }
 }
@@ -245,6 +259,65 @@ impl SubscriberBuilder {
         self
     }
 
+    /// Watches the publishers' heartbeats (the `/heartbeat/<name>` messages
+    /// of [`Publisher::heartbeat`](crate::publisher::Publisher::heartbeat)
+    /// and of the reference's publishers): a publisher whose last beat
+    /// announced `min_interval` and that sends no other beat within
+    /// `scale × min_interval` is reported
+    /// [`ConnectionEvent::Silent`] on [`Subscriber::events`] (and logged).
+    /// A publisher that never sent a beat is not watched. See
+    /// [`reconnect_when_silent`](Self::reconnect_when_silent).
+    ///
+    /// This replaces the heartbeat monitors that pytroll programs write by
+    /// hand (the file movers' `heartbeat_alarm_scale`, which is 10 there).
+    /// The subscriber subscribes to heartbeats for it; they are passed on
+    /// to [`Subscriber::recv`] only when the topics ask for them.
+    ///
+    /// A scale that is not a positive finite number turns the watch off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use posttroll::subscriber::Subscriber;
+    ///
+    /// let builder = Subscriber::builder()
+    ///     .addresses(["tcp://127.0.0.1:40000"])
+    ///     .heartbeat_alarm_scale(10.0)
+    ///     .reconnect_when_silent(true);
+    /// # drop(builder);
+    /// ```
+    pub fn heartbeat_alarm_scale(mut self, scale: f64) -> Self {
+        self.alarm = (scale.is_finite() && scale > 0.0).then_some(AlarmSettings {
+            scale,
+            reconnect: self.alarm.is_some_and(|a| a.reconnect),
+        });
+        self
+    }
+
+    /// With [`heartbeat_alarm_scale`](Self::heartbeat_alarm_scale): a
+    /// silent publisher is also disconnected and connected again (once per
+    /// alarm period while it stays silent), which recovers a connection
+    /// that a broken network path left open but dead. Default `false`.
+    pub fn reconnect_when_silent(mut self, reconnect: bool) -> Self {
+        if let Some(alarm) = self.alarm.as_mut() {
+            alarm.reconnect = reconnect;
+        } else if reconnect {
+            tracing::warn!("reconnect_when_silent needs heartbeat_alarm_scale first: ignored");
+        }
+        self
+    }
+
+    /// The heartbeat alarm settings as they are (for other builders).
+    pub(crate) fn alarm(mut self, alarm: Option<AlarmSettings>) -> Self {
+        self.alarm = alarm;
+        self
+    }
+
+    /// The heartbeat alarm settings set so far.
+    pub(crate) fn alarm_settings(&self) -> Option<AlarmSettings> {
+        self.alarm
+    }
+
     /// Takes room from `budget`, shared with other queues, instead of a
     /// budget of its own (a listener container shares its budget with its
     /// subscriber so that both queues together stay within it).
@@ -276,7 +349,8 @@ impl SubscriberBuilder {
                     .unwrap_or(ctx.config().subscriber_queue_bytes),
             ),
         };
-        let subscriber = Subscriber::new(ctx, topics, self.filter, self.translate, budget);
+        let subscriber =
+            Subscriber::new(ctx, topics, self.filter, self.translate, budget, self.alarm);
         for address in self.addresses {
             if let Err(err) = subscriber.add(address, None).await {
                 subscriber.stop().await?;
@@ -300,6 +374,7 @@ impl Subscriber {
         filter: Option<MessageFilter>,
         translate: bool,
         budget: Budget,
+        alarm: Option<AlarmSettings>,
     ) -> Subscriber {
         let (tx, rx) = mpsc::channel(QUEUE);
         Subscriber {
@@ -315,6 +390,8 @@ impl Subscriber {
                 rx: tokio::sync::Mutex::new(rx),
                 closed: watch::channel(false).0,
                 tasks: Arc::new(()),
+                connections: Connections::new(),
+                alarm,
             }),
         }
     }
@@ -394,23 +471,40 @@ impl Subscriber {
             "subscriber adding address {} with topics {topics:?}",
             address.uri()
         );
-        let socket = inner
-            .ctx
-            .transport()
-            .connect_subscriber(&endpoint, &topics, security)
-            .await?;
+        // With the heartbeat alarm, beats are taken even when the topics
+        // do not ask for them (and then not passed on).
+        let pass_beats = topics_take_beats(&topics);
+        let mut socket_topics = topics;
+        if inner.alarm.is_some() && !pass_beats {
+            socket_topics.push(BEAT_TOPIC.to_owned());
+        }
+        let dial = Dial {
+            ctx: inner.ctx.clone(),
+            endpoint,
+            topics: socket_topics,
+            security,
+        };
+        let mut socket = dial.connect().await?;
         let uri: Arc<str> = Arc::from(address.uri());
-        let host = endpoint.host().map(Arc::from);
-        let tx = inner.tx.clone();
-        let budget = inner.budget.clone();
-        let worker = Worker::spawn(Some(&inner.tasks), move |stop| {
-            reader(socket, uri, host, budget, tx, stop)
-        });
+        socket.set_event_sink(inner.connections.sink());
+        let link = Link {
+            uri,
+            host: dial.endpoint.host().map(Arc::from),
+            budget: inner.budget.clone(),
+            tx: inner.tx.clone(),
+            connections: inner.connections.clone(),
+            beats: inner.alarm.map(BeatWatch::new),
+            pass_beats,
+            dial,
+        };
+        let worker = Worker::spawn(Some(&inner.tasks), move |stop| reader(socket, link, stop));
         let mut state = self.state();
         if state.closed {
             return Err(Error::closed("subscriber"));
         }
         state.subs.push(Sub { address, worker });
+        drop(state);
+        inner.connections.poke();
         Ok(())
     }
 
@@ -430,6 +524,7 @@ impl Subscriber {
         if let Some(sub) = sub {
             tracing::info!("subscriber removing address {uri}");
             sub.worker.stop().await;
+            self.inner.connections.forget(uri);
         }
     }
 
@@ -558,7 +653,80 @@ impl Subscriber {
         self.inner.closed.send_replace(true);
         tracing::debug!("stopping the subscriber ({} tasks)", workers.len());
         stop_all(workers).await;
+        self.inner.connections.close();
+        self.inner.connections.poke();
         Ok(())
+    }
+
+    /// The connection events of this subscriber's publishers from now on:
+    /// [`ConnectionEvent::Connected`] when the handshake with one
+    /// succeeded, [`ConnectionEvent::Disconnected`] when its connection is
+    /// lost (the subscriber connects again by itself), and, with
+    /// [`SubscriberBuilder::heartbeat_alarm_scale`],
+    /// [`ConnectionEvent::Silent`] when its heartbeats stop. A
+    /// [`Stream`](futures_core::Stream); it ends when the subscriber stops.
+    ///
+    /// The stream starts with a `Connected` for each publisher connected
+    /// at the time of the call. The in-process backend reports a publisher
+    /// connected while one is bound on its endpoint.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use posttroll::{publisher::Publisher, subscriber::Subscriber, Config, ConnectionEvent, Context};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
+    /// let subscriber = Subscriber::builder()
+    ///     .addresses(["inproc://events-doc"])
+    ///     .context(ctx.clone())
+    ///     .start()
+    ///     .await?;
+    /// let mut events = subscriber.events();
+    /// let publisher = Publisher::builder("inproc://events-doc").context(ctx).start().await?;
+    /// let event = events.next().await;
+    /// assert!(matches!(event, Some(ConnectionEvent::Connected { .. })));
+    /// publisher.stop().await?;
+    /// subscriber.stop().await?;
+    /// # Ok::<(), posttroll::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn events(&self) -> Events {
+        self.inner.connections.subscribe()
+    }
+
+    /// Waits until the subscriber has at least one address and is
+    /// connected to each of them (their handshakes succeeded), at most
+    /// `timeout`.
+    ///
+    /// A connected subscriber still gets a publisher's messages only once
+    /// its subscription reached the publisher, a moment later: to be sure
+    /// nothing sent is missed, the publisher waits
+    /// ([`Publisher::wait_for_subscribers`](crate::publisher::Publisher::wait_for_subscribers)).
+    ///
+    /// Errors with `Timeout` (naming the addresses not connected) when
+    /// `timeout` passes first, with `Closed` when the subscriber stops.
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<()> {
+        if self.is_stopped() {
+            return Err(Error::closed("subscriber"));
+        }
+        let inner = &self.inner;
+        inner
+            .connections
+            .wait_connected(
+                || {
+                    if self.is_stopped() {
+                        return Vec::new();
+                    }
+                    self.addresses()
+                        .iter()
+                        .map(|a| a.uri().to_owned())
+                        .collect()
+                },
+                timeout,
+            )
+            .await
     }
 
     /// True once stopped.
@@ -635,32 +803,75 @@ fn with_backend(mut address: Address, backend: &str) -> Address {
     address
 }
 
-/// Reads one socket into the subscriber's queue until stopped. Each frame
-/// gets its room in `budget` before the next one is read, so a full queue
-/// stops the reading.
-async fn reader(
-    mut socket: Box<dyn SubSocket>,
+/// How a reader (re)connects its socket.
+struct Dial {
+    ctx: Context,
+    endpoint: Endpoint,
+    topics: Vec<String>,
+    security: Security,
+}
+
+impl Dial {
+    async fn connect(&self) -> Result<Box<dyn SubSocket>> {
+        self.ctx
+            .transport()
+            .connect_subscriber(&self.endpoint, &self.topics, self.security)
+            .await
+    }
+}
+
+/// What a reader needs besides its socket.
+struct Link {
     uri: Arc<str>,
     host: Option<Arc<str>>,
     budget: Budget,
     tx: mpsc::Sender<Frame>,
-    mut stop: StopSignal,
-) {
+    connections: Arc<Connections>,
+    /// The heartbeat alarm of this publisher, when set.
+    beats: Option<BeatWatch>,
+    /// Whether heartbeat messages go on to the consumer.
+    pass_beats: bool,
+    dial: Dial,
+}
+
+/// Reads one socket into the subscriber's queue until stopped. Each frame
+/// gets its room in `budget` before the next one is read, so a full queue
+/// stops the reading.
+async fn reader(mut socket: Box<dyn SubSocket>, mut link: Link, mut stop: StopSignal) {
+    let uri = link.uri.clone();
     let mut failing = false;
     // The stop signal is checked (cheaply) before each frame and only
     // awaited while the socket or the queue makes this task wait: ready
     // frames cost no wait set-up, and a stop is still seen within one frame
     // under a flood.
     while !stop.is_stopped() {
+        let alarm = link.beats.as_ref().and_then(|b| b.deadline);
         let received = tokio::select! {
             biased;
             received = socket.recv() => received,
             _ = stop.stopped() => break,
+            () = async {
+                match alarm {
+                    Some(deadline) => tokio::time::sleep_until(deadline).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                match silent(socket, &mut link, &mut stop).await {
+                    Some(again) => socket = again,
+                    None => return,
+                }
+                continue;
+            }
         };
         match received {
             Ok(bytes) => {
                 failing = false;
-                let mut charge = budget.hold(bytes.len());
+                if let Some(beats) = link.beats.as_mut() {
+                    if beats.observe(&bytes) && !link.pass_beats {
+                        continue;
+                    }
+                }
+                let mut charge = link.budget.hold(bytes.len());
                 if !charge.try_reserve() {
                     tracing::trace!(
                         "subscriber queue full: not reading {uri} until the consumer takes frames"
@@ -672,16 +883,16 @@ async fn reader(
                 }
                 let frame = Frame {
                     uri: uri.clone(),
-                    host: host.clone(),
+                    host: link.host.clone(),
                     bytes,
                     charge,
                 };
-                match tx.try_send(frame) {
+                match link.tx.try_send(frame) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Closed(_)) => break,
                     Err(mpsc::error::TrySendError::Full(frame)) => tokio::select! {
                         _ = stop.stopped() => break,
-                        sent = tx.send(frame) => if sent.is_err() { break },
+                        sent = link.tx.send(frame) => if sent.is_err() { break },
                     },
                 }
             }
@@ -702,5 +913,56 @@ async fn reader(
     }
     if let Err(err) = socket.close().await {
         tracing::debug!("closing the subscription to {uri}: {err}");
+    }
+}
+
+/// The heartbeat alarm rang for `link`'s publisher: reports it and, when
+/// asked to, connects again (trying every second while that fails); the
+/// socket to read next, or `None` when stopped meanwhile.
+async fn silent(
+    mut socket: Box<dyn SubSocket>,
+    link: &mut Link,
+    stop: &mut StopSignal,
+) -> Option<Box<dyn SubSocket>> {
+    let Some(beats) = link.beats.as_mut() else {
+        return Some(socket);
+    };
+    let since = beats.since;
+    beats.rang();
+    let uri = link.uri.to_string();
+    tracing::warn!(
+        "no heartbeat from {uri} within the alarm time (heartbeat_alarm_scale x its min_interval){}",
+        if beats.reconnects() { "; reconnecting" } else { "" }
+    );
+    link.connections.emit(ConnectionEvent::Silent {
+        address: uri.clone(),
+        since,
+    });
+    if !beats.reconnects() {
+        return Some(socket);
+    }
+    if let Err(err) = socket.close().await {
+        tracing::debug!("closing the silent subscription to {uri}: {err}");
+    }
+    link.connections.emit(ConnectionEvent::Disconnected {
+        address: uri.clone(),
+        reason: "no heartbeat within the alarm time: reconnecting".to_owned(),
+    });
+    loop {
+        match link.dial.connect().await {
+            Ok(mut again) => {
+                again.set_event_sink(link.connections.sink());
+                return Some(again);
+            }
+            Err(err) => {
+                tracing::error!(
+                    "reconnecting to the silent publisher {uri} failed: {err}; trying again in 1 s"
+                );
+                tokio::select! {
+                    _ = stop.stopped() => return None,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use posttroll_core::{Address, Data, Endpoint, Message, Result, SubSocket, Value};
 
-use super::{Budget, Inner, MessageFilter, Subscriber};
+use super::{AlarmSettings, Budget, Inner, MessageFilter, Subscriber};
 use crate::discovery::worker::{StopSignal, Worker};
 use crate::Context;
 
@@ -67,6 +67,7 @@ impl NSSubscriber {
             queue_bytes: None,
             budget: None,
             context: None,
+            alarm: None,
         }
     }
 }
@@ -86,6 +87,7 @@ pub struct NSSubscriberBuilder {
     queue_bytes: Option<u64>,
     budget: Option<Budget>,
     context: Option<Context>,
+    alarm: Option<AlarmSettings>,
 }
 
 impl fmt::Debug for NSSubscriberBuilder {
@@ -100,6 +102,7 @@ impl fmt::Debug for NSSubscriberBuilder {
             .field("nameserver", &self.nameserver)
             .field("message_filter", &self.filter.is_some())
             .field("queue_bytes", &self.queue_bytes)
+            .field("heartbeat_alarm", &self.alarm)
             .finish_non_exhaustive()
     }
 }
@@ -171,6 +174,24 @@ impl NSSubscriberBuilder {
         self
     }
 
+    /// See [`super::SubscriberBuilder::heartbeat_alarm_scale`].
+    pub fn heartbeat_alarm_scale(mut self, scale: f64) -> Self {
+        self.alarm = Subscriber::builder()
+            .alarm(self.alarm)
+            .heartbeat_alarm_scale(scale)
+            .alarm_settings();
+        self
+    }
+
+    /// See [`super::SubscriberBuilder::reconnect_when_silent`].
+    pub fn reconnect_when_silent(mut self, reconnect: bool) -> Self {
+        self.alarm = Subscriber::builder()
+            .alarm(self.alarm)
+            .reconnect_when_silent(reconnect)
+            .alarm_settings();
+        self
+    }
+
     /// See [`super::SubscriberBuilder::budget`].
     pub(crate) fn budget(mut self, budget: Option<Budget>) -> Self {
         self.budget = budget;
@@ -201,6 +222,7 @@ impl NSSubscriberBuilder {
             .translate(self.translate)
             .message_filter_arc(self.filter)
             .budget(self.budget)
+            .alarm(self.alarm)
             .context(ctx.clone());
         if let Some(bytes) = self.queue_bytes {
             builder = builder.queue_bytes(bytes);
