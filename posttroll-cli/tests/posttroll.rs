@@ -180,6 +180,67 @@ fn subscribe_by_address_prints_the_raw_lines_of_publish_stdin() {
 }
 
 #[test]
+fn a_publisher_waiting_for_its_subscriber_sends_once_and_it_arrives() {
+    let net = Net::new();
+    let port = posttroll_testkit::free_tcp_port();
+    let address = format!("tcp://127.0.0.1:{port}");
+    // The publisher starts first and sends one message, once, as soon as
+    // one subscriber has subscribed.
+    let mut publisher = Guard(
+        net.command(POSTTROLL)
+            .args(["publish", "--bind", &address, "--subject", "/once"])
+            .args(["--data", "only", "--wait-subscribers", "1"])
+            .args(["--wait-timeout", "20"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let output = net.posttroll(&[
+        "-v",
+        "subscribe",
+        "--address",
+        &address,
+        "--count",
+        "1",
+        "--timeout",
+        "20",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let msg = Message::decode(stdout(&output).trim_end()).unwrap();
+    assert_eq!(msg.subject(), "/once");
+    assert_eq!(msg.data.as_text(), Some("only"));
+    // -v prints the connection events.
+    assert!(
+        stderr(&output).contains(&format!("posttroll: connected to {address}")),
+        "{}",
+        stderr(&output)
+    );
+    let status = publisher
+        .wait_timeout(Duration::from_secs(20))
+        .expect("the publisher ends after its message");
+    assert!(status.success());
+
+    // Nobody subscribes: a clear failure after --wait-timeout.
+    let output = net.posttroll(&[
+        "publish",
+        "--bind",
+        &address,
+        "--subject",
+        "/once",
+        "--wait-subscribers",
+        "1",
+        "--wait-timeout",
+        "0.2",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("waiting for subscribers"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn subscribe_times_out_with_status_1_when_count_is_not_reached() {
     let net = Net::new();
     let port = posttroll_testkit::free_tcp_port();
@@ -293,6 +354,8 @@ fn help_documents_every_flag() {
         "--count <N>",
         "--interval <SECONDS>",
         "--delay <SECONDS>",
+        "--wait-subscribers <N>",
+        "--wait-timeout <SECONDS>",
     ] {
         assert!(publish.contains(item), "{item} missing from:\n{publish}");
     }
@@ -307,6 +370,8 @@ fn help_documents_every_flag() {
         "--count <N>",
         "--timeout <SECONDS>",
         "--translate",
+        "--heartbeat-alarm-scale <SCALE>",
+        "--reconnect-when-silent",
     ] {
         assert!(
             subscribe.contains(item),
