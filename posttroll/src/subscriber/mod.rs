@@ -11,7 +11,10 @@ mod settings;
 mod topics;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -106,9 +109,77 @@ const LOGGED_BYTES: usize = 64;
 /// # Ok::<(), posttroll::Error>(())
 /// # }).unwrap();
 /// ```
-#[derive(Clone)]
 pub struct Subscriber {
     inner: Arc<Inner>,
+    /// The receive in progress of this handle's [`Stream`](futures_core::Stream)
+    /// (each clone has its own). A mutex only to keep the handle `Sync`:
+    /// `poll_next` has `&mut self` and never locks it.
+    next: Mutex<Option<NextMessage>>,
+}
+
+/// A receive in progress, for the `Stream` implementation.
+type NextMessage = Pin<Box<dyn Future<Output = Result<Option<Message>>> + Send>>;
+
+impl Clone for Subscriber {
+    fn clone(&self) -> Subscriber {
+        Subscriber::from_inner(self.inner.clone())
+    }
+}
+
+/// The messages, as a [`Stream`](futures_core::Stream): the same as
+/// [`Subscriber::recv`] with no timeout; it ends once the subscriber is
+/// stopped. Each clone of a subscriber is its own stream over the shared
+/// queue.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::poll_fn;
+/// use std::pin::Pin;
+/// use futures_core::Stream;
+/// use posttroll::subscriber::Subscriber;
+/// use posttroll::{Config, Context};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
+/// let mut subscriber = Subscriber::builder().context(ctx).start().await?;
+/// subscriber.stop().await?;
+/// // (with futures' StreamExt: `while let Some(msg) = subscriber.next().await`)
+/// let next = poll_fn(|cx| Pin::new(&mut subscriber).poll_next(cx)).await;
+/// assert!(next.is_none());
+/// # Ok::<(), posttroll::Error>(())
+/// # }).unwrap();
+/// ```
+impl futures_core::Stream for Subscriber {
+    type Item = Result<Message>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Result<Message>>> {
+        let this = self.get_mut();
+        let next = this.next.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if next.is_none() {
+            // Queued messages are taken at once, without a future.
+            if let Some((msg, _charge)) = this.inner.try_take() {
+                return Poll::Ready(Some(Ok(msg)));
+            }
+            let subscriber = Subscriber::from_inner(this.inner.clone());
+            *next = Some(Box::pin(async move { subscriber.recv(None).await }));
+        }
+        let Some(pending) = next.as_mut() else {
+            return Poll::Pending;
+        };
+        let result = match pending.as_mut().poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(result) => result,
+        };
+        *next = None;
+        Poll::Ready(match result {
+            Ok(Some(msg)) => Some(Ok(msg)),
+            // No timeout: `None` does not come.
+            Ok(None) => None,
+            Err(err) if err.kind() == ErrorKind::Closed => None,
+            Err(err) => Some(Err(err)),
+        })
+    }
 }
 
 struct Inner {
@@ -377,22 +448,27 @@ impl Subscriber {
         alarm: Option<AlarmSettings>,
     ) -> Subscriber {
         let (tx, rx) = mpsc::channel(QUEUE);
+        Subscriber::from_inner(Arc::new(Inner {
+            ctx,
+            topics,
+            filter,
+            translate,
+            ops: tokio::sync::Mutex::new(()),
+            state: Mutex::new(State::default()),
+            budget,
+            tx,
+            rx: tokio::sync::Mutex::new(rx),
+            closed: watch::channel(false).0,
+            tasks: Arc::new(()),
+            connections: Connections::new(),
+            alarm,
+        }))
+    }
+
+    fn from_inner(inner: Arc<Inner>) -> Subscriber {
         Subscriber {
-            inner: Arc::new(Inner {
-                ctx,
-                topics,
-                filter,
-                translate,
-                ops: tokio::sync::Mutex::new(()),
-                state: Mutex::new(State::default()),
-                budget,
-                tx,
-                rx: tokio::sync::Mutex::new(rx),
-                closed: watch::channel(false).0,
-                tasks: Arc::new(()),
-                connections: Connections::new(),
-                alarm,
-            }),
+            inner,
+            next: Mutex::new(None),
         }
     }
 
@@ -597,15 +673,9 @@ impl Subscriber {
     ) -> Result<Option<(Message, Charge)>> {
         let inner = &self.inner;
         // The hot path: frames already queued are taken without setting up
-        // the waits below (nobody else receiving, not stopped).
-        if !*inner.closed.borrow() {
-            if let Ok(mut rx) = inner.rx.try_lock() {
-                while let Ok(frame) = rx.try_recv() {
-                    if let Some(msg) = inner.process(frame) {
-                        return Ok(Some(msg));
-                    }
-                }
-            }
+        // the waits below.
+        if let Some(msg) = inner.try_take() {
+            return Ok(Some(msg));
         }
         let mut closed = inner.closed.subscribe();
         if *closed.borrow_and_update() {
@@ -760,6 +830,21 @@ impl Subscriber {
 }
 
 impl Inner {
+    /// A message already queued, when nobody else is receiving and the
+    /// subscriber is not stopped.
+    fn try_take(&self) -> Option<(Message, Charge)> {
+        if *self.closed.borrow() {
+            return None;
+        }
+        let mut rx = self.rx.try_lock().ok()?;
+        while let Ok(frame) = rx.try_recv() {
+            if let Some(msg) = self.process(frame) {
+                return Some(msg);
+            }
+        }
+        None
+    }
+
     /// Decodes, filters and translates one frame; the message keeps the
     /// frame's room in the budget.
     fn process(&self, frame: Frame) -> Option<(Message, Charge)> {

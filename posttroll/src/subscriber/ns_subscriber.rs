@@ -339,7 +339,7 @@ async fn address_listener(
         let Some(inner) = subscriber.upgrade() else {
             break;
         };
-        let subscriber = Subscriber { inner };
+        let subscriber = Subscriber::from_inner(inner);
         tokio::select! {
             _ = stop.stopped() => break,
             () = handle_address_event(&subscriber, &services, &msg) => {}
