@@ -211,6 +211,9 @@ struct State {
     subscribers: HashMap<Key, Vec<Arc<SubQueue>>>,
     receivers: Vec<(u64, mpsc::Sender<Bytes>)>,
     taps: Vec<(u64, mpsc::UnboundedSender<TappedFrame>)>,
+    /// Frames every new subscriber finds queued (see
+    /// [`InprocNetwork::script_subscribers`]).
+    script: Option<Arc<[Bytes]>>,
 }
 
 impl State {
@@ -492,6 +495,34 @@ impl InprocNetwork {
         }
     }
 
+    /// From now on, every subscriber connected on this network, to any
+    /// endpoint, finds `frames` queued (those its topics match, in order)
+    /// and then gets what publishers send as usual: the reference's
+    /// `patched_subscriber_recv`, for tests. `None` stops it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use posttroll_backend_inproc::InprocNetwork;
+    /// use posttroll_core::{Endpoint, Security, Transport};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let network = InprocNetwork::new();
+    /// network.script_subscribers(Some(vec![Bytes::from_static(b"pytroll://a x")]));
+    /// let endpoint = Endpoint::parse("tcp://nowhere:1").unwrap();
+    /// let mut sub = network
+    ///     .transport()
+    ///     .connect_subscriber(&endpoint, &["pytroll://a".into()], Security::Plain)
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(sub.recv().await.unwrap(), "pytroll://a x");
+    /// # });
+    /// ```
+    pub fn script_subscribers(&self, frames: Option<Vec<Bytes>>) {
+        self.inner.state().script = frames.map(Arc::from);
+    }
+
     /// The number of open taps (see [`InprocNetwork::tap`]).
     pub fn tap_count(&self) -> usize {
         self.inner.state().taps.len()
@@ -544,7 +575,16 @@ impl Transport for InprocTransport {
                 security,
                 topics: topics.iter().map(|t| t.as_bytes().to_vec()).collect(),
                 connection: ConnectionState::new(),
-                state: Mutex::new(QueueState::default()),
+                state: Mutex::new(QueueState {
+                    frames: st
+                        .script
+                        .iter()
+                        .flat_map(|script| script.iter())
+                        .filter(|frame| topics.iter().any(|t| frame.starts_with(t.as_bytes())))
+                        .cloned()
+                        .collect(),
+                    closed: false,
+                }),
                 data: Notify::new(),
                 room: Notify::new(),
             });

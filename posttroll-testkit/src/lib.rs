@@ -14,6 +14,9 @@
 //! - [`recorder`]: the reference's `patched_publisher` in Rust shape: a
 //!   [`Recorder`] sees every frame the publishers of an isolated in-process
 //!   network send ([`recording_context`]).
+//! - [`patched`]: the same two for code that takes no context: the global
+//!   context becomes a recording or scripted one while a guard lives
+//!   ([`patched::patched_publisher`], [`patched::patched_subscriber_recv`]).
 //! - [`scripted`]: the reference's `patched_subscriber_recv` in Rust shape:
 //!   a real subscriber whose `recv` yields exactly the given messages
 //!   ([`scripted_subscriber`], [`blocking::scripted_subscriber`]).
@@ -55,6 +58,7 @@ pub mod curve_keys;
 pub mod engine;
 pub mod fixture;
 pub mod multicast;
+pub mod patched;
 pub mod peers;
 pub mod ports;
 pub mod proxy;

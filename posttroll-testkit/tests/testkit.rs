@@ -444,3 +444,45 @@ fn python_peer_refuses_a_nonzero_multicast_ttl() {
         std::io::ErrorKind::InvalidInput | std::io::ErrorKind::NotFound
     ));
 }
+
+/// Tests that patch the global context on parallel threads take turns:
+/// each records only what it published itself.
+#[test]
+fn patched_global_contexts_take_turns_across_threads() {
+    use posttroll_testkit::patched::patched_publisher;
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let (_guard, recorder) = patched_publisher();
+                    // Code that takes no context.
+                    let publisher = posttroll::publisher::Publisher::builder("tcp://*:0")
+                        .start()
+                        .await
+                        .unwrap();
+                    for _ in 0..20 {
+                        publisher
+                            .send(&posttroll::Message::new("/t", "info", format!("{i}")).unwrap())
+                            .await
+                            .unwrap();
+                        tokio::task::yield_now().await;
+                    }
+                    publisher.stop().await.unwrap();
+                    let texts: Vec<String> = recorder
+                        .messages()
+                        .iter()
+                        .map(|m| m.data.as_text().unwrap_or_default().to_owned())
+                        .collect();
+                    assert_eq!(texts, vec![format!("{i}"); 20]);
+                });
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}

@@ -1,6 +1,6 @@
 //! The [`Context`]: one configuration and the backend it selects.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 
 use posttroll_core::{Backend, Config, Discovery, Registry, Result, Security, Transport};
 
@@ -128,14 +128,57 @@ impl Context {
         }
     }
 
-    /// The process-wide context from [`Config::global`], built once.
+    /// The process-wide context from [`Config::global`], built once (or
+    /// the one a [`GlobalContextGuard`] put in place).
     pub fn global() -> Result<Context> {
+        if let Some(ctx) = GLOBAL_OVERRIDE
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            return Ok(ctx);
+        }
         static GLOBAL: OnceLock<Context> = OnceLock::new();
         if let Some(ctx) = GLOBAL.get() {
             return Ok(ctx.clone());
         }
         let ctx = Context::new(Config::global().clone())?;
         Ok(GLOBAL.get_or_init(|| ctx).clone())
+    }
+
+    /// Makes [`Context::global`] return `ctx` until the guard is dropped,
+    /// so that code which never takes a context (it uses the global one)
+    /// runs on `ctx`: for test kits, e.g. to record every publisher an
+    /// application makes (the reference's `patched_publisher`; see
+    /// `posttroll_testkit::patched`).
+    ///
+    /// The guard also holds a process-wide lock: while one exists, another
+    /// call waits, so tests that replace the global context run one at a
+    /// time even when the test harness runs them on parallel threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use posttroll::{Config, Context};
+    ///
+    /// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
+    /// {
+    ///     let _guard = Context::replace_global(ctx);
+    ///     assert_eq!(Context::global()?.backend_name(), "inproc");
+    /// }
+    /// # Ok::<(), posttroll::Error>(())
+    /// ```
+    pub fn replace_global(ctx: Context) -> GlobalContextGuard {
+        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+        let serial = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+        let previous = GLOBAL_OVERRIDE
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(ctx);
+        GlobalContextGuard {
+            previous,
+            _serial: serial,
+        }
     }
 
     /// The configuration.
@@ -167,5 +210,31 @@ impl Context {
     /// The `backend` value a publisher announces on the wire.
     pub fn announced_backend(&self) -> &str {
         &self.inner.config.backend
+    }
+}
+
+/// What [`Context::global`] returns instead of the configured context, while
+/// a [`GlobalContextGuard`] exists.
+static GLOBAL_OVERRIDE: RwLock<Option<Context>> = RwLock::new(None);
+
+/// Puts the global context back when dropped; see
+/// [`Context::replace_global`].
+#[must_use = "the global context is put back when the guard is dropped"]
+pub struct GlobalContextGuard {
+    previous: Option<Context>,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl std::fmt::Debug for GlobalContextGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalContextGuard").finish_non_exhaustive()
+    }
+}
+
+impl Drop for GlobalContextGuard {
+    fn drop(&mut self) {
+        *GLOBAL_OVERRIDE
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = self.previous.take();
     }
 }

@@ -21,5 +21,5 @@ pub mod nameserver;
 pub mod publisher;
 pub mod subscriber;
 
-pub use context::{registry, Context};
+pub use context::{registry, Context, GlobalContextGuard};
 pub use posttroll_core::*;
