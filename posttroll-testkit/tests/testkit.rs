@@ -37,7 +37,7 @@ async fn noisy_publisher_is_found(multicast: bool) {
     assert_eq!(ns.nameserver(), "127.0.0.1");
     assert_eq!(ns.announce_to().is_empty(), multicast);
     let publisher = NoisyPublisher::builder("fixture_test")
-        .aliases(vec!["alias".into()])
+        .aliases(["alias"])
         .context(ns.context().clone())
         .nameservers(ns.announce_to())
         .broadcast_interval(Duration::from_millis(100))

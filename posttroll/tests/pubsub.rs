@@ -405,7 +405,7 @@ async fn noisy_publisher_announces_by_multicast() {
     let (ctx, net) = setup();
     let mut receiver = ctx.discovery().receiver().await.unwrap();
     let publisher = NoisyPublisher::builder("noisy")
-        .aliases(vec!["alias1".into(), "alias2".into()])
+        .aliases(["alias1", "alias2"])
         .context(ctx.clone())
         .start()
         .await
@@ -484,12 +484,8 @@ async fn noisy_publisher_announces_to_designated_nameservers() {
         .await
         .unwrap();
     let publisher = NoisyPublisher::builder("designated")
-        .aliases(vec!["x".into()])
-        .nameservers(vec![
-            "localhost".into(),
-            "localhost:21301".into(),
-            "tcp://127.0.0.1:21302".into(),
-        ])
+        .aliases(["x"])
+        .nameservers(["localhost", "localhost:21301", "tcp://127.0.0.1:21302"])
         .context(ctx.clone())
         .start()
         .await
@@ -521,10 +517,7 @@ async fn a_dead_designated_nameserver_blocks_nothing() {
     let (ctx, net) = setup();
     let started = std::time::Instant::now();
     let publisher = NoisyPublisher::builder("lonely")
-        .nameservers(vec![
-            "localhost:29999".into(),
-            "tcp://dead.example:29998".into(),
-        ])
+        .nameservers(["localhost:29999", "tcp://dead.example:29998"])
         .broadcast_interval(Duration::from_millis(100))
         .context(ctx.clone())
         .start()
@@ -548,7 +541,7 @@ async fn a_dead_designated_nameserver_blocks_nothing() {
 
     // Unparseable nameservers are errors at start, and release the socket.
     let err = NoisyPublisher::builder("bad")
-        .nameservers(vec!["host:notaport".into()])
+        .nameservers(["host:notaport"])
         .context(ctx.clone())
         .start()
         .await
@@ -709,7 +702,7 @@ async fn ns_subscriber_finds_publishers_and_follows_address_events() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let sub = NSSubscriber::builder()
-        .services(vec!["early".into(), "late".into()])
+        .services(["early", "late"])
         .addr_listener(true)
         .timeout(Duration::from_millis(200))
         .message_filter(|m: &Message| m.subject() != "/filtered")
@@ -725,7 +718,7 @@ async fn ns_subscriber_finds_publishers_and_follows_address_events() {
 
     // A publisher appearing later is added by the address listener.
     let late = NoisyPublisher::builder("late_pub")
-        .aliases(vec!["late".into()])
+        .aliases(["late"])
         .broadcast_interval(Duration::from_millis(50))
         .context(ctx.clone())
         .start()
@@ -794,7 +787,7 @@ async fn address_listener_adds_wanted_services_and_removes_expired() {
     let unwanted = publisher(&ctx).await;
 
     let sub = NSSubscriber::builder()
-        .services(vec!["x".into()])
+        .services(["x"])
         .addr_listener(true)
         .timeout(Duration::from_millis(50))
         .context(ctx.clone())
@@ -862,7 +855,7 @@ async fn ns_subscriber_without_a_nameserver_fails_as_the_reference() {
     let (ctx, net) = setup();
     // The lookup times out, which the reference raises; nothing is left.
     let err = NSSubscriber::builder()
-        .addresses(vec!["tcp://127.0.0.1:41100".into()])
+        .addresses(["tcp://127.0.0.1:41100"])
         .addr_listener(true)
         .timeout(Duration::from_millis(20))
         .context(ctx.clone())
@@ -873,7 +866,7 @@ async fn ns_subscriber_without_a_nameserver_fails_as_the_reference() {
     assert!(net.is_idle());
     // No services: no lookup.
     let sub = NSSubscriber::builder()
-        .services(vec![])
+        .services(Vec::<String>::new())
         .context(ctx)
         .start()
         .await

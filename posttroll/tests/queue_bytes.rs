@@ -158,7 +158,7 @@ async fn a_stalled_subscriber_stops_reading_at_its_byte_budget() {
 async fn a_stalled_listener_container_stops_reading_at_its_byte_budget() {
     let (ctx, _net) = inproc(BUDGET);
     let publisher = no_drop_publisher(&ctx, "tcp://*:0").await;
-    let mut listener = ListenerContainer::builder(vec!["/big".into()])
+    let mut listener = ListenerContainer::builder(["/big"])
         .addresses([uri_of(&publisher)])
         .without_nameserver()
         .context(ctx.clone())

@@ -457,9 +457,9 @@ async fn subscribe(
             };
             let mut builder = NSSubscriber::builder()
                 .services(services)
-                .topics(topics.clone())
+                .topics(topics)
                 .addr_listener(args.addr_listener)
-                .addresses(args.addresses.iter().map(Address::from).collect())
+                .addresses(args.addresses.iter().map(String::as_str))
                 .timeout(args.lookup_timeout)
                 .translate(args.translate)
                 .nameserver(args.nameserver.as_str())

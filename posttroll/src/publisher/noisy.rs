@@ -27,7 +27,7 @@ use crate::Context;
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
 /// let publisher = NoisyPublisher::builder("my_service")
-///     .aliases(vec!["counter".into()])
+///     .aliases(["counter"])
 ///     .context(ctx)
 ///     .start()
 ///     .await?;
@@ -164,8 +164,12 @@ impl NoisyPublisherBuilder {
     }
 
     /// Other names the publisher is found by.
-    pub fn aliases(mut self, aliases: Vec<String>) -> Self {
-        self.aliases = aliases;
+    pub fn aliases<I, S>(mut self, aliases: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.aliases = aliases.into_iter().map(Into::into).collect();
         self
     }
 
@@ -178,8 +182,12 @@ impl NoisyPublisherBuilder {
     /// Announce to these nameservers (`host`, `host:port` or
     /// `tcp://host:port`) instead of by multicast; empty (the default):
     /// multicast.
-    pub fn nameservers(mut self, nameservers: Vec<String>) -> Self {
-        self.nameservers = nameservers;
+    pub fn nameservers<I, S>(mut self, nameservers: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.nameservers = nameservers.into_iter().map(Into::into).collect();
         self
     }
 

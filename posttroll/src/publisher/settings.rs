@@ -221,7 +221,7 @@ pub async fn create_publisher_from_dict_config(
             let mut builder = NoisyPublisher::builder(name)
                 .context(ctx.clone())
                 .port(settings.port.unwrap_or(0))
-                .aliases(settings.aliases.clone())
+                .aliases(settings.aliases.iter().map(String::as_str))
                 .broadcast_interval(
                     settings
                         .broadcast_interval
