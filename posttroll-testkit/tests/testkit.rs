@@ -246,7 +246,7 @@ async fn recorder_sees_every_send_and_subscribers_still_receive() {
     assert_eq!(recorder.len(), 4);
     assert_eq!(recorder.frames()[3], "raw bytes");
     assert_eq!(recorder.frames_from(plain.endpoint()).len(), 2);
-    assert_eq!(recorder.frames_from(noisy.publisher().endpoint()).len(), 2);
+    assert_eq!(recorder.frames_from(noisy.endpoint()).len(), 2);
     // The frames are the wire encoding.
     assert!(recorder.frames()[0].starts_with(b"pytroll://counter info "));
 

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use posttroll::discovery::Announcer;
 use posttroll::nameserver::NameServer;
 use posttroll::publisher::{
-    create_publisher_from_dict_config, NameserversSetting, NoisyPublisher, Publisher,
+    create_publisher_from_dict_config, AnyPublisher, NameserversSetting, NoisyPublisher, Publisher,
     PublisherKind, PublisherSettings,
 };
 use posttroll::subscriber::{
@@ -583,7 +583,7 @@ async fn publisher_settings_pick_the_reference_kind() {
     let p = create_publisher_from_dict_config(&ctx, &s).await.unwrap();
     assert_eq!(p.kind(), PublisherKind::Plain);
     assert_eq!(p.port_number(), Some(40500));
-    assert_eq!(p.publisher().name(), "svc");
+    assert_eq!(p.name(), "svc");
     p.stop().await.unwrap();
     // An address and nameservers False: plain, on the address.
     let s = PublisherSettings {
@@ -593,7 +593,7 @@ async fn publisher_settings_pick_the_reference_kind() {
     };
     let p = create_publisher_from_dict_config(&ctx, &s).await.unwrap();
     assert_eq!(p.kind(), PublisherKind::Plain);
-    assert_eq!(p.publisher().endpoint().to_string(), "inproc://settings");
+    assert_eq!(p.endpoint().to_string(), "inproc://settings");
     p.stop().await.unwrap();
     // A list of nameservers: noisy, on a random port.
     let s = named(None, NameserversSetting::List(vec!["localhost".into()]));
@@ -605,6 +605,21 @@ async fn publisher_settings_pick_the_reference_kind() {
     assert_eq!(p.kind(), PublisherKind::Noisy);
     assert_eq!(p.port_number(), Some(40501));
     p.stop().await.unwrap();
+    // `stop` is AnyPublisher's own, which ends the announcements too, not
+    // the Publisher's the dereference reaches.
+    let s = PublisherSettings {
+        broadcast_interval: Some(Duration::from_secs(2)),
+        ..named(None, NameserversSetting::Default)
+    };
+    let p = create_publisher_from_dict_config(&ctx, &s).await.unwrap();
+    let live_tasks = |p: &AnyPublisher| match p {
+        AnyPublisher::Noisy(noisy) => noisy.live_tasks(),
+        AnyPublisher::Plain(_) => panic!("not noisy"),
+    };
+    assert_eq!(live_tasks(&p), 1);
+    p.stop().await.unwrap();
+    assert_eq!(live_tasks(&p), 0);
+    assert!(p.is_stopped());
     // Port 0 and nameservers None: noisy on a random port.
     let s = named(Some(0), NameserversSetting::Default);
     assert_eq!(s.kind(), PublisherKind::Noisy);

@@ -307,7 +307,7 @@ async fn publish(
                 .map_err(|e| format!("cannot start the publisher: {e}"))?;
             tracing::info!(
                 "publishing on {} as {:?}, announced at {}",
-                publisher.publisher().endpoint(),
+                publisher.endpoint(),
                 publisher.services(),
                 publisher.announced_uri()
             );
@@ -351,7 +351,6 @@ async fn send_all(
     tokio::time::sleep(args.delay).await;
     if let Some(n) = args.wait_subscribers {
         let have = publisher
-            .publisher()
             .wait_for_subscribers(n, args.wait_timeout)
             .await
             .map_err(|e| format!("waiting for subscribers: {e}"))?;

@@ -375,7 +375,7 @@ impl Publish {
     /// [`crate::publisher::Publisher::wait_for_subscribers`].
     pub fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> Result<usize> {
         let publisher = self.get()?;
-        run(publisher.publisher().wait_for_subscribers(n, timeout))
+        run(publisher.wait_for_subscribers(n, timeout))
     }
 
     /// The port bound.

@@ -1,10 +1,11 @@
 //! [`NoisyPublisher`]: a publisher that announces itself.
 
+use std::ops::Deref;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use posttroll_core::{Message, Result};
+use posttroll_core::Result;
 
 use super::Publisher;
 use crate::discovery::{address_message, own_ip, Announcer};
@@ -75,16 +76,6 @@ impl NoisyPublisher {
         }
     }
 
-    /// The underlying publisher.
-    pub fn publisher(&self) -> &Publisher {
-        &self.publisher
-    }
-
-    /// The name announced.
-    pub fn name(&self) -> &str {
-        self.publisher.name()
-    }
-
     /// The URI announced, `tcp://<own ip>:<port>`.
     pub fn announced_uri(&self) -> &str {
         &self.announced_uri
@@ -95,33 +86,13 @@ impl NoisyPublisher {
         &self.services
     }
 
-    /// The port bound.
-    pub fn port_number(&self) -> Option<u16> {
-        self.publisher.port_number()
-    }
-
-    /// Sends a message; see [`Publisher::send`].
-    pub async fn send(&self, msg: &Message) -> Result<()> {
-        self.publisher.send(msg).await
-    }
-
-    /// Sends an encoded frame; see [`Publisher::send_raw`].
-    pub async fn send_raw(&self, frame: impl Into<Bytes> + Send) -> Result<()> {
-        self.publisher.send_raw(frame).await
-    }
-
-    /// Waits for `n` subscribers; see [`Publisher::wait_for_subscribers`].
-    pub async fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> Result<usize> {
-        self.publisher.wait_for_subscribers(n, timeout).await
-    }
-
-    /// Sends a heartbeat if due; see [`Publisher::heartbeat`].
-    pub async fn heartbeat(&self, min_interval: Duration) -> Result<bool> {
-        self.publisher.heartbeat(min_interval).await
-    }
-
     /// Stops publishing and announcing; returns within 1 s. Calling it
     /// again does nothing.
+    ///
+    /// This is not [`Publisher::stop`], which the dereference also reaches
+    /// (`Publisher::stop(&noisy)`): that one would close the socket and
+    /// leave the announcements running until the noisy publisher is
+    /// dropped.
     pub async fn stop(&self) -> Result<()> {
         let announcer = self
             .announcer
@@ -146,6 +117,17 @@ impl NoisyPublisher {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
             .map_or(0, Announcer::live_tasks)
+    }
+}
+
+/// A noisy publisher is a publisher that announces itself: everything but
+/// stopping ([`NoisyPublisher::stop`], which ends the announcements too) is
+/// the [`Publisher`]'s (`send`, `heartbeat`, `port_number`, ...).
+impl Deref for NoisyPublisher {
+    type Target = Publisher;
+
+    fn deref(&self) -> &Publisher {
+        &self.publisher
     }
 }
 
