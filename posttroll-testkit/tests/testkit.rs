@@ -182,10 +182,10 @@ fn blocking_fixture_in_a_plain_test() {
             ..FixtureOptions::default()
         })
         .unwrap();
-        let publisher = posttroll::blocking::publish::NoisyPublisher::builder("blocking_test")
+        let publisher = NoisyPublisher::builder("blocking_test")
             .context(ns.context().clone())
             .nameservers(ns.announce_to())
-            .start()
+            .start_blocking()
             .unwrap();
         let found = ns.wait_for_service("blocking_test", WAIT).unwrap();
         assert_eq!(found[0].uri(), publisher.announced_uri());

@@ -1074,18 +1074,17 @@ fn blocking_nameserver_and_lookup() {
 
 #[test]
 fn blocking_listener_container() {
-    use posttroll::blocking::listener::ListenerContainer;
-    use posttroll::blocking::publish::Publisher;
+    use posttroll::publisher::Publisher;
     let (ctx, _net) = default_ctx();
     let publisher = Publisher::builder("tcp://*:40020")
         .context(ctx.clone())
-        .start()
+        .start_blocking()
         .unwrap();
-    let listener = ListenerContainer::builder(vec!["/counter".into()])
+    let listener = ListenerContainer::builder(["/counter"])
         .addresses(["tcp://127.0.0.1:40020"])
         .without_nameserver()
         .context(ctx)
-        .start()
+        .start_blocking()
         .unwrap();
     loop {
         publisher

@@ -943,22 +943,22 @@ mod blocking {
     #[test]
     fn publish_and_subscribe_guards_round_trip_across_threads() {
         let (ctx, net) = setup();
-        let publish = Publish::builder("guarded")
-            .port(41200)
-            .nameservers_disabled()
-            .context(ctx.clone())
-            .start()
-            .unwrap();
-        assert_eq!(publish.kind(), Some(PublisherKind::Plain));
+        let settings = PublisherSettings {
+            port: Some(41200),
+            nameservers: NameserversSetting::Disabled,
+            ..PublisherSettings::named("guarded")
+        };
+        let publish = Publish::from_settings(&settings, Some(ctx.clone())).unwrap();
+        assert_eq!(publish.kind(), PublisherKind::Plain);
         assert_eq!(publish.port_number(), Some(41200));
-        let sub = Subscribe::builder()
-            .addresses(vec!["tcp://127.0.0.1:41200".into()])
-            .nameserver_disabled()
-            .topics(vec!["/counter".into()])
-            .context(ctx.clone())
-            .start()
-            .unwrap();
-        let reader = sub.subscriber().clone();
+        let settings = SubscriberSettings {
+            addresses: vec!["tcp://127.0.0.1:41200".into()],
+            nameserver: NameserverSetting::Disabled,
+            topics: Some(vec!["/counter".into()]),
+            ..SubscriberSettings::default()
+        };
+        let sub = Subscribe::from_settings(settings, Some(ctx.clone())).unwrap();
+        let reader = posttroll::blocking::subscribe::Subscriber::clone(&sub);
         let (tx, rx) = std::sync::mpsc::channel();
         let reading = std::thread::spawn(move || {
             for msg in reader.recv(Some(Duration::from_millis(20))) {
@@ -1002,19 +1002,19 @@ mod blocking {
         let ns = rt
             .block_on(NameServer::builder().context(ctx.clone()).start())
             .unwrap();
-        let publish = Publish::builder("found")
-            .aliases(vec!["alias".into()])
-            .broadcast_interval(Duration::from_millis(50))
-            .context(ctx.clone())
-            .start()
-            .unwrap();
-        assert_eq!(publish.kind(), Some(PublisherKind::Noisy));
-        let sub = Subscribe::builder()
-            .services(vec!["alias".into()])
-            .timeout(WAIT)
-            .context(ctx.clone())
-            .start()
-            .unwrap();
+        let settings = PublisherSettings {
+            aliases: vec!["alias".into()],
+            broadcast_interval: Some(Duration::from_millis(50)),
+            ..PublisherSettings::named("found")
+        };
+        let publish = Publish::from_settings(&settings, Some(ctx.clone())).unwrap();
+        assert_eq!(publish.kind(), PublisherKind::Noisy);
+        let settings = SubscriberSettings {
+            services: vec!["alias".into()],
+            timeout: WAIT,
+            ..SubscriberSettings::default()
+        };
+        let sub = Subscribe::from_settings(settings, Some(ctx.clone())).unwrap();
         assert_eq!(sub.addresses().len(), 1);
         let got = loop {
             publish.send(&msg("/hello", "info", "1")).unwrap();
@@ -1029,10 +1029,45 @@ mod blocking {
         assert!(net.is_idle());
     }
 
+    /// `stop` on a blocking noisy publisher (and on the guard) is its own,
+    /// which ends the announcements, not the `Publisher::stop` the
+    /// dereference reaches.
+    #[test]
+    fn stopping_a_blocking_noisy_publisher_ends_its_announcements() {
+        let (ctx, net) = setup();
+        let publisher = NoisyPublisher::builder("noisy_blocking")
+            .aliases(["alias"])
+            .context(ctx.clone())
+            .start_blocking()
+            .unwrap();
+        assert_eq!(publisher.services(), ["noisy_blocking", "alias"]);
+        assert_eq!(publisher.as_async().live_tasks(), 1);
+        publisher.send(&msg("/counter", "info", "1")).unwrap();
+        publisher.stop().unwrap();
+        assert_eq!(publisher.as_async().live_tasks(), 0);
+        assert!(publisher.as_async().is_stopped());
+        drop(publisher);
+
+        let publish =
+            Publish::from_settings(&PublisherSettings::named("guard"), Some(ctx)).unwrap();
+        let AnyPublisher::Noisy(noisy) = publish.as_async() else {
+            panic!("not noisy")
+        };
+        assert_eq!(noisy.live_tasks(), 1);
+        drop(publish);
+        assert!(net.is_idle());
+    }
+
     #[tokio::test]
     async fn blocking_calls_inside_a_runtime_are_errors_not_panics() {
         let (ctx, _net) = setup();
-        let err = Publish::builder("x").context(ctx).start().unwrap_err();
+        let err =
+            Publish::from_settings(&PublisherSettings::named("x"), Some(ctx.clone())).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        let err = Publisher::builder("tcp://*:0")
+            .context(ctx)
+            .start_blocking()
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unsupported);
     }
 }
