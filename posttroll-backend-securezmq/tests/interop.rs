@@ -192,7 +192,7 @@ async fn python_secure_publisher_reaches_rust_secure_subscriber() {
 async fn secure_noisy_publisher(ctx: &Context, name: &str) -> NoisyPublisher {
     NoisyPublisher::builder(name)
         .context(ctx.clone())
-        .nameservers(vec!["127.0.0.1".into()])
+        .nameservers(["127.0.0.1"])
         .broadcast_interval(Duration::from_millis(200))
         .start()
         .await
@@ -242,7 +242,7 @@ async fn python_nameserver_answers_rust_secure_lookups() {
     // The subscriber connects with the security the address announces.
     let subscriber = Subscriber::builder()
         .addresses(found)
-        .topics(vec!["/secure".to_owned()])
+        .topics(["/secure"])
         .context(ctx.clone())
         .start()
         .await
@@ -375,8 +375,8 @@ async fn python_noisy_publisher_reaches_rust_address_listener_over_curve() {
     // The address listener subscribes to the nameserver's CURVE address
     // publisher; the Python publisher is not there yet.
     let subscriber = NSSubscriber::builder()
-        .services(vec!["py_noisy".into()])
-        .topics(vec!["/secure".into()])
+        .services(["py_noisy"])
+        .topics(["/secure"])
         .addr_listener(true)
         .nameserver("127.0.0.1")
         .timeout(Duration::from_millis(200))

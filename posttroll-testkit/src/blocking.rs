@@ -9,7 +9,6 @@
 use std::time::{Duration, Instant};
 
 use posttroll::blocking::nameserver::{get_pub_address, NameServer, NameServerHandle};
-use posttroll::blocking::publish::Publisher;
 use posttroll::blocking::subscribe::Subscriber;
 use posttroll::message::MAGIC;
 use posttroll::{Address, Config, Context, Error, ErrorKind, Message, Result};
@@ -27,7 +26,7 @@ use crate::scripted::{isolated_context, SCRIPT_ENDPOINT};
 ///
 /// ```
 /// use std::time::Duration;
-/// use posttroll::blocking::publish::NoisyPublisher;
+/// use posttroll::publisher::NoisyPublisher;
 /// use posttroll_testkit::blocking::NameServerFixture;
 /// use posttroll_testkit::FixtureOptions;
 ///
@@ -35,7 +34,7 @@ use crate::scripted::{isolated_context, SCRIPT_ENDPOINT};
 /// let publisher = NoisyPublisher::builder("my_service")
 ///     .context(ns.context().clone())
 ///     .nameservers(ns.announce_to())
-///     .start()?;
+///     .start_blocking()?;
 /// let found = ns.wait_for_service("my_service", Duration::from_secs(5))?;
 /// assert_eq!(found[0].uri(), publisher.announced_uri());
 /// publisher.stop()?;
@@ -180,16 +179,16 @@ impl NameServerFixture {
 /// ```
 pub fn scripted_subscriber(messages: impl IntoIterator<Item = Message>) -> Result<Subscriber> {
     let ctx = isolated_context();
-    let publisher = Publisher::builder(SCRIPT_ENDPOINT)
+    let publisher = posttroll::publisher::Publisher::builder(SCRIPT_ENDPOINT)
         .context(ctx.clone())
         .send_high_water_mark(0)
         .no_drop(true)
-        .start()?;
-    let subscriber = Subscriber::builder()
+        .start_blocking()?;
+    let subscriber = posttroll::subscriber::Subscriber::builder()
         .addresses([SCRIPT_ENDPOINT])
         .topics([MAGIC])
         .context(ctx)
-        .start()?;
+        .start_blocking()?;
     for msg in messages {
         publisher.send(&msg)?;
     }

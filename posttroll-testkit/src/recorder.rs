@@ -83,13 +83,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// # Examples
 ///
 /// ```
-/// use posttroll::blocking::publish::Publisher;
+/// use posttroll::publisher::Publisher;
 /// use posttroll::Message;
 /// use posttroll_testkit::recording_context;
 ///
 /// // The blocking API works on it too.
 /// let (ctx, recorder) = recording_context();
-/// let publisher = Publisher::builder("tcp://*:0").context(ctx).start()?;
+/// let publisher = Publisher::builder("tcp://*:0").context(ctx).start_blocking()?;
 /// publisher.send(&Message::new("/counter", "info", "1")?)?;
 /// assert_eq!(recorder.messages()[0].data.as_text(), Some("1"));
 /// publisher.stop()?;

@@ -37,7 +37,7 @@ async fn noisy_publisher_is_found(multicast: bool) {
     assert_eq!(ns.nameserver(), "127.0.0.1");
     assert_eq!(ns.announce_to().is_empty(), multicast);
     let publisher = NoisyPublisher::builder("fixture_test")
-        .aliases(vec!["alias".into()])
+        .aliases(["alias"])
         .context(ns.context().clone())
         .nameservers(ns.announce_to())
         .broadcast_interval(Duration::from_millis(100))
@@ -182,10 +182,10 @@ fn blocking_fixture_in_a_plain_test() {
             ..FixtureOptions::default()
         })
         .unwrap();
-        let publisher = posttroll::blocking::publish::NoisyPublisher::builder("blocking_test")
+        let publisher = NoisyPublisher::builder("blocking_test")
             .context(ns.context().clone())
             .nameservers(ns.announce_to())
-            .start()
+            .start_blocking()
             .unwrap();
         let found = ns.wait_for_service("blocking_test", WAIT).unwrap();
         assert_eq!(found[0].uri(), publisher.announced_uri());
@@ -246,7 +246,7 @@ async fn recorder_sees_every_send_and_subscribers_still_receive() {
     assert_eq!(recorder.len(), 4);
     assert_eq!(recorder.frames()[3], "raw bytes");
     assert_eq!(recorder.frames_from(plain.endpoint()).len(), 2);
-    assert_eq!(recorder.frames_from(noisy.publisher().endpoint()).len(), 2);
+    assert_eq!(recorder.frames_from(noisy.endpoint()).len(), 2);
     // The frames are the wire encoding.
     assert!(recorder.frames()[0].starts_with(b"pytroll://counter info "));
 

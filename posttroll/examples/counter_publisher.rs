@@ -35,6 +35,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use posttroll::blocking::publish::Publish;
+use posttroll::publisher::{NameserversSetting, PublisherSettings};
 use posttroll::Message;
 
 const USAGE: &str =
@@ -115,11 +116,17 @@ fn ctrl_c() -> mpsc::Receiver<()> {
 
 fn run(options: &Options, interrupted: &mpsc::Receiver<()>) -> posttroll::Result<()> {
     // with Publish("a_service", 9000) as pub:
-    let mut builder = Publish::builder("a_service").port(options.port);
-    if !options.nameservers.is_empty() {
-        builder = builder.nameservers(options.nameservers.clone());
-    }
-    let publish = builder.start()?;
+    // (with `--nameserver`: `Publish("a_service", 9000, nameservers=[...])`)
+    let publish = if options.nameservers.is_empty() {
+        Publish::new("a_service", options.port)?
+    } else {
+        let settings = PublisherSettings {
+            port: Some(options.port),
+            nameservers: NameserversSetting::List(options.nameservers.clone()),
+            ..PublisherSettings::named("a_service")
+        };
+        Publish::from_settings(&settings, None)?
+    };
     // counter = 0
     let mut counter: u64 = 0;
     // while True:

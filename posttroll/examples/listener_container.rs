@@ -39,9 +39,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use posttroll::blocking::listener::ListenerContainer;
 use posttroll::blocking::nameserver::NameServer;
-use posttroll::blocking::publish::NoisyPublisher;
+use posttroll::listener::ListenerContainer;
+use posttroll::publisher::NoisyPublisher;
 use posttroll::{Context, Error, Message};
 
 const USAGE: &str = "usage: listener_container [--count N] [--wait-ms MS] [--get-timeout-ms MS] [--with-nameserver]";
@@ -130,7 +130,7 @@ pub fn run(context: Option<Context>, options: &Options) -> posttroll::Result<Vec
     // pub.start()
     let publisher = NoisyPublisher::builder("test")
         .context(ctx.clone())
-        .start()?;
+        .start_blocking()?;
     // Our own nameserver: be sure it heard of the publisher before the
     // listener asks it (a lookup of an unknown service waits its timeout).
     if let Some(ns) = &nameserver {
@@ -140,9 +140,9 @@ pub fn run(context: Option<Context>, options: &Options) -> posttroll::Result<Vec
         }
     }
     // sub = ListenerContainer(topics=["/counter"])
-    let sub = ListenerContainer::builder(vec!["/counter".to_owned()])
+    let sub = ListenerContainer::builder(["/counter"])
         .context(ctx.clone())
-        .start()?;
+        .start_blocking()?;
     // # Wait that both sub and pub to register to nameserver
     // time.sleep(3)
     std::thread::sleep(options.wait);

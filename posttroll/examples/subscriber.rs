@@ -24,6 +24,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use posttroll::blocking::subscribe::Subscribe;
+use posttroll::subscriber::{NameserverSetting, SubscriberSettings};
 
 const USAGE: &str =
     "usage: subscriber [--count N] [--timeout-ms MS] [--nameserver HOST] [--lookup-timeout-ms MS]";
@@ -88,12 +89,15 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
 
 fn run(options: &Options) -> posttroll::Result<()> {
     // with Subscribe("a_service", "counter",) as sub:
-    let sub = Subscribe::builder()
-        .services(vec!["a_service".to_owned()])
-        .topics(vec!["counter".to_owned()])
-        .nameserver(options.nameserver.clone())
-        .timeout(options.lookup_timeout)
-        .start()?;
+    // (with the nameserver host and lookup timeout of the command line)
+    let settings = SubscriberSettings {
+        services: vec!["a_service".to_owned()],
+        topics: Some(vec!["counter".to_owned()]),
+        nameserver: NameserverSetting::Host(options.nameserver.clone()),
+        timeout: options.lookup_timeout,
+        ..SubscriberSettings::default()
+    };
+    let sub = Subscribe::from_settings(settings, None)?;
     // for msg in sub.recv():
     for (index, msg) in (1_u64..).zip(sub.recv(options.timeout)) {
         match msg? {

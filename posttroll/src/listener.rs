@@ -155,7 +155,7 @@ struct Running {
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
 /// let publisher = Publisher::builder("tcp://*:40010").context(ctx.clone()).start().await?;
-/// let mut listener = ListenerContainer::builder(vec!["/counter".into()])
+/// let mut listener = ListenerContainer::builder(["/counter"])
 ///     .addresses(["tcp://127.0.0.1:40010"])
 ///     .without_nameserver()
 ///     .context(ctx)
@@ -186,9 +186,13 @@ pub struct ListenerContainer {
 impl ListenerContainer {
     /// A builder listening to `topics` (subject prefixes such as
     /// `/counter`), on every service the nameserver on `localhost` knows.
-    pub fn builder(topics: Vec<String>) -> ListenerContainerBuilder {
+    pub fn builder<I, S>(topics: I) -> ListenerContainerBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
         ListenerContainerBuilder {
-            topics,
+            topics: topics.into_iter().map(Into::into).collect(),
             addresses: Vec::new(),
             nameserver: NameserverSetting::Host("localhost".to_owned()),
             services: vec![String::new()],
@@ -288,7 +292,13 @@ impl ListenerContainer {
     ///
     /// Errors when the new subscriber cannot be created; the container is
     /// then stopped.
-    pub async fn restart_listener(&mut self, topics: Vec<String>) -> Result<()> {
+    pub async fn restart_listener<I, S>(&mut self, topics: I) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        // Collected before any await: the future holds no `I`.
+        let topics = topics.into_iter().map(Into::into).collect();
         self.stop().await;
         self.settings.topics = topics;
         self.start_listener().await

@@ -73,7 +73,7 @@ async fn noisy(
         vec!["localhost".to_owned()]
     };
     NoisyPublisher::builder(name)
-        .aliases(aliases.iter().map(|a| a.to_string()).collect())
+        .aliases(aliases.iter().copied())
         .nameservers(nameservers)
         .broadcast_interval(interval)
         .context(ctx.clone())
@@ -275,8 +275,8 @@ async fn pub_sub_through_the_nameserver(multicast: bool) {
     )
     .await;
     let subscriber = NSSubscriber::builder()
-        .services(vec!["this_data".into()])
-        .topics(vec!["/counter".into()])
+        .services(["this_data"])
+        .topics(["/counter"])
         .timeout(Duration::from_secs(2))
         .context(ctx.clone())
         .start()
@@ -306,8 +306,8 @@ async fn pub_sub_through_the_nameserver(multicast: bool) {
     // The publisher's heartbeat reaches a subscriber found through the
     // nameserver (the reference's test_noisypublisher_heartbeat).
     let beats = NSSubscriber::builder()
-        .services(vec!["data_provider".into()])
-        .topics(vec!["/heartbeat/data_provider".into()])
+        .services(["data_provider"])
+        .topics(["/heartbeat/data_provider"])
         .timeout(Duration::from_secs(2))
         .context(ctx.clone())
         .start()
@@ -343,8 +343,8 @@ async fn publishers_appear_and_expire(multicast: bool) {
     let max_age = Duration::from_millis(500);
     let ns = start_ns(&ctx, multicast, max_age).await;
     let subscriber = NSSubscriber::builder()
-        .services(vec!["this_data".into()])
-        .topics(vec!["/counter".into()])
+        .services(["this_data"])
+        .topics(["/counter"])
         .addr_listener(true)
         .timeout(Duration::from_millis(200))
         .context(ctx.clone())
@@ -540,7 +540,7 @@ async fn listener_container_receives_five_messages() {
     )
     .await
     .unwrap();
-    let mut listener = ListenerContainer::builder(vec!["/counter".into()])
+    let mut listener = ListenerContainer::builder(["/counter"])
         .context(ctx.clone())
         .start()
         .await
@@ -573,10 +573,7 @@ async fn listener_container_receives_five_messages() {
     }
 
     // Restarted on other topics, the same queue goes on.
-    listener
-        .restart_listener(vec!["/other".into()])
-        .await
-        .unwrap();
+    listener.restart_listener(["/other"]).await.unwrap();
     assert_eq!(listener.topics(), ["/other"]);
     loop {
         publisher
@@ -1077,18 +1074,17 @@ fn blocking_nameserver_and_lookup() {
 
 #[test]
 fn blocking_listener_container() {
-    use posttroll::blocking::listener::ListenerContainer;
-    use posttroll::blocking::publish::Publisher;
+    use posttroll::publisher::Publisher;
     let (ctx, _net) = default_ctx();
     let publisher = Publisher::builder("tcp://*:40020")
         .context(ctx.clone())
-        .start()
+        .start_blocking()
         .unwrap();
-    let listener = ListenerContainer::builder(vec!["/counter".into()])
+    let listener = ListenerContainer::builder(["/counter"])
         .addresses(["tcp://127.0.0.1:40020"])
         .without_nameserver()
         .context(ctx)
-        .start()
+        .start_blocking()
         .unwrap();
     loop {
         publisher

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use posttroll::discovery::Announcer;
 use posttroll::nameserver::NameServer;
 use posttroll::publisher::{
-    create_publisher_from_dict_config, NameserversSetting, NoisyPublisher, Publisher,
+    create_publisher_from_dict_config, AnyPublisher, NameserversSetting, NoisyPublisher, Publisher,
     PublisherKind, PublisherSettings,
 };
 use posttroll::subscriber::{
@@ -405,7 +405,7 @@ async fn noisy_publisher_announces_by_multicast() {
     let (ctx, net) = setup();
     let mut receiver = ctx.discovery().receiver().await.unwrap();
     let publisher = NoisyPublisher::builder("noisy")
-        .aliases(vec!["alias1".into(), "alias2".into()])
+        .aliases(["alias1", "alias2"])
         .context(ctx.clone())
         .start()
         .await
@@ -484,12 +484,8 @@ async fn noisy_publisher_announces_to_designated_nameservers() {
         .await
         .unwrap();
     let publisher = NoisyPublisher::builder("designated")
-        .aliases(vec!["x".into()])
-        .nameservers(vec![
-            "localhost".into(),
-            "localhost:21301".into(),
-            "tcp://127.0.0.1:21302".into(),
-        ])
+        .aliases(["x"])
+        .nameservers(["localhost", "localhost:21301", "tcp://127.0.0.1:21302"])
         .context(ctx.clone())
         .start()
         .await
@@ -521,10 +517,7 @@ async fn a_dead_designated_nameserver_blocks_nothing() {
     let (ctx, net) = setup();
     let started = std::time::Instant::now();
     let publisher = NoisyPublisher::builder("lonely")
-        .nameservers(vec![
-            "localhost:29999".into(),
-            "tcp://dead.example:29998".into(),
-        ])
+        .nameservers(["localhost:29999", "tcp://dead.example:29998"])
         .broadcast_interval(Duration::from_millis(100))
         .context(ctx.clone())
         .start()
@@ -548,7 +541,7 @@ async fn a_dead_designated_nameserver_blocks_nothing() {
 
     // Unparseable nameservers are errors at start, and release the socket.
     let err = NoisyPublisher::builder("bad")
-        .nameservers(vec!["host:notaport".into()])
+        .nameservers(["host:notaport"])
         .context(ctx.clone())
         .start()
         .await
@@ -590,7 +583,7 @@ async fn publisher_settings_pick_the_reference_kind() {
     let p = create_publisher_from_dict_config(&ctx, &s).await.unwrap();
     assert_eq!(p.kind(), PublisherKind::Plain);
     assert_eq!(p.port_number(), Some(40500));
-    assert_eq!(p.publisher().name(), "svc");
+    assert_eq!(p.name(), "svc");
     p.stop().await.unwrap();
     // An address and nameservers False: plain, on the address.
     let s = PublisherSettings {
@@ -600,7 +593,7 @@ async fn publisher_settings_pick_the_reference_kind() {
     };
     let p = create_publisher_from_dict_config(&ctx, &s).await.unwrap();
     assert_eq!(p.kind(), PublisherKind::Plain);
-    assert_eq!(p.publisher().endpoint().to_string(), "inproc://settings");
+    assert_eq!(p.endpoint().to_string(), "inproc://settings");
     p.stop().await.unwrap();
     // A list of nameservers: noisy, on a random port.
     let s = named(None, NameserversSetting::List(vec!["localhost".into()]));
@@ -612,6 +605,21 @@ async fn publisher_settings_pick_the_reference_kind() {
     assert_eq!(p.kind(), PublisherKind::Noisy);
     assert_eq!(p.port_number(), Some(40501));
     p.stop().await.unwrap();
+    // `stop` is AnyPublisher's own, which ends the announcements too, not
+    // the Publisher's the dereference reaches.
+    let s = PublisherSettings {
+        broadcast_interval: Some(Duration::from_secs(2)),
+        ..named(None, NameserversSetting::Default)
+    };
+    let p = create_publisher_from_dict_config(&ctx, &s).await.unwrap();
+    let live_tasks = |p: &AnyPublisher| match p {
+        AnyPublisher::Noisy(noisy) => noisy.live_tasks(),
+        AnyPublisher::Plain(_) => panic!("not noisy"),
+    };
+    assert_eq!(live_tasks(&p), 1);
+    p.stop().await.unwrap();
+    assert_eq!(live_tasks(&p), 0);
+    assert!(p.is_stopped());
     // Port 0 and nameservers None: noisy on a random port.
     let s = named(Some(0), NameserversSetting::Default);
     assert_eq!(s.kind(), PublisherKind::Noisy);
@@ -709,7 +717,7 @@ async fn ns_subscriber_finds_publishers_and_follows_address_events() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let sub = NSSubscriber::builder()
-        .services(vec!["early".into(), "late".into()])
+        .services(["early", "late"])
         .addr_listener(true)
         .timeout(Duration::from_millis(200))
         .message_filter(|m: &Message| m.subject() != "/filtered")
@@ -725,7 +733,7 @@ async fn ns_subscriber_finds_publishers_and_follows_address_events() {
 
     // A publisher appearing later is added by the address listener.
     let late = NoisyPublisher::builder("late_pub")
-        .aliases(vec!["late".into()])
+        .aliases(["late"])
         .broadcast_interval(Duration::from_millis(50))
         .context(ctx.clone())
         .start()
@@ -794,7 +802,7 @@ async fn address_listener_adds_wanted_services_and_removes_expired() {
     let unwanted = publisher(&ctx).await;
 
     let sub = NSSubscriber::builder()
-        .services(vec!["x".into()])
+        .services(["x"])
         .addr_listener(true)
         .timeout(Duration::from_millis(50))
         .context(ctx.clone())
@@ -862,7 +870,7 @@ async fn ns_subscriber_without_a_nameserver_fails_as_the_reference() {
     let (ctx, net) = setup();
     // The lookup times out, which the reference raises; nothing is left.
     let err = NSSubscriber::builder()
-        .addresses(vec!["tcp://127.0.0.1:41100".into()])
+        .addresses(["tcp://127.0.0.1:41100"])
         .addr_listener(true)
         .timeout(Duration::from_millis(20))
         .context(ctx.clone())
@@ -873,7 +881,7 @@ async fn ns_subscriber_without_a_nameserver_fails_as_the_reference() {
     assert!(net.is_idle());
     // No services: no lookup.
     let sub = NSSubscriber::builder()
-        .services(vec![])
+        .services(Vec::<String>::new())
         .context(ctx)
         .start()
         .await
@@ -935,22 +943,22 @@ mod blocking {
     #[test]
     fn publish_and_subscribe_guards_round_trip_across_threads() {
         let (ctx, net) = setup();
-        let publish = Publish::builder("guarded")
-            .port(41200)
-            .nameservers_disabled()
-            .context(ctx.clone())
-            .start()
-            .unwrap();
-        assert_eq!(publish.kind(), Some(PublisherKind::Plain));
+        let settings = PublisherSettings {
+            port: Some(41200),
+            nameservers: NameserversSetting::Disabled,
+            ..PublisherSettings::named("guarded")
+        };
+        let publish = Publish::from_settings(&settings, Some(ctx.clone())).unwrap();
+        assert_eq!(publish.kind(), PublisherKind::Plain);
         assert_eq!(publish.port_number(), Some(41200));
-        let sub = Subscribe::builder()
-            .addresses(vec!["tcp://127.0.0.1:41200".into()])
-            .nameserver_disabled()
-            .topics(vec!["/counter".into()])
-            .context(ctx.clone())
-            .start()
-            .unwrap();
-        let reader = sub.subscriber().clone();
+        let settings = SubscriberSettings {
+            addresses: vec!["tcp://127.0.0.1:41200".into()],
+            nameserver: NameserverSetting::Disabled,
+            topics: Some(vec!["/counter".into()]),
+            ..SubscriberSettings::default()
+        };
+        let sub = Subscribe::from_settings(settings, Some(ctx.clone())).unwrap();
+        let reader = posttroll::blocking::subscribe::Subscriber::clone(&sub);
         let (tx, rx) = std::sync::mpsc::channel();
         let reading = std::thread::spawn(move || {
             for msg in reader.recv(Some(Duration::from_millis(20))) {
@@ -994,19 +1002,19 @@ mod blocking {
         let ns = rt
             .block_on(NameServer::builder().context(ctx.clone()).start())
             .unwrap();
-        let publish = Publish::builder("found")
-            .aliases(vec!["alias".into()])
-            .broadcast_interval(Duration::from_millis(50))
-            .context(ctx.clone())
-            .start()
-            .unwrap();
-        assert_eq!(publish.kind(), Some(PublisherKind::Noisy));
-        let sub = Subscribe::builder()
-            .services(vec!["alias".into()])
-            .timeout(WAIT)
-            .context(ctx.clone())
-            .start()
-            .unwrap();
+        let settings = PublisherSettings {
+            aliases: vec!["alias".into()],
+            broadcast_interval: Some(Duration::from_millis(50)),
+            ..PublisherSettings::named("found")
+        };
+        let publish = Publish::from_settings(&settings, Some(ctx.clone())).unwrap();
+        assert_eq!(publish.kind(), PublisherKind::Noisy);
+        let settings = SubscriberSettings {
+            services: vec!["alias".into()],
+            timeout: WAIT,
+            ..SubscriberSettings::default()
+        };
+        let sub = Subscribe::from_settings(settings, Some(ctx.clone())).unwrap();
         assert_eq!(sub.addresses().len(), 1);
         let got = loop {
             publish.send(&msg("/hello", "info", "1")).unwrap();
@@ -1021,10 +1029,45 @@ mod blocking {
         assert!(net.is_idle());
     }
 
+    /// `stop` on a blocking noisy publisher (and on the guard) is its own,
+    /// which ends the announcements, not the `Publisher::stop` the
+    /// dereference reaches.
+    #[test]
+    fn stopping_a_blocking_noisy_publisher_ends_its_announcements() {
+        let (ctx, net) = setup();
+        let publisher = NoisyPublisher::builder("noisy_blocking")
+            .aliases(["alias"])
+            .context(ctx.clone())
+            .start_blocking()
+            .unwrap();
+        assert_eq!(publisher.services(), ["noisy_blocking", "alias"]);
+        assert_eq!(publisher.as_async().live_tasks(), 1);
+        publisher.send(&msg("/counter", "info", "1")).unwrap();
+        publisher.stop().unwrap();
+        assert_eq!(publisher.as_async().live_tasks(), 0);
+        assert!(publisher.as_async().is_stopped());
+        drop(publisher);
+
+        let publish =
+            Publish::from_settings(&PublisherSettings::named("guard"), Some(ctx)).unwrap();
+        let AnyPublisher::Noisy(noisy) = publish.as_async() else {
+            panic!("not noisy")
+        };
+        assert_eq!(noisy.live_tasks(), 1);
+        drop(publish);
+        assert!(net.is_idle());
+    }
+
     #[tokio::test]
     async fn blocking_calls_inside_a_runtime_are_errors_not_panics() {
         let (ctx, _net) = setup();
-        let err = Publish::builder("x").context(ctx).start().unwrap_err();
+        let err =
+            Publish::from_settings(&PublisherSettings::named("x"), Some(ctx.clone())).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        let err = Publisher::builder("tcp://*:0")
+            .context(ctx)
+            .start_blocking()
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unsupported);
     }
 }

@@ -158,7 +158,7 @@ async fn a_stalled_subscriber_stops_reading_at_its_byte_budget() {
 async fn a_stalled_listener_container_stops_reading_at_its_byte_budget() {
     let (ctx, _net) = inproc(BUDGET);
     let publisher = no_drop_publisher(&ctx, "tcp://*:0").await;
-    let mut listener = ListenerContainer::builder(vec!["/big".into()])
+    let mut listener = ListenerContainer::builder(["/big"])
         .addresses([uri_of(&publisher)])
         .without_nameserver()
         .context(ctx.clone())
@@ -359,22 +359,19 @@ fn engine_context(config: Config) -> Context {
 /// thread that does not `get` makes a no-drop publisher's thread wait.
 #[test]
 fn a_stalled_blocking_output_queue_stops_reading_at_its_byte_budget() {
-    use posttroll::blocking::listener::ListenerContainer;
-    use posttroll::blocking::publish::Publisher;
-
     let (ctx, _net) = inproc(BUDGET);
     let publisher = Publisher::builder("tcp://*:0")
         .no_drop(true)
         .send_high_water_mark(SEND_HWM)
         .context(ctx.clone())
-        .start()
+        .start_blocking()
         .unwrap();
     let uri = format!("tcp://127.0.0.1:{}", publisher.port_number().unwrap());
-    let listener = ListenerContainer::builder(vec!["/big".into()])
+    let listener = ListenerContainer::builder(["/big"])
         .addresses([uri])
         .without_nameserver()
         .context(ctx)
-        .start()
+        .start_blocking()
         .unwrap();
     let frame = frame_len(DATA);
     let sent = Arc::new(AtomicUsize::new(0));

@@ -307,7 +307,7 @@ async fn publish(
                 .map_err(|e| format!("cannot start the publisher: {e}"))?;
             tracing::info!(
                 "publishing on {} as {:?}, announced at {}",
-                publisher.publisher().endpoint(),
+                publisher.endpoint(),
                 publisher.services(),
                 publisher.announced_uri()
             );
@@ -351,7 +351,6 @@ async fn send_all(
     tokio::time::sleep(args.delay).await;
     if let Some(n) = args.wait_subscribers {
         let have = publisher
-            .publisher()
             .wait_for_subscribers(n, args.wait_timeout)
             .await
             .map_err(|e| format!("waiting for subscribers: {e}"))?;
@@ -457,9 +456,9 @@ async fn subscribe(
             };
             let mut builder = NSSubscriber::builder()
                 .services(services)
-                .topics(topics.clone())
+                .topics(topics)
                 .addr_listener(args.addr_listener)
-                .addresses(args.addresses.iter().map(Address::from).collect())
+                .addresses(args.addresses.iter().map(String::as_str))
                 .timeout(args.lookup_timeout)
                 .translate(args.translate)
                 .nameserver(args.nameserver.as_str())

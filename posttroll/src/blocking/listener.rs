@@ -1,20 +1,22 @@
-//! The listener container without async (see [`crate::listener`]).
+//! The listener container without async (see [`crate::listener`]): build
+//! it with [`crate::listener::ListenerContainer::builder`] and start it with
+//! [`start_blocking`](crate::listener::ListenerContainerBuilder::start_blocking).
 //!
 //! # Examples
 //!
 //! ```
 //! use std::time::Duration;
-//! use posttroll::blocking::listener::ListenerContainer;
-//! use posttroll::blocking::publish::Publisher;
+//! use posttroll::listener::ListenerContainer;
+//! use posttroll::publisher::Publisher;
 //! use posttroll::{Config, Context, Message};
 //!
 //! let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
-//! let publisher = Publisher::builder("tcp://*:40011").context(ctx.clone()).start()?;
-//! let listener = ListenerContainer::builder(vec!["/counter".into()])
+//! let publisher = Publisher::builder("tcp://*:40011").context(ctx.clone()).start_blocking()?;
+//! let listener = ListenerContainer::builder(["/counter"])
 //!     .addresses(["tcp://127.0.0.1:40011"])
 //!     .without_nameserver()
 //!     .context(ctx)
-//!     .start()?;
+//!     .start_blocking()?;
 //! let msg = loop {
 //!     publisher.send(&Message::new("/counter", "info", "1")?)?;
 //!     // As Python's `output_queue.get(True, 0.05)`.
@@ -37,57 +39,13 @@ use tokio::sync::mpsc;
 use super::{block_on, run, runtime};
 use crate::listener::{self as r#async, Queued};
 use crate::subscriber::Budget;
-use crate::Context;
 
-/// Builds a blocking [`ListenerContainer`]; the options are those of
-/// [`crate::listener::ListenerContainerBuilder`].
-#[derive(Debug, Clone)]
-#[must_use = "a builder does nothing until started"]
-pub struct ListenerContainerBuilder(r#async::ListenerContainerBuilder);
-
-impl ListenerContainerBuilder {
-    /// See [`crate::listener::ListenerContainerBuilder::addresses`].
-    pub fn addresses<I, A>(self, addresses: I) -> Self
-    where
-        I: IntoIterator<Item = A>,
-        A: Into<Address>,
-    {
-        ListenerContainerBuilder(self.0.addresses(addresses))
-    }
-
-    /// See [`crate::listener::ListenerContainerBuilder::nameserver`].
-    pub fn nameserver(self, host: impl Into<String>) -> Self {
-        ListenerContainerBuilder(self.0.nameserver(host))
-    }
-
-    /// See [`crate::listener::ListenerContainerBuilder::without_nameserver`].
-    pub fn without_nameserver(self) -> Self {
-        ListenerContainerBuilder(self.0.without_nameserver())
-    }
-
-    /// See [`crate::listener::ListenerContainerBuilder::services`].
-    pub fn services<I, S>(self, services: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        ListenerContainerBuilder(self.0.services(services))
-    }
-
-    /// See [`crate::listener::ListenerContainerBuilder::queue_bytes`].
-    pub fn queue_bytes(self, bytes: u64) -> Self {
-        ListenerContainerBuilder(self.0.queue_bytes(bytes))
-    }
-
-    /// See [`crate::listener::ListenerContainerBuilder::context`].
-    pub fn context(self, context: Context) -> Self {
-        ListenerContainerBuilder(self.0.context(context))
-    }
-
-    /// Starts listening in the background; see
-    /// [`crate::listener::ListenerContainerBuilder::start`].
-    pub fn start(self) -> Result<ListenerContainer> {
-        let mut container = run(self.0.start())?;
+impl r#async::ListenerContainerBuilder {
+    /// Starts listening in the background, as [`start`](Self::start), and
+    /// returns a blocking [`ListenerContainer`]. Errors too when called
+    /// from inside an async runtime.
+    pub fn start_blocking(self) -> Result<ListenerContainer> {
+        let mut container = run(self.start())?;
         let rx = container.take_queue();
         let budget = container.budget();
         Ok(ListenerContainer {
@@ -180,12 +138,6 @@ pub struct ListenerContainer {
 }
 
 impl ListenerContainer {
-    /// A builder listening to `topics` on every service the nameserver on
-    /// `localhost` knows.
-    pub fn builder(topics: Vec<String>) -> ListenerContainerBuilder {
-        ListenerContainerBuilder(r#async::ListenerContainer::builder(topics))
-    }
-
     /// The queue the listener fills (Python's `output_queue`).
     pub fn output_queue(&self) -> &OutputQueue {
         &self.queue
@@ -220,7 +172,11 @@ impl ListenerContainer {
 
     /// Stops the listener and starts it again on `topics`, feeding the same
     /// queue; see [`crate::listener::ListenerContainer::restart_listener`].
-    pub fn restart_listener(&self, topics: Vec<String>) -> Result<()> {
+    pub fn restart_listener<I, S>(&self, topics: I) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
         let mut guard = self.lock();
         match guard.as_mut() {
             Some(container) => run(container.restart_listener(topics)),

@@ -4,6 +4,22 @@
 //! reference's `with Publish(...)` and `with Subscribe(...)`), which stop
 //! when dropped.
 //!
+//! This is a thin adapter over the async API, not a copy of it: there are
+//! no blocking builders. Configure with the async builders and finish with
+//! `start_blocking()` instead of `start().await`:
+//!
+//! | async builder | `start_blocking()` returns |
+//! |---|---|
+//! | [`crate::publisher::PublisherBuilder`] | [`publish::Publisher`] |
+//! | [`crate::publisher::NoisyPublisherBuilder`] | [`publish::NoisyPublisher`] |
+//! | [`crate::subscriber::SubscriberBuilder`], [`crate::subscriber::NSSubscriberBuilder`] | [`subscribe::Subscriber`] |
+//! | [`crate::listener::ListenerContainerBuilder`] | [`listener::ListenerContainer`] |
+//!
+//! The handles' methods are the async ones, each waited for on the shared
+//! runtime; [`publish::NoisyPublisher`] and [`publish::Publish`] dereference
+//! to [`publish::Publisher`], [`subscribe::Subscribe`] to
+//! [`subscribe::Subscriber`].
+//!
 //! Every call runs on one shared background runtime (two worker threads
 //! named `posttroll-blocking`, built on first use), which also runs the
 //! background tasks (announcing, reading sockets) between calls.
@@ -18,12 +34,17 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use posttroll::blocking::{publish::Publisher, subscribe::Subscriber};
+//! use posttroll::{publisher::Publisher, subscriber::Subscriber};
 //! use posttroll::{Config, Context, Message};
 //!
 //! let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
-//! let publisher = Publisher::builder("inproc://blocking-doc").context(ctx.clone()).start()?;
-//! let subscriber = Subscriber::builder().addresses(["inproc://blocking-doc"]).context(ctx).start()?;
+//! let publisher = Publisher::builder("inproc://blocking-doc")
+//!     .context(ctx.clone())
+//!     .start_blocking()?;
+//! let subscriber = Subscriber::builder()
+//!     .addresses(["inproc://blocking-doc"])
+//!     .context(ctx)
+//!     .start_blocking()?;
 //! let msg = loop {
 //!     publisher.send(&Message::new("/counter", "info", "1")?)?;
 //!     if let Some(msg) = subscriber.recv_one(Some(Duration::from_millis(50)))? {

@@ -1,6 +1,11 @@
 //! Blocking subscribers: [`Subscriber`] and the [`Subscribe`] guard (the
 //! reference's `with Subscribe(...) as sub:`).
 //!
+//! There are no blocking builders: build with the async builders and start
+//! with `start_blocking` ([`asynch::SubscriberBuilder::start_blocking`],
+//! [`asynch::NSSubscriberBuilder::start_blocking`]), or make a
+//! [`Subscribe`] guard from [`SubscriberSettings`].
+//!
 //! See the [module documentation](super) for the rule on async contexts.
 
 use std::time::Duration;
@@ -8,9 +13,7 @@ use std::time::Duration;
 use posttroll_core::{Address, ConnectionEvent, ErrorKind, Message, Result};
 
 use super::{block_on, in_async_context, run, OnRuntime};
-use crate::subscriber::{
-    self as asynch, MessageFilter, NameserverSetting, SubscriberKind, SubscriberSettings,
-};
+use crate::subscriber::{self as asynch, SubscriberSettings};
 use crate::Context;
 
 /// A blocking [`crate::subscriber::Subscriber`]. Cheap to clone: one
@@ -20,7 +23,7 @@ use crate::Context;
 ///
 /// ```
 /// use std::time::Duration;
-/// use posttroll::blocking::subscribe::Subscriber;
+/// use posttroll::subscriber::Subscriber;
 /// use posttroll::{Config, Context};
 ///
 /// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
@@ -28,7 +31,7 @@ use crate::Context;
 ///     .addresses(["tcp://127.0.0.1:40000"])
 ///     .topics(["/counter"])
 ///     .context(ctx)
-///     .start()?;
+///     .start_blocking()?;
 /// // Nothing is published there: one `None` per timeout.
 /// for msg in subscriber.recv(Some(Duration::from_millis(10))).take(2) {
 ///     assert!(msg?.is_none());
@@ -42,11 +45,23 @@ pub struct Subscriber {
     inner: OnRuntime<asynch::Subscriber>,
 }
 
-/// Builds a blocking [`Subscriber`]; the setters are those of
-/// [`crate::subscriber::SubscriberBuilder`].
-#[derive(Debug, Clone, Default)]
-#[must_use = "a builder does nothing until started"]
-pub struct SubscriberBuilder(asynch::SubscriberBuilder);
+impl asynch::SubscriberBuilder {
+    /// Connects and starts receiving, as [`start`](Self::start), and
+    /// returns a blocking [`Subscriber`]. Errors too when called from
+    /// inside an async runtime.
+    pub fn start_blocking(self) -> Result<Subscriber> {
+        run(self.start()).map(Subscriber::from)
+    }
+}
+
+impl asynch::NSSubscriberBuilder {
+    /// Starts the subscriber, as [`start`](Self::start), and returns a
+    /// blocking [`Subscriber`]. Errors too when called from inside an
+    /// async runtime.
+    pub fn start_blocking(self) -> Result<Subscriber> {
+        run(self.start()).map(Subscriber::from)
+    }
+}
 
 /// The messages of a blocking subscriber; see [`Subscriber::recv`].
 #[derive(Debug)]
@@ -107,11 +122,6 @@ impl Iterator for EventsIter {
 }
 
 impl Subscriber {
-    /// A builder; see [`crate::subscriber::Subscriber::builder`].
-    pub fn builder() -> SubscriberBuilder {
-        SubscriberBuilder::default()
-    }
-
     /// The async subscriber underneath.
     pub fn as_async(&self) -> &asynch::Subscriber {
         &self.inner
@@ -193,82 +203,34 @@ impl From<asynch::Subscriber> for Subscriber {
     }
 }
 
-impl SubscriberBuilder {
-    /// See [`crate::subscriber::SubscriberBuilder::addresses`].
-    pub fn addresses<I, A>(self, addresses: I) -> Self
-    where
-        I: IntoIterator<Item = A>,
-        A: Into<Address>,
-    {
-        SubscriberBuilder(self.0.addresses(addresses))
-    }
-
-    /// See [`crate::subscriber::SubscriberBuilder::heartbeat_alarm_scale`].
-    pub fn heartbeat_alarm_scale(self, scale: f64) -> Self {
-        SubscriberBuilder(self.0.heartbeat_alarm_scale(scale))
-    }
-
-    /// See [`crate::subscriber::SubscriberBuilder::reconnect_when_silent`].
-    pub fn reconnect_when_silent(self, reconnect: bool) -> Self {
-        SubscriberBuilder(self.0.reconnect_when_silent(reconnect))
-    }
-
-    /// See [`crate::subscriber::SubscriberBuilder::topics`].
-    pub fn topics<I, S>(self, topics: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        SubscriberBuilder(self.0.topics(topics))
-    }
-
-    /// See [`crate::subscriber::SubscriberBuilder::message_filter`].
-    pub fn message_filter(self, filter: impl Fn(&Message) -> bool + Send + Sync + 'static) -> Self {
-        SubscriberBuilder(self.0.message_filter(filter))
-    }
-
-    /// See [`crate::subscriber::SubscriberBuilder::translate`].
-    pub fn translate(self, translate: bool) -> Self {
-        SubscriberBuilder(self.0.translate(translate))
-    }
-
-    /// See [`crate::subscriber::SubscriberBuilder::queue_bytes`].
-    pub fn queue_bytes(self, bytes: u64) -> Self {
-        SubscriberBuilder(self.0.queue_bytes(bytes))
-    }
-
-    /// See [`crate::subscriber::SubscriberBuilder::context`].
-    pub fn context(self, context: Context) -> Self {
-        SubscriberBuilder(self.0.context(context))
-    }
-
-    /// Connects and starts receiving.
-    pub fn start(self) -> Result<Subscriber> {
-        run(self.0.start()).map(Subscriber::from)
-    }
-}
-
 /// The subscribing guard, the reference's `with Subscribe(services, topics,
-/// ...) as sub:`: a [`Subscriber`] made from the settings as
-/// [`crate::subscriber::create_subscriber_from_dict_config`] does (a plain
-/// one on `addresses` when the nameserver is disabled, else one fed by the
-/// nameserver), stopped when the guard is dropped. It dereferences to the
-/// [`Subscriber`].
+/// ...) as sub:`: a [`Subscriber`] (which it dereferences to) made from the
+/// settings as [`crate::subscriber::create_subscriber_from_dict_config`]
+/// does (a plain one on `addresses` when the nameserver is disabled, else
+/// one fed by the nameserver), stopped when the guard is dropped.
+///
+/// [`Subscribe::new`] is the reference's `Subscribe(service, topics)`; its
+/// other arguments (`addr_listener`, `addresses`, `timeout`, `nameserver`,
+/// ...) are the fields of [`SubscriberSettings`], for
+/// [`Subscribe::from_settings`].
 ///
 /// # Examples
 ///
 /// ```
 /// use std::time::Duration;
 /// use posttroll::blocking::subscribe::Subscribe;
+/// use posttroll::subscriber::{NameserverSetting, SubscriberSettings};
 /// use posttroll::{Config, Context};
 ///
 /// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
-/// let sub = Subscribe::builder()
-///     .addresses(vec!["tcp://127.0.0.1:40000".into()])
-///     .nameserver_disabled()
-///     .topics(vec!["/counter".into()])
-///     .context(ctx)
-///     .start()?;
+/// // Subscribe(topics=["/counter"], addresses=[...], nameserver=False)
+/// let settings = SubscriberSettings {
+///     addresses: vec!["tcp://127.0.0.1:40000".into()],
+///     nameserver: NameserverSetting::Disabled,
+///     topics: Some(vec!["/counter".into()]),
+///     ..SubscriberSettings::default()
+/// };
+/// let sub = Subscribe::from_settings(settings, Some(ctx))?;
 /// assert!(sub.recv_one(Some(Duration::from_millis(10)))?.is_none());
 /// drop(sub); // stopped
 /// # Ok::<(), posttroll::Error>(())
@@ -278,42 +240,25 @@ pub struct Subscribe {
     subscriber: Subscriber,
 }
 
-/// Builds a [`Subscribe`] guard, with the arguments of the reference's
-/// `Subscribe(services="", topics="pytroll:/", addr_listener=False,
-/// addresses=None, timeout=10, translate=False, nameserver="localhost",
-/// message_filter=None)`.
-#[derive(Debug, Clone)]
-#[must_use = "a builder does nothing until started"]
-pub struct SubscribeBuilder {
-    settings: SubscriberSettings,
-    context: Option<Context>,
-}
-
 impl Subscribe {
     /// `Subscribe(service, topics)`: a subscriber fed by the nameserver on
-    /// `localhost` (`service` `""`: every service).
-    pub fn new<S: Into<String>>(
-        service: impl Into<String>,
-        topics: impl IntoIterator<Item = S>,
-    ) -> Result<Subscribe> {
-        Subscribe::builder()
-            .services(vec![service.into()])
-            .topics(topics.into_iter().map(Into::into).collect())
-            .start()
+    /// `localhost` (`service` `""`: every service), on [`Context::global`].
+    pub fn new<I, S>(service: impl Into<String>, topics: I) -> Result<Subscribe>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let settings = SubscriberSettings {
+            services: vec![service.into()],
+            topics: Some(topics.into_iter().map(Into::into).collect()),
+            ..SubscriberSettings::default()
+        };
+        Subscribe::from_settings(settings, None)
     }
 
-    /// A builder with the reference's defaults.
-    pub fn builder() -> SubscribeBuilder {
-        SubscribeBuilder {
-            settings: SubscriberSettings {
-                topics: Some(vec![posttroll_core::message::MAGIC.to_owned()]),
-                ..SubscriberSettings::default()
-            },
-            context: None,
-        }
-    }
-
-    /// A guard from full settings, on `context` (default [`Context::global`]).
+    /// A guard from full settings (see
+    /// [`crate::subscriber::create_subscriber_from_dict_config`]), on
+    /// `context` (default [`Context::global`]).
     pub fn from_settings(
         settings: SubscriberSettings,
         context: Option<Context>,
@@ -330,18 +275,16 @@ impl Subscribe {
         })
     }
 
-    /// The subscriber.
-    pub fn subscriber(&self) -> &Subscriber {
-        &self.subscriber
-    }
-
     /// Stops now, reporting an error (dropping the guard stops too, but
     /// only logs errors).
     pub fn stop(self) -> Result<()> {
         self.subscriber.stop()
+        // Dropping `self` then stops again, which does nothing.
     }
 }
 
+/// Everything but stopping ([`Subscribe::stop`], or dropping the guard) is
+/// the [`Subscriber`]'s.
 impl std::ops::Deref for Subscribe {
     type Target = Subscriber;
 
@@ -360,87 +303,5 @@ impl Drop for Subscribe {
             Ok(Ok(())) => {}
             Ok(Err(err)) | Err(err) => tracing::warn!("stopping a subscriber: {err}"),
         }
-    }
-}
-
-impl SubscribeBuilder {
-    /// The services (`[""]`, the default: all; empty: none).
-    pub fn services(mut self, services: Vec<String>) -> Self {
-        self.settings.services = services;
-        self
-    }
-
-    /// The topics (default `pytroll:/`: everything).
-    pub fn topics(mut self, topics: Vec<String>) -> Self {
-        self.settings.topics = Some(topics);
-        self
-    }
-
-    /// Follow the nameserver's address events.
-    pub fn addr_listener(mut self, addr_listener: bool) -> Self {
-        self.settings.addr_listener = addr_listener;
-        self
-    }
-
-    /// Addresses to connect to.
-    pub fn addresses(mut self, addresses: Vec<Address>) -> Self {
-        self.settings.addresses = addresses;
-        self
-    }
-
-    /// How long to ask the nameserver for each service (default 10 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.settings.timeout = timeout;
-        self
-    }
-
-    /// See [`crate::subscriber::SubscriberBuilder::translate`].
-    pub fn translate(mut self, translate: bool) -> Self {
-        self.settings.translate = translate;
-        self
-    }
-
-    /// The nameserver's host (default `localhost`).
-    pub fn nameserver(mut self, host: impl Into<String>) -> Self {
-        self.settings.nameserver = NameserverSetting::Host(host.into());
-        self
-    }
-
-    /// The reference's `nameserver=False`: with addresses, a plain
-    /// subscriber that asks no nameserver.
-    pub fn nameserver_disabled(mut self) -> Self {
-        self.settings.nameserver = NameserverSetting::Disabled;
-        self
-    }
-
-    /// See [`crate::subscriber::SubscriberBuilder::message_filter`].
-    pub fn message_filter(
-        mut self,
-        filter: impl Fn(&Message) -> bool + Send + Sync + 'static,
-    ) -> Self {
-        let filter: MessageFilter = std::sync::Arc::new(filter);
-        self.settings.message_filter = Some(filter);
-        self
-    }
-
-    /// The context (configuration and backend); default [`Context::global`].
-    pub fn context(mut self, context: Context) -> Self {
-        self.context = Some(context);
-        self
-    }
-
-    /// Which subscriber the settings make.
-    pub fn kind(&self) -> SubscriberKind {
-        self.settings.kind()
-    }
-
-    /// The settings built so far.
-    pub fn settings(&self) -> &SubscriberSettings {
-        &self.settings
-    }
-
-    /// Creates and starts the subscriber.
-    pub fn start(self) -> Result<Subscribe> {
-        Subscribe::from_settings(self.settings, self.context)
     }
 }

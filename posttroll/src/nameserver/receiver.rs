@@ -369,7 +369,7 @@ impl EventPublisher {
     fn endpoint(&self) -> &Endpoint {
         match self {
             EventPublisher::Plain(p) => p.endpoint(),
-            EventPublisher::Noisy(p) => p.publisher().endpoint(),
+            EventPublisher::Noisy(p) => p.endpoint(),
         }
     }
 

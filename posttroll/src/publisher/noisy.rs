@@ -1,10 +1,11 @@
 //! [`NoisyPublisher`]: a publisher that announces itself.
 
+use std::ops::Deref;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use posttroll_core::{Message, Result};
+use posttroll_core::Result;
 
 use super::Publisher;
 use crate::discovery::{address_message, own_ip, Announcer};
@@ -27,7 +28,7 @@ use crate::Context;
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
 /// let publisher = NoisyPublisher::builder("my_service")
-///     .aliases(vec!["counter".into()])
+///     .aliases(["counter"])
 ///     .context(ctx)
 ///     .start()
 ///     .await?;
@@ -75,16 +76,6 @@ impl NoisyPublisher {
         }
     }
 
-    /// The underlying publisher.
-    pub fn publisher(&self) -> &Publisher {
-        &self.publisher
-    }
-
-    /// The name announced.
-    pub fn name(&self) -> &str {
-        self.publisher.name()
-    }
-
     /// The URI announced, `tcp://<own ip>:<port>`.
     pub fn announced_uri(&self) -> &str {
         &self.announced_uri
@@ -95,33 +86,13 @@ impl NoisyPublisher {
         &self.services
     }
 
-    /// The port bound.
-    pub fn port_number(&self) -> Option<u16> {
-        self.publisher.port_number()
-    }
-
-    /// Sends a message; see [`Publisher::send`].
-    pub async fn send(&self, msg: &Message) -> Result<()> {
-        self.publisher.send(msg).await
-    }
-
-    /// Sends an encoded frame; see [`Publisher::send_raw`].
-    pub async fn send_raw(&self, frame: impl Into<Bytes> + Send) -> Result<()> {
-        self.publisher.send_raw(frame).await
-    }
-
-    /// Waits for `n` subscribers; see [`Publisher::wait_for_subscribers`].
-    pub async fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> Result<usize> {
-        self.publisher.wait_for_subscribers(n, timeout).await
-    }
-
-    /// Sends a heartbeat if due; see [`Publisher::heartbeat`].
-    pub async fn heartbeat(&self, min_interval: Duration) -> Result<bool> {
-        self.publisher.heartbeat(min_interval).await
-    }
-
     /// Stops publishing and announcing; returns within 1 s. Calling it
     /// again does nothing.
+    ///
+    /// This is not [`Publisher::stop`], which the dereference also reaches
+    /// (`Publisher::stop(&noisy)`): that one would close the socket and
+    /// leave the announcements running until the noisy publisher is
+    /// dropped.
     pub async fn stop(&self) -> Result<()> {
         let announcer = self
             .announcer
@@ -149,6 +120,17 @@ impl NoisyPublisher {
     }
 }
 
+/// A noisy publisher is a publisher that announces itself: everything but
+/// stopping ([`NoisyPublisher::stop`], which ends the announcements too) is
+/// the [`Publisher`]'s (`send`, `heartbeat`, `port_number`, ...).
+impl Deref for NoisyPublisher {
+    type Target = Publisher;
+
+    fn deref(&self) -> &Publisher {
+        &self.publisher
+    }
+}
+
 impl NoisyPublisherBuilder {
     /// The context (configuration and backend); default [`Context::global`].
     pub fn context(mut self, context: Context) -> Self {
@@ -164,8 +146,12 @@ impl NoisyPublisherBuilder {
     }
 
     /// Other names the publisher is found by.
-    pub fn aliases(mut self, aliases: Vec<String>) -> Self {
-        self.aliases = aliases;
+    pub fn aliases<I, S>(mut self, aliases: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.aliases = aliases.into_iter().map(Into::into).collect();
         self
     }
 
@@ -178,8 +164,12 @@ impl NoisyPublisherBuilder {
     /// Announce to these nameservers (`host`, `host:port` or
     /// `tcp://host:port`) instead of by multicast; empty (the default):
     /// multicast.
-    pub fn nameservers(mut self, nameservers: Vec<String>) -> Self {
-        self.nameservers = nameservers;
+    pub fn nameservers<I, S>(mut self, nameservers: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.nameservers = nameservers.into_iter().map(Into::into).collect();
         self
     }
 

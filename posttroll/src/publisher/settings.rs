@@ -1,11 +1,11 @@
 //! Creating a publisher from settings, as the reference's
 //! `create_publisher_from_dict_config`.
 
+use std::ops::Deref;
 use std::time::Duration;
 
-use bytes::Bytes;
 use posttroll_core::config::ConfigError;
-use posttroll_core::{Error, Message, Result};
+use posttroll_core::{Error, Result};
 
 use super::{NoisyPublisher, Publisher};
 use crate::Context;
@@ -112,39 +112,28 @@ impl AnyPublisher {
         }
     }
 
-    /// The underlying [`Publisher`].
-    pub fn publisher(&self) -> &Publisher {
-        match self {
-            AnyPublisher::Plain(p) => p,
-            AnyPublisher::Noisy(p) => p.publisher(),
-        }
-    }
-
-    /// Sends a message; see [`Publisher::send`].
-    pub async fn send(&self, msg: &Message) -> Result<()> {
-        self.publisher().send(msg).await
-    }
-
-    /// Sends an encoded frame; see [`Publisher::send_raw`].
-    pub async fn send_raw(&self, frame: impl Into<Bytes> + Send) -> Result<()> {
-        self.publisher().send_raw(frame).await
-    }
-
-    /// Sends a heartbeat if due; see [`Publisher::heartbeat`].
-    pub async fn heartbeat(&self, min_interval: Duration) -> Result<bool> {
-        self.publisher().heartbeat(min_interval).await
-    }
-
-    /// The port bound.
-    pub fn port_number(&self) -> Option<u16> {
-        self.publisher().port_number()
-    }
-
     /// Stops the publisher (and its announcements); returns within 1 s.
+    ///
+    /// As for [`NoisyPublisher::stop`], this is not the [`Publisher::stop`]
+    /// the dereference also reaches.
     pub async fn stop(&self) -> Result<()> {
         match self {
             AnyPublisher::Plain(p) => p.stop().await,
             AnyPublisher::Noisy(p) => p.stop().await,
+        }
+    }
+}
+
+/// Either kind is a publisher: everything but stopping
+/// ([`AnyPublisher::stop`]) is the [`Publisher`]'s (`send`, `heartbeat`,
+/// `port_number`, ...).
+impl Deref for AnyPublisher {
+    type Target = Publisher;
+
+    fn deref(&self) -> &Publisher {
+        match self {
+            AnyPublisher::Plain(p) => p,
+            AnyPublisher::Noisy(p) => p,
         }
     }
 }
@@ -221,7 +210,7 @@ pub async fn create_publisher_from_dict_config(
             let mut builder = NoisyPublisher::builder(name)
                 .context(ctx.clone())
                 .port(settings.port.unwrap_or(0))
-                .aliases(settings.aliases.clone())
+                .aliases(settings.aliases.iter().map(String::as_str))
                 .broadcast_interval(
                     settings
                         .broadcast_interval

@@ -34,8 +34,8 @@ const ADDRESS_TOPIC: &str = "pytroll://address";
 ///
 /// # async fn example() -> posttroll::Result<()> {
 /// let subscriber = NSSubscriber::builder()
-///     .services(vec!["viirs".into()])
-///     .topics(vec!["/sdr".into()])
+///     .services(["viirs"])
+///     .topics(["/sdr"])
 ///     .addr_listener(true)
 ///     .start()
 ///     .await?;
@@ -110,14 +110,22 @@ impl fmt::Debug for NSSubscriberBuilder {
 impl NSSubscriberBuilder {
     /// The services (publisher names or aliases) to subscribe to: `[""]`
     /// (the default) means all, an empty list none.
-    pub fn services(mut self, services: Vec<String>) -> Self {
-        self.services = services;
+    pub fn services<I, S>(mut self, services: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.services = services.into_iter().map(Into::into).collect();
         self
     }
 
     /// The topics (see [`super::magickfy_topics`]); default `pytroll:/`.
-    pub fn topics(mut self, topics: Vec<String>) -> Self {
-        self.topics = topics;
+    pub fn topics<I, S>(mut self, topics: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.topics = topics.into_iter().map(Into::into).collect();
         self
     }
 
@@ -128,8 +136,12 @@ impl NSSubscriberBuilder {
     }
 
     /// Addresses to connect to besides those of the services.
-    pub fn addresses(mut self, addresses: Vec<Address>) -> Self {
-        self.addresses = addresses;
+    pub fn addresses<I, A>(mut self, addresses: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<Address>,
+    {
+        self.addresses = addresses.into_iter().map(Into::into).collect();
         self
     }
 
