@@ -452,8 +452,8 @@ async fn python_publisher_reaches_rust_nssubscriber_byte_identical() {
     let ctx = ns.context().clone();
     let mut raw = raw_subscriber(&ctx, &uri, "pytroll://interop").await;
     let subscriber = NSSubscriber::builder()
-        .services(vec!["py_pub_3".into()])
-        .topics(vec![TOPIC.into()])
+        .services(["py_pub_3"])
+        .topics([TOPIC])
         .nameserver("127.0.0.1")
         .timeout(Duration::from_secs(5))
         .context(ctx)
@@ -492,9 +492,9 @@ async fn python_nameserver_serves_rust_publisher_and_subscriber() {
     let (nameserver, _) = spawn_peer(&["nameserver", "--no-multicast"], &config).await;
 
     let publisher = NoisyPublisher::builder("rs_pub_4")
-        .aliases(vec!["rs_alias_4".into()])
+        .aliases(["rs_alias_4"])
         .context(ctx.clone())
-        .nameservers(vec!["127.0.0.1".into()])
+        .nameservers(["127.0.0.1"])
         .broadcast_interval(Duration::from_millis(300))
         .start()
         .await
@@ -520,8 +520,8 @@ async fn python_nameserver_serves_rust_publisher_and_subscriber() {
         .is_some());
 
     let subscriber = NSSubscriber::builder()
-        .services(vec!["rs_pub_4".into()])
-        .topics(vec![TOPIC.into()])
+        .services(["rs_pub_4"])
+        .topics([TOPIC])
         .nameserver("127.0.0.1")
         .timeout(Duration::from_secs(5))
         .context(ctx.clone())
@@ -619,7 +619,7 @@ async fn rust_nameserver_expiry_reaches_rust_and_python_address_listeners() {
     let events_uri = format!("tcp://127.0.0.1:{}", ns.config().address_publish_port);
     let mut events = raw_subscriber(&ctx, &events_uri, "pytroll://address").await;
     let subscriber = NSSubscriber::builder()
-        .services(vec!["py_exp_6".into()])
+        .services(["py_exp_6"])
         .addr_listener(true)
         .nameserver("127.0.0.1")
         .timeout(Duration::from_millis(300))
@@ -695,7 +695,7 @@ async fn python_nameserver_expiry_reaches_rust_address_listener() {
     let events_uri = format!("tcp://127.0.0.1:{}", config.address_publish_port);
     let mut events = raw_subscriber(&ctx, &events_uri, "pytroll://address").await;
     let subscriber = NSSubscriber::builder()
-        .services(vec!["rs_exp_6".into()])
+        .services(["rs_exp_6"])
         .addr_listener(true)
         .nameserver("127.0.0.1")
         .timeout(Duration::from_millis(300))
@@ -707,7 +707,7 @@ async fn python_nameserver_expiry_reaches_rust_address_listener() {
 
     let publisher = NoisyPublisher::builder("rs_exp_6")
         .context(ctx.clone())
-        .nameservers(vec!["127.0.0.1".into()])
+        .nameservers(["127.0.0.1"])
         .broadcast_interval(SHORT_INTERVAL)
         .start()
         .await
