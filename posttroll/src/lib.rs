@@ -68,14 +68,14 @@
 //!
 //! # Where things are
 //!
-//! - [`publisher`]: [`Publisher`](publisher::Publisher),
+//! - [`publisher`] — [`Publisher`](publisher::Publisher),
 //!   [`NoisyPublisher`](publisher::NoisyPublisher) (which announces itself).
-//! - [`subscriber`]: [`Subscriber`](subscriber::Subscriber),
+//! - [`subscriber`] — [`Subscriber`](subscriber::Subscriber),
 //!   [`NSSubscriber`](subscriber::NSSubscriber) (addresses from the
 //!   nameserver), connection [`Events`](subscriber::Events).
-//! - [`listener`]: [`ListenerContainer`](listener::ListenerContainer), a
+//! - [`listener`] — [`ListenerContainer`](listener::ListenerContainer), a
 //!   subscriber feeding a queue.
-//! - [`nameserver`]: lookups ([`get_pub_address`](nameserver::get_pub_address)).
+//! - [`nameserver`] — lookups ([`get_pub_address`](nameserver::get_pub_address)).
 //! - [`Message`], [`Config`], [`Error`]: the codec, the configuration (files
 //!   and `POSTTROLL_*` variables, as the reference) and errors, from
 //!   `posttroll-core`.
@@ -83,7 +83,7 @@
 //!   and `engine` keys, among the backends compiled in by cargo features);
 //!   every builder takes one with `.context(...)`, else uses
 //!   [`Context::global`].
-//! - [`blocking`]: the blocking handles.
+//! - [`blocking`] — the blocking handles.
 
 pub mod blocking;
 mod context;
