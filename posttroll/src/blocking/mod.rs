@@ -71,8 +71,10 @@ pub(crate) fn in_async_context() -> bool {
 }
 
 /// Runs `fut` to completion on the shared runtime; errors when called from
-/// inside an async runtime.
-pub(crate) fn block_on<F: Future>(fut: F) -> Result<F::Output> {
+/// inside an async runtime. For blocking wrappers of async objects built
+/// on this crate (the blocking nameserver), so that every blocking call
+/// shares one runtime.
+pub fn block_on<F: Future>(fut: F) -> Result<F::Output> {
     if in_async_context() {
         return Err(Error::Unsupported {
             backend: "the blocking API".to_owned(),
@@ -83,18 +85,19 @@ pub(crate) fn block_on<F: Future>(fut: F) -> Result<F::Output> {
 }
 
 /// Runs a fallible `fut` on the shared runtime; see [`block_on`].
-pub(crate) fn run<T, F: Future<Output = Result<T>>>(fut: F) -> Result<T> {
+pub fn run<T, F: Future<Output = Result<T>>>(fut: F) -> Result<T> {
     block_on(fut)?
 }
 
 /// Holds an async object so that it is dropped inside the shared runtime's
 /// context (a backend may need one to release its sockets), whichever
-/// thread drops it.
+/// thread drops it. Derefs to the object.
 #[derive(Debug, Clone)]
-pub(crate) struct OnRuntime<T>(Option<T>);
+pub struct OnRuntime<T>(Option<T>);
 
 impl<T> OnRuntime<T> {
-    pub(crate) fn new(value: T) -> OnRuntime<T> {
+    /// Holds `value` until dropped.
+    pub fn new(value: T) -> OnRuntime<T> {
         OnRuntime(Some(value))
     }
 }
