@@ -40,9 +40,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use posttroll::blocking::listener::ListenerContainer;
-use posttroll::blocking::nameserver::NameServer;
 use posttroll::blocking::publish::NoisyPublisher;
 use posttroll::{Context, Error, Message};
+use posttroll_nameserver::blocking::NameServer;
 
 const USAGE: &str = "usage: listener_container [--count N] [--wait-ms MS] [--get-timeout-ms MS] [--with-nameserver]";
 

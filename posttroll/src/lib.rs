@@ -8,8 +8,8 @@
 //! - Publishing: [`publisher::Publisher`], [`publisher::NoisyPublisher`]
 //!   (which announces itself for discovery).
 //! - Subscribing: [`subscriber::Subscriber`], [`subscriber::NSSubscriber`].
-//! - Discovery: [`nameserver`] (the nameserver and its clients),
-//!   [`discovery`] (announcing).
+//! - Discovery: [`nameserver`] (asking a nameserver; the nameserver itself
+//!   is the `posttroll-nameserver` crate), [`discovery`] (announcing).
 //! - [`listener::ListenerContainer`]: a subscriber feeding a queue.
 //! - [`blocking`]: the same API without async, as the Python API reads.
 

@@ -1,5 +1,5 @@
 //! The same API without async, as the Python API reads: publishers,
-//! subscribers, the nameserver and the listener as plain method calls, plus
+//! subscribers, nameserver lookups and the listener as plain method calls, plus
 //! the guards [`publish::Publish`] and [`subscribe::Subscribe`] (the
 //! reference's `with Publish(...)` and `with Subscribe(...)`), which stop
 //! when dropped.
@@ -72,8 +72,8 @@ pub(crate) fn in_async_context() -> bool {
 
 /// Runs `fut` to completion on the shared runtime; errors when called from
 /// inside an async runtime. For blocking wrappers of async objects built
-/// on this crate (the blocking nameserver), so that every blocking call
-/// shares one runtime.
+/// on this crate (the blocking nameserver of `posttroll-nameserver`), so
+/// that every blocking call shares one runtime.
 pub fn block_on<F: Future>(fut: F) -> Result<F::Output> {
     if in_async_context() {
         return Err(Error::Unsupported {
