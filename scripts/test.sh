@@ -107,11 +107,16 @@ rmdir "$empty_pc"
 # --- (e) tests ----------------------------------------------------------------
 # The conformance suite: the engine-dependent tests follow POSTTROLL_ENGINE,
 # so the whole workspace runs on the pure-Rust engine, then the packages
-# whose tests follow the engine run again on libzmq.
+# whose tests follow the engine run again on libzmq: among them the suites
+# that span crates and processes (tests/, package posttroll-tests: Python
+# interop, liveness, the nameserver flood, the examples end to end) and the
+# nameserver's. `-p posttroll` also builds the facade's examples, which
+# tests/examples.rs runs (under CI a missing one fails, never skips).
 step "cargo test, pure-Rust engine (PTRS_PYTHON=$PTRS_PYTHON)"
 POSTTROLL_ENGINE=purerust cargo test --workspace --all-features
 step "cargo test, libzmq engine"
-POSTTROLL_ENGINE=libzmq cargo test -p posttroll -p posttroll-cli -p posttroll-testkit -p posttroll-backend-securezmq --all-features
+POSTTROLL_ENGINE=libzmq cargo test -p posttroll -p posttroll-nameserver -p posttroll-tests \
+    -p posttroll-cli -p posttroll-testkit -p posttroll-backend-securezmq --all-features
 
 # --- (f) docs -----------------------------------------------------------------
 step "cargo doc -D warnings"

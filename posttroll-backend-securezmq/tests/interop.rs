@@ -11,13 +11,14 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use posttroll::nameserver::{get_pub_address, NameServer};
+use posttroll::nameserver::get_pub_address;
 use posttroll::publisher::NoisyPublisher;
 use posttroll::subscriber::{NSSubscriber, Subscriber};
 use posttroll::{Address, Config, Context, Message};
 use posttroll_backend_securezmq::SecureZmqTransport;
 use posttroll_core::keystore::{public_key_of, zpl, KeyPair};
 use posttroll_core::{BindSpec, Endpoint, Security, Transport};
+use posttroll_nameserver::NameServer;
 use posttroll_testkit::python::{self, config_env, PythonProcess};
 use posttroll_testkit::{free_tcp_ports, free_udp_port, loopback_multicast};
 use tokio::time::Instant;

@@ -9,6 +9,7 @@
 //!   implements; [`registry`]: the `backend` key → a compiled-in backend.
 //! - [`address`]: endpoints and publisher addresses; [`error`]: the error
 //!   of everything above the codec.
+//! - `task` (feature `task`): background tasks that stop on request.
 
 pub mod address;
 pub mod config;
@@ -20,6 +21,8 @@ pub mod log_sampling;
 pub mod message;
 pub mod registry;
 pub mod requesters;
+#[cfg(feature = "task")]
+pub mod task;
 pub mod transport;
 
 pub use address::{Address, Endpoint};

@@ -8,10 +8,11 @@
 
 use std::time::{Duration, Instant};
 
-use posttroll::blocking::nameserver::{get_pub_address, NameServer, NameServerHandle};
+use posttroll::blocking::nameserver::get_pub_address;
 use posttroll::blocking::subscribe::Subscriber;
 use posttroll::message::MAGIC;
 use posttroll::{Address, Config, Context, Error, ErrorKind, Message, Result};
+use posttroll_nameserver::blocking::{NameServer, NameServerHandle};
 
 use crate::fixture::{prepare, retryable, FixtureOptions, NAMESERVER_HOST};
 use crate::scripted::{isolated_context, SCRIPT_ENDPOINT};

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use posttroll::nameserver::{get_pub_address, NameServer, NameServerHandle, DEFAULT_MAX_AGE};
+use posttroll::nameserver::get_pub_address;
 use posttroll::{Address, Config, Context, Error, ErrorKind, Result};
 use posttroll_backend_inproc::InprocNetwork;
+use posttroll_nameserver::{NameServer, NameServerHandle, DEFAULT_MAX_AGE};
 use tokio::time::Instant;
 
 use crate::multicast::loopback_multicast;

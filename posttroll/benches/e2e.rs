@@ -59,11 +59,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, Utc};
-use posttroll::nameserver::{get_pub_address, NameServer};
+use posttroll::nameserver::get_pub_address;
 use posttroll::publisher::Publisher;
 use posttroll::subscriber::Subscriber;
 use posttroll::{BindSpec, Config, Context, DateTime, Message, PubOptions, Security, Value};
 use posttroll_backend_zmq::zmq;
+use posttroll_nameserver::NameServer;
 
 /// How long a receiver waits for the next message before declaring the
 /// rest lost.

@@ -39,10 +39,10 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use posttroll::blocking::nameserver::NameServer;
 use posttroll::listener::ListenerContainer;
 use posttroll::publisher::NoisyPublisher;
 use posttroll::{Context, Error, Message};
+use posttroll_nameserver::blocking::NameServer;
 
 const USAGE: &str = "usage: listener_container [--count N] [--wait-ms MS] [--get-timeout-ms MS] [--with-nameserver]";
 

@@ -75,7 +75,8 @@
 //!   nameserver), connection [`Events`](subscriber::Events).
 //! - [`listener`] — [`ListenerContainer`](listener::ListenerContainer), a
 //!   subscriber feeding a queue.
-//! - [`nameserver`] — lookups ([`get_pub_address`](nameserver::get_pub_address)).
+//! - [`nameserver`] — lookups ([`get_pub_address`](nameserver::get_pub_address));
+//!   the nameserver itself is the `posttroll-nameserver` crate.
 //! - [`Message`], [`Config`], [`Error`]: the codec, the configuration (files
 //!   and `POSTTROLL_*` variables, as the reference) and errors, from
 //!   `posttroll-core`.

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use posttroll::discovery::Announcer;
-use posttroll::nameserver::NameServer;
 use posttroll::publisher::{
     create_publisher_from_dict_config, AnyPublisher, NameserversSetting, NoisyPublisher, Publisher,
     PublisherKind, PublisherSettings,
@@ -19,6 +18,7 @@ use posttroll::subscriber::{
 };
 use posttroll::{Address, BindSpec, Config, Context, Data, Endpoint, ErrorKind, Message, Value};
 use posttroll_backend_inproc::InprocNetwork;
+use posttroll_nameserver::NameServer;
 use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(5);

@@ -8,11 +8,11 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use posttroll::nameserver::{NameServer, DEFAULT_MAX_AGE};
 use posttroll::Context;
 use posttroll_cli::daemon::{self, PidFile, Status};
 use posttroll_cli::logging::{self, LogTarget};
 use posttroll_cli::{load_config, parse_seconds, runtime, Shutdown};
+use posttroll_nameserver::{NameServer, DEFAULT_MAX_AGE};
 use tracing::level_filters::LevelFilter;
 
 /// The program name a pid file's process must have, when this program's

@@ -1,5 +1,5 @@
 //! The same API without async, as the Python API reads: publishers,
-//! subscribers, the nameserver and the listener as plain method calls, plus
+//! subscribers, nameserver lookups and the listener as plain method calls, plus
 //! the guards [`publish::Publish`] and [`subscribe::Subscribe`] (the
 //! reference's `with Publish(...)` and `with Subscribe(...)`), which stop
 //! when dropped.
@@ -92,8 +92,10 @@ pub(crate) fn in_async_context() -> bool {
 }
 
 /// Runs `fut` to completion on the shared runtime; errors when called from
-/// inside an async runtime.
-pub(crate) fn block_on<F: Future>(fut: F) -> Result<F::Output> {
+/// inside an async runtime. For blocking wrappers of async objects built
+/// on this crate (the blocking nameserver of `posttroll-nameserver`), so
+/// that every blocking call shares one runtime.
+pub fn block_on<F: Future>(fut: F) -> Result<F::Output> {
     if in_async_context() {
         return Err(Error::Unsupported {
             backend: "the blocking API".to_owned(),
@@ -104,18 +106,19 @@ pub(crate) fn block_on<F: Future>(fut: F) -> Result<F::Output> {
 }
 
 /// Runs a fallible `fut` on the shared runtime; see [`block_on`].
-pub(crate) fn run<T, F: Future<Output = Result<T>>>(fut: F) -> Result<T> {
+pub fn run<T, F: Future<Output = Result<T>>>(fut: F) -> Result<T> {
     block_on(fut)?
 }
 
 /// Holds an async object so that it is dropped inside the shared runtime's
 /// context (a backend may need one to release its sockets), whichever
-/// thread drops it.
+/// thread drops it. Derefs to the object.
 #[derive(Debug, Clone)]
-pub(crate) struct OnRuntime<T>(Option<T>);
+pub struct OnRuntime<T>(Option<T>);
 
 impl<T> OnRuntime<T> {
-    pub(crate) fn new(value: T) -> OnRuntime<T> {
+    /// Holds `value` until dropped.
+    pub fn new(value: T) -> OnRuntime<T> {
         OnRuntime(Some(value))
     }
 }

@@ -1,12 +1,14 @@
-//! The nameserver and its clients without async (see
-//! [`crate::nameserver`] for the behaviour).
+//! Asking a nameserver without async (see [`crate::nameserver`] for the
+//! behaviour). The blocking nameserver itself is
+//! `posttroll_nameserver::blocking`.
 //!
 //! # Examples
 //!
 //! ```
 //! use std::time::Duration;
-//! use posttroll::blocking::nameserver::{get_pub_address, NameServer};
+//! use posttroll::blocking::nameserver::get_pub_address;
 //! use posttroll::{Config, Context};
+//! use posttroll_nameserver::blocking::NameServer;
 //!
 //! let config = Config { backend: "inproc".into(), nameserver_port: 25563, address_publish_port: 26548, ..Config::default() };
 //! let ctx = Context::new(config)?;
@@ -16,14 +18,12 @@
 //! # Ok::<(), posttroll::Error>(())
 //! ```
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use posttroll_core::{Address, Endpoint, Result, Value};
+use posttroll_core::{Address, Result};
 
-use super::{block_on, run, OnRuntime};
+use super::run;
 use crate::nameserver as r#async;
-use crate::nameserver::AddressTable;
 use crate::Context;
 
 pub use crate::nameserver::nameserver_endpoint;
@@ -55,139 +55,4 @@ pub fn get_pub_addresses(
     nameserver: &str,
 ) -> Result<Vec<Address>> {
     run(r#async::get_pub_addresses(ctx, names, timeout, nameserver))
-}
-
-/// The nameserver; see [`crate::nameserver::NameServer`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NameServer;
-
-impl NameServer {
-    /// A builder: max age 10 minutes, multicast on, not local-only,
-    /// lookups on every interface.
-    pub fn builder() -> NameServerBuilder {
-        NameServerBuilder(r#async::NameServer::builder())
-    }
-}
-
-/// Builds and starts a blocking [`NameServer`]; the options are those of
-/// [`crate::nameserver::NameServerBuilder`].
-#[derive(Debug, Clone)]
-#[must_use = "a builder does nothing until started"]
-pub struct NameServerBuilder(r#async::NameServerBuilder);
-
-impl NameServerBuilder {
-    /// See [`crate::nameserver::NameServerBuilder::max_age`].
-    pub fn max_age(self, max_age: Duration) -> Self {
-        NameServerBuilder(self.0.max_age(max_age))
-    }
-
-    /// See [`crate::nameserver::NameServerBuilder::multicast`].
-    pub fn multicast(self, multicast: bool) -> Self {
-        NameServerBuilder(self.0.multicast(multicast))
-    }
-
-    /// See [`crate::nameserver::NameServerBuilder::local_only`].
-    pub fn local_only(self, local_only: bool) -> Self {
-        NameServerBuilder(self.0.local_only(local_only))
-    }
-
-    /// See [`crate::nameserver::NameServerBuilder::address`].
-    pub fn address(self, address: impl Into<String>) -> Self {
-        NameServerBuilder(self.0.address(address))
-    }
-
-    /// See [`crate::nameserver::NameServerBuilder::context`].
-    pub fn context(self, context: Context) -> Self {
-        NameServerBuilder(self.0.context(context))
-    }
-
-    /// Starts the nameserver in the background (on the blocking API's
-    /// runtime) and returns at once; see
-    /// [`crate::nameserver::NameServerBuilder::start`].
-    pub fn start(self) -> Result<NameServerHandle> {
-        let handle = run(self.0.start())?;
-        Ok(NameServerHandle {
-            inner: OnRuntime::new(Arc::new(handle)),
-        })
-    }
-
-    /// Starts the nameserver and blocks until it is stopped, as the
-    /// reference's `NameServer().run()`. `on_started` gets a clone of the
-    /// handle first, e.g. to stop it later from another thread.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use posttroll::blocking::nameserver::NameServer;
-    /// use posttroll::{Config, Context};
-    ///
-    /// let config = Config { backend: "inproc".into(), nameserver_port: 25564, address_publish_port: 26549, ..Config::default() };
-    /// NameServer::builder()
-    ///     .context(Context::new(config)?)
-    ///     .run(|handle| {
-    ///         // Stop it from another thread; `run` returns then.
-    ///         std::thread::spawn(move || handle.stop());
-    ///     })?;
-    /// # Ok::<(), posttroll::Error>(())
-    /// ```
-    pub fn run(self, on_started: impl FnOnce(NameServerHandle)) -> Result<()> {
-        let handle = self.start()?;
-        on_started(handle.clone());
-        handle.wait()
-    }
-}
-
-/// A running blocking nameserver. Clones share it: any of them may
-/// [`stop`](NameServerHandle::stop) it while another
-/// [`wait`](NameServerHandle::wait)s. Dropping the last clone stops it
-/// too.
-#[derive(Debug, Clone)]
-pub struct NameServerHandle {
-    inner: OnRuntime<Arc<r#async::NameServerHandle>>,
-}
-
-impl NameServerHandle {
-    /// The plain lookup endpoint as bound.
-    pub fn lookup_endpoint(&self) -> &Endpoint {
-        self.inner.lookup_endpoint()
-    }
-
-    /// The CURVE lookup endpoint, when one is served.
-    pub fn secure_lookup_endpoint(&self) -> Option<&Endpoint> {
-        self.inner.secure_lookup_endpoint()
-    }
-
-    /// Where address additions and removals are published.
-    pub fn address_publish_endpoint(&self) -> &Endpoint {
-        self.inner.address_publish_endpoint()
-    }
-
-    /// The table of addresses (shared with the running nameserver).
-    pub fn address_table(&self) -> Arc<Mutex<AddressTable>> {
-        self.inner.address_table()
-    }
-
-    /// The addresses offering `name` (`""`: all), as a lookup returns them.
-    pub fn lookup(&self, name: &str) -> Vec<Value> {
-        self.inner.lookup(name)
-    }
-
-    /// True until stopped.
-    pub fn is_running(&self) -> bool {
-        self.inner.is_running()
-    }
-
-    /// Stops the nameserver; returns within 1 s, its tasks ended.
-    ///
-    /// Errors only when called from inside an async runtime.
-    pub fn stop(&self) -> Result<()> {
-        block_on(self.inner.stop())
-    }
-
-    /// Blocks until the nameserver is stopped (from another thread).
-    ///
-    /// Errors only when called from inside an async runtime.
-    pub fn wait(&self) -> Result<()> {
-        block_on(self.inner.wait())
-    }
 }

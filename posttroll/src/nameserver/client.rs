@@ -6,8 +6,10 @@ use bytes::Bytes;
 use posttroll_core::{Address, Data, Endpoint, Error, ErrorKind, Message, Result, Security, Value};
 use tokio::time::Instant;
 
-use super::server::LOOKUP_SUBJECT;
 use crate::Context;
+
+/// The subject of lookup requests and replies.
+pub const LOOKUP_SUBJECT: &str = "/oper/ns";
 
 /// The endpoint of a nameserver given as the reference takes it: `host`
 /// (→ `tcp://host:<port>`), `tcp://host` (→ `tcp://host:<port>`),
@@ -188,8 +190,9 @@ fn parse_reply(reply: &[u8], endpoint: &Endpoint) -> Result<Vec<Address>> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use posttroll::nameserver::{get_pub_addresses, NameServer};
+/// use posttroll::nameserver::get_pub_addresses;
 /// use posttroll::{Config, Context};
+/// use posttroll_nameserver::NameServer;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let config = Config { backend: "inproc".into(), nameserver_port: 25561, address_publish_port: 26546, ..Config::default() };

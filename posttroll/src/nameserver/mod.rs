@@ -1,21 +1,19 @@
-//! The nameserver and its clients (PROTOCOL.md section 4).
+//! Asking a nameserver for publishers' addresses (PROTOCOL.md section 4):
+//! the client side. The nameserver itself (announcements, the address
+//! table, lookups served) is the `posttroll-nameserver` crate.
 //!
-//! - [`NameServer`]: receives publishers' announcements (multicast, or
-//!   requests on `broadcast_port` without multicast), keeps them in an
-//!   [`AddressTable`], publishes address additions and removals on
-//!   `address_publish_port`, and answers lookups on `nameserver_port`
-//!   (and `secure_zmq_nameserver_port` with CURVE).
 //! - [`get_pub_address`], [`get_pub_addresses`]: ask a nameserver.
-//! - [`AddressReceiver`]: the announcement side alone; [`AddressTable`]:
-//!   its pure logic.
+//! - [`nameserver_endpoint`]: where a nameserver given by name listens.
+//! - [`LOOKUP_SUBJECT`]: the subject of lookup requests and replies.
 //!
 //! # Examples
 //!
 //! ```
 //! use std::time::Duration;
-//! use posttroll::nameserver::{get_pub_address, NameServer};
+//! use posttroll::nameserver::get_pub_address;
 //! use posttroll::publisher::NoisyPublisher;
 //! use posttroll::{Config, Context};
+//! use posttroll_nameserver::NameServer;
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let config = Config { backend: "inproc".into(), nameserver_port: 25562, address_publish_port: 26547, broadcast_port: 21201, ..Config::default() };
@@ -40,15 +38,5 @@
 //! ```
 
 mod client;
-mod receiver;
-mod server;
-mod table;
 
-pub use client::{get_pub_address, get_pub_addresses, nameserver_endpoint};
-pub use receiver::{
-    AddressReceiver, AddressReceiverBuilder, DEFAULT_MAX_AGE, HEARTBEAT_INTERVAL_SECS,
-};
-pub use server::{
-    NameServer, NameServerBuilder, NameServerHandle, LOOKUP_SUBJECT, MAX_REQUEST_SIZE,
-};
-pub use table::{AddressTable, AnnouncementError, Timestamp};
+pub use client::{get_pub_address, get_pub_addresses, nameserver_endpoint, LOOKUP_SUBJECT};

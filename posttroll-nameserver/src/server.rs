@@ -7,21 +7,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use posttroll::nameserver::{nameserver_endpoint, LOOKUP_SUBJECT};
+use posttroll::Context;
 use posttroll_core::log_sampling::first_and_every_thousandth;
+use posttroll_core::task::{stop_all, StopSignal, Worker};
 use posttroll_core::{
     BindSpec, Config, Data, Delivery, Endpoint, ErrorKind, Message, ReplySocket, Result, Security,
     Transport, Value,
 };
 use tokio::sync::watch;
 
-use super::client::nameserver_endpoint;
-use super::receiver::{excerpt, lock, AddressReceiver, DEFAULT_MAX_AGE};
-use super::table::AddressTable;
-use crate::discovery::worker::{stop_all, StopSignal, Worker};
-use crate::Context;
-
-/// The subject of lookup requests and replies.
-pub const LOOKUP_SUBJECT: &str = "/oper/ns";
+use crate::receiver::{excerpt, lock, AddressReceiver, DEFAULT_MAX_AGE};
+use crate::table::AddressTable;
 
 /// The largest lookup request answered (a real one is about 120 bytes).
 pub const MAX_REQUEST_SIZE: usize = 64 * 1024;
@@ -86,8 +83,8 @@ impl NameServerBuilder {
     /// # Examples
     ///
     /// ```
-    /// use posttroll::nameserver::NameServer;
     /// use posttroll::{Config, Context};
+    /// use posttroll_nameserver::NameServer;
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let config = Config { backend: "inproc".into(), nameserver_port: 25557, address_publish_port: 26544, ..Config::default() };
@@ -222,7 +219,7 @@ fn secure_lookup_transport(ctx: &Context) -> Option<Arc<dyn Transport>> {
         );
         return None;
     }
-    match crate::registry().build_named("secure_zmq", config) {
+    match posttroll::registry().build_named("secure_zmq", config) {
         Ok(backend) => Some(backend.transport),
         Err(e) => {
             tracing::warn!(error = %e, "cannot create secure access to nameserver; serving plain lookups only");
@@ -238,8 +235,9 @@ fn secure_lookup_transport(ctx: &Context) -> Option<Arc<dyn Transport>> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use posttroll::nameserver::{get_pub_address, NameServer};
+/// use posttroll::nameserver::get_pub_address;
 /// use posttroll::{Config, Context};
+/// use posttroll_nameserver::NameServer;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let config = Config { backend: "inproc".into(), nameserver_port: 25559, address_publish_port: 26545, ..Config::default() };

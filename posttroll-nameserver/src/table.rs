@@ -88,8 +88,8 @@ struct Entry {
 ///
 /// ```
 /// use std::time::Duration;
-/// use posttroll::nameserver::AddressTable;
 /// use posttroll::{Message, Value};
+/// use posttroll_nameserver::AddressTable;
 ///
 /// let mut table = AddressTable::new(Duration::from_secs(600));
 /// let t0 = chrono::Utc::now();

@@ -8,16 +8,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
+use posttroll::publisher::{NoisyPublisher, Publisher};
+use posttroll::Context;
 use posttroll_core::log_sampling::first_and_every_thousandth;
+use posttroll_core::task::{StopSignal, Worker};
 use posttroll_core::{
     BindSpec, DatagramReceiver, Delivery, Endpoint, ErrorKind, Message, ReplySocket, Result, Value,
 };
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::table::{AddressTable, AnnouncementError, Timestamp};
-use crate::discovery::worker::{StopSignal, Worker};
-use crate::publisher::{NoisyPublisher, Publisher};
-use crate::Context;
+use crate::table::{AddressTable, AnnouncementError, Timestamp};
 
 /// The default age after which an unannounced publisher is dropped.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
@@ -194,8 +194,8 @@ impl AddressReceiverBuilder {
 ///
 /// ```
 /// use std::time::Duration;
-/// use posttroll::nameserver::AddressReceiver;
 /// use posttroll::{Config, Context};
+/// use posttroll_nameserver::AddressReceiver;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let config = Config { backend: "inproc".into(), address_publish_port: 26543, ..Config::default() };

@@ -39,7 +39,7 @@ use posttroll_testkit::{
 use tokio::time::Instant;
 
 /// The Python peer (shared with the libzmq crate's secure interop tests).
-const PEER: &str = include_str!("../../posttroll-backend-securezmq/tests/python/secure_peer.py");
+const PEER: &str = include_str!("../posttroll-backend-securezmq/tests/python/secure_peer.py");
 
 /// The bound of every wait.
 const WAIT: Duration = Duration::from_secs(15);
