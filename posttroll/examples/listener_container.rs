@@ -17,18 +17,10 @@
 //! sub.stop()
 //! ```
 //!
-//! Run a nameserver, then (or pass `--with-nameserver` to run one in this
-//! process, e.g. with `POSTTROLL_BACKEND=inproc`, where nothing leaves the
-//! process):
-//!
-//! ```text
-//! cargo run -p posttroll --example listener_container -- [OPTIONS]
-//!
-//!   --count N           messages to send and receive (default 5)
-//!   --wait-ms MS        the wait for both to register (default 3000)
-//!   --get-timeout-ms MS how long to wait for each message (default 1000)
-//!   --with-nameserver   run a nameserver in this process first
-//! ```
+//! Run a nameserver, then `cargo run -p posttroll --example
+//! listener_container -- --help` (or pass `--with-nameserver` to run one in
+//! this process, e.g. with `POSTTROLL_BACKEND=inproc`, where nothing leaves
+//! the process).
 //!
 //! It exits with a failure when a message did not come back in time (where
 //! Python's `get` raises `Empty`).
@@ -36,78 +28,41 @@
 //! The backend and ports come from the posttroll configuration (e.g.
 //! `POSTTROLL_BACKEND`, `POSTTROLL_NAMESERVER_PORT`).
 
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use posttroll::listener::ListenerContainer;
 use posttroll::publisher::NoisyPublisher;
 use posttroll::{Context, Error, Message};
 use posttroll_nameserver::blocking::NameServer;
 
-const USAGE: &str = "usage: listener_container [--count N] [--wait-ms MS] [--get-timeout-ms MS] [--with-nameserver]";
-
-/// The command line.
-#[derive(Debug, Clone)]
+/// Sends `/counter` messages through a nameserver and a listener container.
+#[derive(Debug, Clone, Parser)]
 pub struct Options {
     /// Messages to send and receive.
+    #[arg(long, value_name = "N", default_value_t = 5)]
     pub count: u64,
     /// The wait for both sides to register with the nameserver.
+    #[arg(long = "wait-ms", value_name = "MS", default_value = "3000", value_parser = millis)]
     pub wait: Duration,
     /// How long to wait for each message.
+    #[arg(long = "get-timeout-ms", value_name = "MS", default_value = "1000", value_parser = millis)]
     pub get_timeout: Duration,
     /// Run a nameserver in this process first.
+    #[arg(long)]
     pub with_nameserver: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options {
-            count: 5,
-            wait: Duration::from_secs(3),
-            get_timeout: Duration::from_secs(1),
-            with_nameserver: false,
-        }
+        Options::parse_from(["listener_container"])
     }
 }
 
-fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let mut options = Options::default();
-    let mut args = args;
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
-            None => (arg, None),
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Err(String::new()),
-            "--with-nameserver" => {
-                options.with_nameserver = true;
-                continue;
-            }
-            _ => {}
-        }
-        if !["--count", "--wait-ms", "--get-timeout-ms"].contains(&flag.as_str()) {
-            return Err(format!("unknown option {flag}"));
-        }
-        let value = match inline.or_else(|| args.next()) {
-            Some(value) => value,
-            None => return Err(format!("{flag} needs a value")),
-        };
-        let number = |what: &str| -> Result<u64, String> {
-            value
-                .parse()
-                .map_err(|_| format!("{what}: not a number: {value:?}"))
-        };
-        match flag.as_str() {
-            "--count" => options.count = number("--count")?,
-            "--wait-ms" => options.wait = Duration::from_millis(number("--wait-ms")?),
-            "--get-timeout-ms" => {
-                options.get_timeout = Duration::from_millis(number("--get-timeout-ms")?);
-            }
-            _ => return Err(format!("unknown option {flag}")),
-        }
-    }
-    Ok(options)
+fn millis(text: &str) -> Result<Duration, String> {
+    text.parse()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("not a number of milliseconds: {text:?}"))
 }
 
 /// The example: sends `options.count` messages and returns those received,
@@ -183,23 +138,6 @@ pub fn run(context: Option<Context>, options: &Options) -> posttroll::Result<Vec
     }
 }
 
-fn main() -> ExitCode {
-    let options = match parse(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(why) if why.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(why) => {
-            eprintln!("listener_container: {why}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(None, &options) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("listener_container: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> posttroll::Result<()> {
+    run(None, &Options::parse()).map(drop)
 }

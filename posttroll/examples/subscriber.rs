@@ -1,4 +1,4 @@
-//! The seed's subscribing example, line by line on `posttroll::blocking`:
+//! The seed's subscribing example on the blocking API:
 //!
 //! ```python
 //! with Subscribe("a_service", "counter",) as sub:
@@ -6,131 +6,49 @@
 //!         print msg
 //! ```
 //!
-//! Run a nameserver and the `counter_publisher` example, then:
-//!
-//! ```text
-//! cargo run -p posttroll --example subscriber -- [OPTIONS]
-//!
-//!   --count N              stop after N messages (default: never)
-//!   --timeout-ms MS        stop when nothing came for MS (default: never)
-//!   --nameserver HOST      the nameserver to ask (default localhost)
-//!   --lookup-timeout-ms MS how long to ask it for the service (default 10000)
-//! ```
-//!
-//! The backend and ports come from the posttroll configuration (e.g.
-//! `POSTTROLL_BACKEND`, `POSTTROLL_NAMESERVER_PORT`).
+//! Run a nameserver and the `counter_publisher` example, then `cargo run -p
+//! posttroll --example subscriber -- --help`. The backend and ports come
+//! from the posttroll configuration (e.g. `POSTTROLL_BACKEND`).
 
-use std::process::ExitCode;
 use std::time::Duration;
 
-use posttroll::blocking::subscribe::Subscribe;
-use posttroll::subscriber::{NameserverSetting, SubscriberSettings};
+use clap::Parser;
+use posttroll::subscriber::NSSubscriber;
 
-const USAGE: &str =
-    "usage: subscriber [--count N] [--timeout-ms MS] [--nameserver HOST] [--lookup-timeout-ms MS]";
-
-/// The command line.
+/// Prints the `counter` messages of the service `a_service`.
+#[derive(Debug, Parser)]
 struct Options {
-    count: Option<u64>,
-    timeout: Option<Duration>,
+    /// Stop after N messages.
+    #[arg(long, value_name = "N")]
+    count: Option<usize>,
+    /// Stop when nothing came for MS milliseconds.
+    #[arg(long, value_name = "MS")]
+    timeout_ms: Option<u64>,
+    /// The nameserver to ask for the service's publishers.
+    #[arg(long, value_name = "HOST", default_value = "localhost")]
     nameserver: String,
-    lookup_timeout: Duration,
+    /// Milliseconds to keep asking the nameserver.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    lookup_timeout_ms: u64,
 }
 
-fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let mut options = Options {
-        count: None,
-        timeout: None,
-        nameserver: "localhost".to_owned(),
-        lookup_timeout: Duration::from_secs(10),
-    };
-    let mut args = args;
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
-            None => (arg, None),
-        };
-        if flag == "-h" || flag == "--help" {
-            return Err(String::new());
-        }
-        if ![
-            "--count",
-            "--timeout-ms",
-            "--nameserver",
-            "--lookup-timeout-ms",
-        ]
-        .contains(&flag.as_str())
-        {
-            return Err(format!("unknown option {flag}"));
-        }
-        let value = match inline.or_else(|| args.next()) {
-            Some(value) => value,
-            None => return Err(format!("{flag} needs a value")),
-        };
-        let number = |what: &str| -> Result<u64, String> {
-            value
-                .parse()
-                .map_err(|_| format!("{what}: not a number: {value:?}"))
-        };
-        match flag.as_str() {
-            "--count" => options.count = Some(number("--count")?),
-            "--timeout-ms" => {
-                options.timeout = Some(Duration::from_millis(number("--timeout-ms")?))
-            }
-            "--nameserver" => options.nameserver = value,
-            "--lookup-timeout-ms" => {
-                options.lookup_timeout = Duration::from_millis(number("--lookup-timeout-ms")?);
-            }
-            _ => return Err(format!("unknown option {flag}")),
-        }
-    }
-    Ok(options)
-}
-
-fn run(options: &Options) -> posttroll::Result<()> {
-    // with Subscribe("a_service", "counter",) as sub:
-    // (with the nameserver host and lookup timeout of the command line)
-    let settings = SubscriberSettings {
-        services: vec!["a_service".to_owned()],
-        topics: Some(vec!["counter".to_owned()]),
-        nameserver: NameserverSetting::Host(options.nameserver.clone()),
-        timeout: options.lookup_timeout,
-        ..SubscriberSettings::default()
-    };
-    let sub = Subscribe::from_settings(settings, None)?;
-    // for msg in sub.recv():
-    for (index, msg) in (1_u64..).zip(sub.recv(options.timeout)) {
+fn main() -> posttroll::Result<()> {
+    let options = Options::parse();
+    let subscriber = NSSubscriber::builder()
+        .services(["a_service"])
+        .topics(["counter"])
+        .nameserver(options.nameserver)
+        .timeout(Duration::from_millis(options.lookup_timeout_ms))
+        .start_blocking()?;
+    let timeout = options.timeout_ms.map(Duration::from_millis);
+    let messages = subscriber
+        .recv(timeout)
+        .take(options.count.unwrap_or(usize::MAX));
+    for msg in messages {
         match msg? {
-            // print msg
             Some(msg) => println!("{msg}"),
-            // Only with --timeout-ms: nothing came in time.
-            None => break,
-        }
-        if options.count.is_some_and(|count| index >= count) {
-            break;
+            None => break, // nothing within --timeout-ms
         }
     }
-    // Leaving the `with` block.
-    sub.stop()
-}
-
-fn main() -> ExitCode {
-    let options = match parse(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(why) if why.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(why) => {
-            eprintln!("subscriber: {why}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("subscriber: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    subscriber.stop()
 }
