@@ -36,12 +36,12 @@
 
 use std::time::Duration;
 
+use posttroll::backend::SubSocket;
 use posttroll::nameserver::get_pub_address;
 use posttroll::publisher::NoisyPublisher;
 use posttroll::subscriber::{NSSubscriber, Subscriber};
 use posttroll::{
-    Address, Config, Context, Data, DateTime, Endpoint, ErrorKind, Message, Security, SubSocket,
-    Value,
+    Address, Config, Context, Data, DateTime, Endpoint, ErrorKind, Message, Security, Value,
 };
 use posttroll_testkit::python::{self, config_env, PythonProcess};
 use posttroll_testkit::{

@@ -26,7 +26,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use posttroll::{Context, PubSocket};
+use posttroll::backend::PubSocket;
+use posttroll::Context;
 use posttroll_backend_zmq::zmq;
 use posttroll_core::keystore::{KeyPair, PublicKey};
 use posttroll_core::{BindSpec, Config, Endpoint, Security};

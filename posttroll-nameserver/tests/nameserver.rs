@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use posttroll::backend::{Backend, DatagramReceiver, DatagramSender, Discovery};
 use posttroll::nameserver::{get_pub_address, get_pub_addresses};
 use posttroll::publisher::NoisyPublisher;
 use posttroll::subscriber::{NSSubscriber, Subscriber};
 use posttroll::{
-    Address, Backend, Config, Context, Data, DatagramReceiver, DatagramSender, Discovery, Endpoint,
-    ErrorKind, Message, Result, Security, Value,
+    Address, Config, Context, Data, Endpoint, ErrorKind, Message, Result, Security, Value,
 };
 use posttroll_backend_inproc::InprocNetwork;
 use posttroll_nameserver::{NameServer, NameServerHandle};

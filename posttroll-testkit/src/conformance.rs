@@ -18,7 +18,7 @@
 //! # Examples
 //!
 //! ```no_run
-//! # async fn demo(transport: &dyn posttroll::Transport) {
+//! # async fn demo(transport: &dyn posttroll::backend::Transport) {
 //! use posttroll_testkit::conformance;
 //!
 //! conformance::topics_filter_by_prefix(transport).await;
@@ -34,10 +34,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use posttroll::{
-    BindSpec, Delivery, Endpoint, ErrorKind, PubOptions, PubSocket, ReplySocket, ReplyTo, Security,
-    SubSocket, Transport,
+use posttroll::backend::{
+    BindSpec, Delivery, PubOptions, PubSocket, ReplySocket, ReplyTo, SubSocket, Transport,
 };
+use posttroll::{Endpoint, ErrorKind, Security};
 
 /// The frame PUB/SUB tests repeat until a subscriber sees it.
 pub const PROBE: &[u8] = b"pytroll://probe";

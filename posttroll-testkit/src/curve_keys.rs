@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use posttroll::keystore::zpl::create_certificates;
 use posttroll::{Config, Error, Result};
+use posttroll_core::keystore::zpl::create_certificates;
 
 /// A server key pair, a client key pair, and a folder of admitted client
 /// public keys that holds the client's, in a new temporary folder.

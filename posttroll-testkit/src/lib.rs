@@ -21,7 +21,7 @@
 //!   a real subscriber whose `recv` yields exactly the given messages
 //!   ([`scripted_subscriber`], [`blocking::scripted_subscriber`]).
 //! - [`conformance`]: one behaviour suite for every ZMTP engine: transport
-//!   tests written once against [`posttroll::Transport`], which each engine's
+//!   tests written once against [`posttroll::backend::Transport`], which each engine's
 //!   tests call with its own transport.
 //! - [`python`]: the Python reference (posttroll 1.16.0) for interop tests:
 //!   finding the interpreter ([`python::require`]) and running peers

@@ -59,10 +59,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, Utc};
+use posttroll::backend::{BindSpec, PubOptions};
 use posttroll::nameserver::get_pub_address;
 use posttroll::publisher::Publisher;
 use posttroll::subscriber::Subscriber;
-use posttroll::{BindSpec, Config, Context, DateTime, Message, PubOptions, Security, Value};
+use posttroll::{Config, Context, DateTime, Message, Security, Value};
 use posttroll_backend_zmq::zmq;
 use posttroll_nameserver::NameServer;
 

@@ -95,4 +95,21 @@ pub mod publisher;
 pub mod subscriber;
 
 pub use context::{registry, Context, GlobalContextGuard};
-pub use posttroll_core::*;
+/// The configuration's details: loading, its errors and defaults.
+pub use posttroll_core::config;
+/// The message codec's details: versions, the magic topic, the JSON map.
+pub use posttroll_core::message;
+pub use posttroll_core::{
+    Address, Config, ConnectionEvent, Data, DateTime, Endpoint, Error, ErrorKind, Message,
+    MessageError, Result, Security, Value,
+};
+
+/// The backend traits, for code that builds, wraps or tests a backend
+/// (applications need none of them): re-exported from `posttroll-core`.
+pub mod backend {
+    pub use posttroll_core::{
+        Backend, BackendFactory, BindSpec, DatagramReceiver, DatagramSender, Delivery, Discovery,
+        EventSink, PubOptions, PubSocket, Registry, ReplySocket, ReplyTo, Request, SubSocket,
+        Transport,
+    };
+}

@@ -8,11 +8,12 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use posttroll::backend::Discovery;
 use posttroll::listener::ListenerContainer;
 use posttroll::nameserver::{get_pub_address, get_pub_addresses};
 use posttroll::publisher::NoisyPublisher;
 use posttroll::subscriber::{NSSubscriber, Subscriber};
-use posttroll::{Address, Config, Context, Discovery, ErrorKind, Message, Value};
+use posttroll::{Address, Config, Context, ErrorKind, Message, Value};
 use posttroll_backend_inproc::InprocNetwork;
 use posttroll_nameserver::{NameServer, NameServerHandle};
 use tokio::time::Instant;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use posttroll::backend::BindSpec;
 use posttroll::discovery::Announcer;
 use posttroll::publisher::{
     create_publisher_from_dict_config, AnyPublisher, NameserversSetting, NoisyPublisher, Publisher,
@@ -16,7 +17,7 @@ use posttroll::subscriber::{
     create_subscriber_from_dict_config, NSSubscriber, NameserverSetting, Subscriber,
     SubscriberKind, SubscriberSettings,
 };
-use posttroll::{Address, BindSpec, Config, Context, Data, Endpoint, ErrorKind, Message, Value};
+use posttroll::{Address, Config, Context, Data, Endpoint, ErrorKind, Message, Value};
 use posttroll_backend_inproc::InprocNetwork;
 use posttroll_nameserver::NameServer;
 use tokio::time::Instant;

@@ -324,7 +324,7 @@ async fn over_an_engine_a_stalled_subscriber_blocks_a_no_drop_publisher() {
 /// subscriber sockets have a receive high-water mark of 2 frames.
 #[cfg(feature = "purerust")]
 fn engine_context(config: Config) -> Context {
-    use posttroll::{Backend, Transport};
+    use posttroll::backend::{Backend, Transport};
 
     const RECEIVE_HWM: u32 = 2;
 

@@ -95,6 +95,8 @@ pub(crate) fn in_async_context() -> bool {
 /// inside an async runtime. For blocking wrappers of async objects built
 /// on this crate (the blocking nameserver of `posttroll-nameserver`), so
 /// that every blocking call shares one runtime.
+// Public for the blocking wrappers of posttroll-nameserver only.
+#[doc(hidden)]
 pub fn block_on<F: Future>(fut: F) -> Result<F::Output> {
     if in_async_context() {
         return Err(Error::Unsupported {
@@ -106,6 +108,8 @@ pub fn block_on<F: Future>(fut: F) -> Result<F::Output> {
 }
 
 /// Runs a fallible `fut` on the shared runtime; see [`block_on`].
+// Public for the blocking wrappers of posttroll-nameserver only.
+#[doc(hidden)]
 pub fn run<T, F: Future<Output = Result<T>>>(fut: F) -> Result<T> {
     block_on(fut)?
 }
@@ -114,6 +118,8 @@ pub fn run<T, F: Future<Output = Result<T>>>(fut: F) -> Result<T> {
 /// context (a backend may need one to release its sockets), whichever
 /// thread drops it. Derefs to the object.
 #[derive(Debug, Clone)]
+// Public for the blocking wrappers of posttroll-nameserver only.
+#[doc(hidden)]
 pub struct OnRuntime<T>(Option<T>);
 
 impl<T> OnRuntime<T> {
