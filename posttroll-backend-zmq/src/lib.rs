@@ -53,6 +53,20 @@
 //! `zmtp_heartbeat_timeout` (defaults 10 s and 30 s; 0 disables them): a
 //! connection silent for the timeout is closed, and libzmq connects again.
 //!
+//! ## Connection events
+//!
+//! A subscriber on `tcp://` or `ipc://` reports its connection events
+//! ([`SubSocket::set_event_sink`]) from a `zmq_socket_monitor` of its SUB:
+//! `Connected` on `ZMQ_EVENT_HANDSHAKE_SUCCEEDED`, `Disconnected` on
+//! `ZMQ_EVENT_DISCONNECTED` (a failed handshake just before gives the
+//! reason). The monitor starts before the SUB connects, and a task of its
+//! own reads it (a PAIR registered with tokio like every socket), so
+//! `recv` is untouched. libzmq sends monitor events from its I/O thread
+//! with a *blocking* send: the reading PAIR has no high-water mark, and
+//! the monitor is stopped before the SUB closes and the PAIR last, so no
+//! event ever waits for a reader. A subscriber on `inproc://` reports
+//! nothing (libzmq has no handshake, so no events, there).
+//!
 //! ## Size limits
 //!
 //! Every server socket (PUB, reply) gets `ZMQ_MAXMSGSIZE` from the config's
@@ -595,7 +609,13 @@ impl ZmqTransport {
             .socket
             .set_maxmsgsize(-1)
             .map_err(zmq_error("setting ZMQ_MAXMSGSIZE"))?;
-        connect(&opened.socket, endpoint)?;
+        // The monitor starts before the connection, so that the first
+        // handshake is seen. `inproc://` has no handshake and no events.
+        let monitor = if endpoint.is_inproc() {
+            None
+        } else {
+            Some(pubsub::start_monitor(&self.shared.context, &opened.socket)?)
+        };
         let batch = opened
             .socket
             .get_rcvhwm()
@@ -605,7 +625,11 @@ impl ZmqTransport {
             .unwrap_or(usize::MAX);
         let io = util::register(opened.socket)?;
         let max = usize::try_from(self.shared.max_message_size).unwrap_or(usize::MAX);
-        Ok(ZmqSubSocket::new(endpoint.clone(), io, max, batch))
+        // Connects last: should it fail, dropping the subscriber stops the
+        // monitor before its reader goes (see `ZmqSubSocket`'s `Drop`).
+        let subscriber = ZmqSubSocket::new(endpoint.clone(), io, monitor, max, batch);
+        subscriber.connect()?;
+        Ok(subscriber)
     }
 
     /// Binds a REP socket (the concrete type behind
@@ -726,7 +750,6 @@ fn duration_ms(d: Duration) -> i32 {
     i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }
 
-/// Connects `socket` to `endpoint`.
 /// Applies a bind's own size limit (`ZMQ_MAXMSGSIZE`), when it has one.
 fn limit(socket: &zmq::Socket, spec: &BindSpec) -> Result<()> {
     if let Some(max) = spec.max_message_size {
@@ -737,7 +760,8 @@ fn limit(socket: &zmq::Socket, spec: &BindSpec) -> Result<()> {
     Ok(())
 }
 
-fn connect(socket: &zmq::Socket, endpoint: &Endpoint) -> Result<()> {
+/// Connects `socket` to `endpoint`.
+pub(crate) fn connect(socket: &zmq::Socket, endpoint: &Endpoint) -> Result<()> {
     let url = endpoint.to_string();
     check_endpoint(&url)?;
     socket.connect(&url).map_err(|e| Error::Connect {

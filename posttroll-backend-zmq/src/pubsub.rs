@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use posttroll_core::log_sampling::first_and_every_thousandth;
-use posttroll_core::{Endpoint, Error, EventSink, PubSocket, Result, SubSocket};
+use posttroll_core::{ConnectionState, Endpoint, Error, EventSink, PubSocket, Result, SubSocket};
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 use crate::util::{self, lock, zmq_error, Registered};
 use crate::zap::ZapHandler;
@@ -169,6 +170,16 @@ pub struct ZmqSubSocket {
     queue: VecDeque<Bytes>,
     /// `None` once closed.
     io: Option<Registered>,
+    /// Whether the publisher is connected, for the event sink.
+    connection: Arc<ConnectionState>,
+    /// The reading end of the socket's monitor, shared with [`watch`]: it
+    /// stays open as long as the socket, even when the task goes first
+    /// (its runtime shut down), so that libzmq never sends an event to a
+    /// monitor nobody holds. `None` on `inproc://` (no events there) and
+    /// once closed.
+    monitor: Option<Arc<Registered>>,
+    /// Reads the monitor ([`watch`]).
+    watcher: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for ZmqSubSocket {
@@ -182,22 +193,62 @@ impl std::fmt::Debug for ZmqSubSocket {
 }
 
 impl ZmqSubSocket {
+    /// A subscriber on `io`, connected to `endpoint`; `monitor` is the
+    /// reading end of the socket's monitor (see [`start_monitor`]), when it
+    /// has one.
     pub(crate) fn new(
         endpoint: Endpoint,
         io: Registered,
+        monitor: Option<Registered>,
         max_message_size: usize,
         batch: usize,
     ) -> ZmqSubSocket {
         let batch = batch.clamp(1, RECV_BATCH);
+        let url = endpoint.to_string();
+        let connection = Arc::new(ConnectionState::new());
+        let monitor = monitor.map(Arc::new);
+        let watcher = monitor
+            .clone()
+            .map(|monitor| tokio::spawn(watch(monitor, url.clone(), connection.clone())));
         ZmqSubSocket {
-            url: endpoint.to_string(),
+            url,
             endpoint,
             queue: VecDeque::with_capacity(batch),
             batch,
             io: Some(io),
             max_message_size,
             oversized: 0,
+            connection,
+            monitor,
+            watcher,
         }
+    }
+
+    /// Connects the socket to its endpoint.
+    pub(crate) fn connect(&self) -> Result<()> {
+        let io = self.io.as_ref().ok_or_else(|| self.closed_error())?;
+        let socket = io.get_ref().socket();
+        crate::connect(&socket, &self.endpoint)
+    }
+
+    /// Stops the monitor, then closes the socket, then the monitor's
+    /// reading end, in that order: libzmq blocks its I/O thread on an
+    /// event for a reader that is gone, so the reader goes last.
+    fn shut_down(&mut self) {
+        if let Some(io) = self.io.take() {
+            if self.monitor.is_some() {
+                let mut socket = io.get_ref().socket();
+                if let Err(e) = crate::ffi::stop_monitor(&mut socket) {
+                    tracing::debug!(endpoint = %self.url, "stopping a SUB socket's monitor: {e}");
+                }
+            }
+            // Deregisters, then closes with LINGER 0.
+            drop(io);
+        }
+        if let Some(watcher) = self.watcher.take() {
+            watcher.abort();
+        }
+        self.monitor = None;
     }
 
     fn closed_error(&self) -> Error {
@@ -286,13 +337,134 @@ impl SubSocket for ZmqSubSocket {
     }
 
     fn set_event_sink(&mut self, sink: EventSink) {
-        let _ = sink;
+        self.connection.set_sink(sink, &self.url);
     }
 
     async fn close(&mut self) -> Result<()> {
         self.queue.clear();
-        // Deregisters, then closes with LINGER 0.
-        self.io = None;
+        self.shut_down();
         Ok(())
+    }
+}
+
+impl Drop for ZmqSubSocket {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+/// The events a subscriber's monitor reports: the handshake's outcome and
+/// lost connections.
+const SUB_EVENTS: i32 = zmq::SocketEvent::HANDSHAKE_SUCCEEDED as i32
+    | zmq::SocketEvent::DISCONNECTED as i32
+    | zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as i32
+    | zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32
+    | zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32;
+
+/// Starts a monitor of `socket`'s [`SUB_EVENTS`] (call it before the
+/// socket connects, so that the first connection is seen): libzmq sends
+/// them on an `inproc://` PAIR it binds, and this returns the PAIR that
+/// reads them, connected and registered with tokio.
+///
+/// The reading PAIR has no receive high-water mark: libzmq sends events
+/// from its I/O thread with a *blocking* send, so a full monitor queue
+/// would stall every socket of the context. The events are few (one or
+/// two per connection made or lost), and [`watch`] reads them at once.
+pub(crate) fn start_monitor(context: &zmq::Context, socket: &zmq::Socket) -> Result<Registered> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "inproc://posttroll-sub-monitor-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    socket
+        .monitor(&name, SUB_EVENTS)
+        .map_err(zmq_error("starting a socket monitor"))?;
+    let pair = context
+        .socket(zmq::PAIR)
+        .map_err(zmq_error("creating a monitor socket"))?;
+    pair.set_linger(0)
+        .map_err(zmq_error("setting ZMQ_LINGER on a monitor socket"))?;
+    pair.set_rcvhwm(0)
+        .map_err(zmq_error("setting ZMQ_RCVHWM on a monitor socket"))?;
+    pair.connect(&name)
+        .map_err(zmq_error("connecting a monitor socket"))?;
+    util::register(pair)
+}
+
+/// What a non-blocking read of a monitor gave.
+enum MonitorRead {
+    /// An event, by its number.
+    Event(u16),
+    /// A message that is no event (ignored).
+    Malformed,
+    /// `EAGAIN`: nothing now (libzmq's mailbox is drained, so the next
+    /// event signals the descriptor).
+    Empty,
+}
+
+/// Reads one monitor event without waiting.
+fn read_event(monitor: &Registered) -> Result<MonitorRead> {
+    let socket = monitor.get_ref().socket();
+    match socket.recv_multipart(zmq::DONTWAIT) {
+        // The first frame holds the event (16 bits) and a value (32 bits);
+        // the second the address (the endpoint connected to).
+        Ok(parts) => Ok(match parts.first() {
+            Some(head) if head.len() >= 2 => {
+                MonitorRead::Event(u16::from_le_bytes([head[0], head[1]]))
+            }
+            _ => MonitorRead::Malformed,
+        }),
+        Err(zmq::Error::EAGAIN) => Ok(MonitorRead::Empty),
+        Err(zmq::Error::EINTR) => Ok(MonitorRead::Malformed),
+        Err(e) => Err(zmq_error("reading a socket monitor")(e)),
+    }
+}
+
+/// Follows a subscriber's monitor: reports connections (a handshake that
+/// succeeded) and lost connections to `connection`, until the monitor
+/// stops or the task is aborted. Handshake failures only colour the reason
+/// of the next `Disconnected` (libzmq connects again by itself).
+async fn watch(monitor: Arc<Registered>, url: String, connection: Arc<ConnectionState>) {
+    const SUCCEEDED: u16 = zmq::SocketEvent::HANDSHAKE_SUCCEEDED as u16;
+    const DISCONNECTED: u16 = zmq::SocketEvent::DISCONNECTED as u16;
+    const FAILED_NO_DETAIL: u16 = zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as u16;
+    const FAILED_PROTOCOL: u16 = zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as u16;
+    const FAILED_AUTH: u16 = zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as u16;
+    let mut failure: Option<&'static str> = None;
+    loop {
+        match read_event(&monitor) {
+            Ok(MonitorRead::Event(SUCCEEDED)) => {
+                failure = None;
+                connection.connected(&url);
+            }
+            Ok(MonitorRead::Event(DISCONNECTED)) => {
+                let reason = failure.take().unwrap_or(
+                    "the connection was closed (by the publisher, or for missing heartbeats)",
+                );
+                tracing::debug!(endpoint = %url, "disconnected from {url}: {reason}");
+                connection.disconnected(&url, reason);
+            }
+            Ok(MonitorRead::Event(event)) => {
+                let why = match event {
+                    FAILED_AUTH => "the publisher refused the handshake (authentication)",
+                    FAILED_PROTOCOL => "the handshake failed (protocol error)",
+                    FAILED_NO_DETAIL => "the handshake failed",
+                    _ => continue,
+                };
+                tracing::debug!(endpoint = %url, "{url}: {why}");
+                failure = Some(why);
+            }
+            Ok(MonitorRead::Malformed) => {}
+            Ok(MonitorRead::Empty) => {
+                if util::wait(&monitor).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(endpoint = %url, "the monitor of the subscriber to {url} failed: {e}");
+                return;
+            }
+        }
     }
 }
