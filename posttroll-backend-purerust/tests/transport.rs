@@ -277,6 +277,11 @@ async fn wait_for_subscribers_times_out() {
     suite::wait_for_subscribers_times_out(&transport()).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_subscribers_beside_a_waiting_no_drop_sender() {
+    suite::wait_for_subscribers_beside_a_waiting_no_drop_sender(&transport()).await;
+}
+
 // ---------------------------------------------------------------- high-water marks
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

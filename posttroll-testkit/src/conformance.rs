@@ -523,6 +523,108 @@ pub async fn wait_for_subscribers_times_out(t: &dyn Transport) {
     publisher.close().await.unwrap();
 }
 
+/// A `no_drop` publisher (high-water mark 10) sends 2000 frames of 32 KiB
+/// (more than the socket buffers hold) to a slow reader, so its sender
+/// waits for room again and again, while
+/// another task keeps asking for more subscribers than there are: the
+/// frames all arrive in order (looking for subscribers steals no wakeup
+/// from the waiting sender), and a second subscriber (of a topic nothing
+/// is sent on) that joins in the middle is counted meanwhile.
+pub async fn wait_for_subscribers_beside_a_waiting_no_drop_sender(t: &dyn Transport) {
+    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
+    spec.options = PubOptions {
+        send_high_water_mark: Some(10),
+        no_drop: true,
+    };
+    let publisher: Arc<dyn PubSocket> = Arc::from(t.bind_publisher(spec).await.unwrap());
+    let mut subscriber = t
+        .connect_subscriber(publisher.endpoint(), &topics(&[""]), Security::Plain)
+        .await
+        .unwrap();
+    sync(&*publisher, &mut *subscriber, PROBE).await;
+    let count = 2000;
+    let big = |i: u32| {
+        let mut frame = numbered(i).to_vec();
+        frame.resize(32 * 1024, b'.');
+        Bytes::from(frame)
+    };
+    let reader = tokio::spawn(async move {
+        let mut expected = 0;
+        while expected < count {
+            let frame = next_data(&mut *subscriber).await;
+            assert_eq!(number_of(&frame), expected, "lost or reordered");
+            expected += 1;
+            if expected % 20 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        subscriber
+    });
+    let sender = {
+        let publisher = publisher.clone();
+        tokio::spawn(async move {
+            let mut waited = 0u32;
+            for i in 0..count {
+                let start = Instant::now();
+                publisher.send(big(i)).await.unwrap();
+                if start.elapsed() >= Duration::from_millis(1) {
+                    waited += 1;
+                }
+            }
+            waited
+        })
+    };
+    // Asks all along for three subscribers, never there.
+    let asker = {
+        let publisher = publisher.clone();
+        tokio::spawn(async move {
+            let mut asked = 0u32;
+            loop {
+                match publisher
+                    .wait_for_subscribers(3, Duration::from_millis(2))
+                    .await
+                {
+                    Err(e) if e.kind() == ErrorKind::Timeout => asked += 1,
+                    Err(e) if e.kind() == ErrorKind::Closed => return asked,
+                    other => panic!("{other:?}"),
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = t
+        .connect_subscriber(
+            publisher.endpoint(),
+            &topics(&["nothing is sent here"]),
+            Security::Plain,
+        )
+        .await
+        .unwrap();
+    let two = publisher.wait_for_subscribers(2, DEADLINE).await.unwrap();
+    assert_eq!(two, 2);
+    assert!(!sender.is_finished(), "the transfer ended too soon to tell");
+    let waited = tokio::time::timeout(Duration::from_secs(120), sender)
+        .await
+        .expect("the sender got stuck")
+        .unwrap();
+    let mut subscriber = tokio::time::timeout(Duration::from_secs(120), reader)
+        .await
+        .expect("the reader did not get everything in time")
+        .unwrap();
+    publisher.close().await.unwrap();
+    let asked = asker.await.unwrap();
+    eprintln!(
+        "{count} frames through a no_drop sender that waited {waited} times, \
+         while subscribers were asked for {asked} times"
+    );
+    assert!(
+        waited > 0,
+        "the sender never waited: the test proves nothing"
+    );
+    subscriber.close().await.unwrap();
+    drop(second);
+}
+
 // ---------------------------------------------------------------- high-water marks
 
 /// A `no_drop` publisher with a high-water mark of 10 sends `count`
