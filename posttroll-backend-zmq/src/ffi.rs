@@ -1,7 +1,7 @@
 //! The only place of the crate that uses `unsafe`:
 //!
-//! - setting `ZMQ_XPUB_NODROP`, the one socket option the `zmq` crate (0.9)
-//!   has no setter for;
+//! - setting `ZMQ_XPUB_NODROP` and `ZMQ_XPUB_VERBOSER`, the socket options
+//!   the `zmq` crate (0.9) has no setter for;
 //! - stopping a socket monitor (`zmq_socket_monitor` with a null endpoint,
 //!   which the `zmq` crate cannot pass);
 //! - registering a socket's `ZMQ_FD` with the tokio reactor (tokio 1.54
@@ -21,6 +21,13 @@ use crate::util::Guarded;
 /// instead of silently dropping the frame for that subscriber.
 pub(crate) fn set_xpub_nodrop(socket: &mut zmq::Socket, on: bool) -> Result<(), zmq::Error> {
     set_int_option(socket, zmq_sys::ZMQ_XPUB_NODROP, c_int::from(on))
+}
+
+/// Sets `ZMQ_XPUB_VERBOSER` on an XPUB socket: every subscription and
+/// every unsubscription (a subscriber's topics when it goes) is passed to
+/// the application, not only the first and the last of each topic.
+pub(crate) fn set_xpub_verboser(socket: &mut zmq::Socket, on: bool) -> Result<(), zmq::Error> {
+    set_int_option(socket, zmq_sys::ZMQ_XPUB_VERBOSER, c_int::from(on))
 }
 
 /// Sets an `int` socket option by its number.

@@ -10,7 +10,7 @@
 //!
 //! | trait call | libzmq socket | notes |
 //! | --- | --- | --- |
-//! | [`Transport::bind_publisher`] | `PUB` | `SNDHWM` from [`PubOptions::send_high_water_mark`]; [`PubOptions::no_drop`] sets `ZMQ_XPUB_NODROP` and makes `send` wait for room |
+//! | [`Transport::bind_publisher`] | `XPUB` (`ZMQ_XPUB_VERBOSER`) | sends as a `PUB`; `SNDHWM` from [`PubOptions::send_high_water_mark`]; [`PubOptions::no_drop`] sets `ZMQ_XPUB_NODROP` and makes `send` wait for room; the subscriptions it hands over are counted for [`PubSocket::wait_for_subscribers`] |
 //! | [`Transport::connect_subscriber`] | `SUB`, one per publisher | `SUBSCRIBE` for each topic (an empty list subscribes to nothing) |
 //! | [`Transport::bind_reply`] | `ROUTER` (`ZMQ_ROUTER_MANDATORY`) | REQ clients see a REP; requests are received in any number, and a reply that cannot be queued at once (the requester does not read, or is gone) is dropped for that requester only, so no client can wedge the socket |
 //! | [`Transport::request`] | `REQ` | on `tcp://` and `ipc://`, kept for the next request to the same endpoint once answered (at most [`KEPT_REQUESTERS`], idle at most [`REQUESTER_IDLE`]); closed with `LINGER` 0 when a request fails or times out, so the timeout holds even when the peer is dead or absent |
@@ -67,6 +67,27 @@
 //! event ever waits for a reader. A subscriber on `inproc://` reports
 //! nothing (libzmq has no handshake, so no events, there).
 //!
+//! ## Waiting for subscribers
+//!
+//! Publishers are `XPUB` sockets with `ZMQ_XPUB_VERBOSER`: they send
+//! exactly as a `PUB`, and libzmq also queues every subscription and
+//! unsubscription (a subscriber's topics when it goes) for the application
+//! to read. [`PubSocket::wait_for_subscribers`] counts them: libzmq applies
+//! a subscription to its filter when it queues it, so once counted, what is
+//! sent next reaches that subscriber. libzmq does not say which peer a
+//! subscription came from, so this counts subscriptions, not subscribers
+//! (a subscriber of two topics counts twice, one without topics not at
+//! all).
+//!
+//! That queue is unbounded inside libzmq, so each publisher has a task
+//! that empties it every [`SUBSCRIPTION_DRAIN_INTERVAL`] into a count (a
+//! few integers, whatever the peers send); a caller of
+//! `wait_for_subscribers` looks every 1 to 8 ms while it waits, and a
+//! `no_drop` sender waiting for room empties it each time it wakes up.
+//! Each of them holds the senders' turn (and the socket's lock) for that,
+//! so that they never steal the wakeup a waiting sender needs; the fast
+//! path of `send` is unchanged.
+//!
 //! ## Size limits
 //!
 //! Every server socket (PUB, reply) gets `ZMQ_MAXMSGSIZE` from the config's
@@ -90,9 +111,8 @@
 //!
 //! - a default publisher drops frames for subscribers that fall more than
 //!   about `SNDHWM` + `RCVHWM` + the kernel's socket buffers behind;
-//! - a [`PubOptions::no_drop`] publisher sets `ZMQ_XPUB_NODROP` (which
-//!   libzmq honours on `PUB` sockets too, so no subscription messages need
-//!   reading), so that libzmq answers `EAGAIN` instead of dropping; `send`
+//! - a [`PubOptions::no_drop`] publisher sets `ZMQ_XPUB_NODROP`, so that
+//!   libzmq answers `EAGAIN` instead of dropping; `send`
 //!   then waits, asynchronously, until every matching subscriber has room.
 //!   A subscriber that stops reading therefore stops the publisher;
 //! - subscribers keep libzmq's default `RCVHWM` (1000 frames) unless
@@ -126,7 +146,9 @@
 //!   wait after an `EAGAIN`. The senders of one `no_drop` publisher take
 //!   turns (an async mutex), so no other call can steal the edge a waiting
 //!   sender needs; a plain PUB never waits (libzmq's PUB never says
-//!   `EAGAIN`), so its `send` is a lock, a copy and a `zmq_send`;
+//!   `EAGAIN`), so its `send` is a lock, a copy and a `zmq_send`. Whoever
+//!   else calls into a publisher's socket (to take its subscriptions, see
+//!   below) holds that turn too;
 //! - receive futures are cancel-safe: a frame taken from libzmq is stored
 //!   in the socket's own queue (subscribers) or returned in the same poll
 //!   (reply sockets, requests) before any `.await`.
@@ -203,7 +225,7 @@ use posttroll_core::{
     Result, Security, SubSocket, Transport,
 };
 
-pub use pubsub::{ZmqPubSocket, ZmqSubSocket};
+pub use pubsub::{ZmqPubSocket, ZmqSubSocket, SUBSCRIPTION_DRAIN_INTERVAL};
 pub use reqrep::ZmqReplySocket;
 /// The `zmq` crate this backend is built on (for [`SocketSecurity`] hooks).
 pub use zmq;
@@ -557,7 +579,12 @@ impl ZmqTransport {
     /// Binds a PUB socket (the concrete type behind
     /// [`Transport::bind_publisher`]).
     pub async fn bind_pub(&self, spec: BindSpec) -> Result<ZmqPubSocket> {
-        let mut opened = self.open(zmq::PUB, Role::Server, &spec.endpoint, spec.security)?;
+        // An XPUB sends as a PUB does, and hands over the subscriptions
+        // it gets (all of them, and every unsubscription, with VERBOSER):
+        // counted for `wait_for_subscribers`.
+        let mut opened = self.open(zmq::XPUB, Role::Server, &spec.endpoint, spec.security)?;
+        ffi::set_xpub_verboser(&mut opened.socket, true)
+            .map_err(zmq_error("setting ZMQ_XPUB_VERBOSER"))?;
         let PubOptions {
             send_high_water_mark,
             no_drop,
@@ -595,7 +622,14 @@ impl ZmqTransport {
                 .set_rcvhwm(hwm)
                 .map_err(zmq_error("setting ZMQ_RCVHWM"))?;
         }
+        // Each topic once: a publisher counts subscriptions, and libzmq
+        // unsubscribes a topic subscribed twice only once when we go.
+        let mut subscribed: Vec<&String> = Vec::with_capacity(topics.len());
         for topic in topics {
+            if subscribed.contains(&topic) {
+                continue;
+            }
+            subscribed.push(topic);
             opened
                 .socket
                 .set_subscribe(topic.as_bytes())

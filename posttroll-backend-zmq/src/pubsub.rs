@@ -11,6 +11,7 @@ use posttroll_core::log_sampling::first_and_every_thousandth;
 use posttroll_core::{ConnectionState, Endpoint, Error, EventSink, PubSocket, Result, SubSocket};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio::time::{Duration, Instant};
 
 use crate::util::{self, lock, zmq_error, Registered};
 use crate::zap::ZapHandler;
@@ -19,7 +20,22 @@ use crate::SocketOptions;
 /// How many frames a subscriber takes from libzmq per wakeup at most.
 const RECV_BATCH: usize = 256;
 
-/// A bound PUB socket of a [`ZmqTransport`](crate::ZmqTransport).
+/// How often a publisher takes the (un)subscriptions libzmq queued for it
+/// when nobody waits for subscribers (libzmq's queue of them is unbounded).
+pub const SUBSCRIPTION_DRAIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often [`PubSocket::wait_for_subscribers`] looks at most (it starts
+/// at 1 ms and doubles up to this).
+const WAIT_POLL_MAX: Duration = Duration::from_millis(8);
+
+/// The most (un)subscriptions taken from libzmq in one go (then the locks
+/// are released, and the background task comes back at once).
+const DRAIN_BATCH: usize = 4096;
+
+/// A bound publishing socket of a [`ZmqTransport`](crate::ZmqTransport):
+/// a libzmq `XPUB` with `ZMQ_XPUB_VERBOSER`, which sends as a `PUB` does
+/// and also hands over every subscription and unsubscription it gets,
+/// which it counts for [`PubSocket::wait_for_subscribers`].
 ///
 /// `send` takes `&self` and may be called from many tasks at once. A plain
 /// publisher never waits; a [`no_drop`](posttroll_core::PubOptions::no_drop)
@@ -27,17 +43,66 @@ const RECV_BATCH: usize = 256;
 /// turns). Dropping it closes it.
 pub struct ZmqPubSocket {
     endpoint: Endpoint,
+    shared: Arc<PubShared>,
+    no_drop: bool,
+    /// Takes the subscriptions every [`SUBSCRIPTION_DRAIN_INTERVAL`];
+    /// aborted on close and drop.
+    drainer: Mutex<Option<JoinHandle<()>>>,
+    /// Kept alive while the socket may get connections.
+    _zap: Option<Arc<ZapHandler>>,
+}
+
+/// What a publisher shares with its drainer task.
+struct PubShared {
+    endpoint: Endpoint,
     /// `None` once closed. An `Arc` so that a waiting `no_drop` sender can
     /// hold the socket across an `.await` without the lock.
     io: Mutex<Option<Arc<Registered>>>,
-    no_drop: bool,
     closed: AtomicBool,
-    /// Wakes waiting senders when the socket closes.
+    /// Wakes waiting senders and waiters for subscribers when the socket
+    /// closes.
     closing: Notify,
-    /// The turns of senders that may wait (see the crate docs).
+    /// The turns of senders that may wait (see the crate docs); whoever
+    /// takes the subscriptions from libzmq holds it too, so that it never
+    /// steals the `ZMQ_FD` edge a waiting sender needs.
     turn: tokio::sync::Mutex<()>,
-    /// Kept alive while the socket may get connections.
-    _zap: Option<Arc<ZapHandler>>,
+    /// The subscriptions taken so far.
+    subscriptions: Mutex<Subscriptions>,
+    /// Wakes waiters for subscribers when the count changes.
+    changed: Notify,
+}
+
+/// The (un)subscriptions an XPUB handed over, counted: a bounded state
+/// whatever the peers send.
+#[derive(Debug, Default)]
+struct Subscriptions {
+    /// Subscriptions minus unsubscriptions (never below 0).
+    count: usize,
+    /// The next frame continues a multipart message (which is no
+    /// subscription: only the first frame of a message can be one).
+    more: bool,
+}
+
+impl Subscriptions {
+    /// Counts one frame the XPUB handed over; true when the count changed.
+    fn take(&mut self, frame: &[u8], more: bool) -> bool {
+        let first = !self.more;
+        self.more = more;
+        if !first {
+            return false;
+        }
+        match frame.first() {
+            Some(1) => {
+                self.count = self.count.saturating_add(1);
+                true
+            }
+            Some(0) if self.count > 0 => {
+                self.count -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 impl std::fmt::Debug for ZmqPubSocket {
@@ -45,8 +110,87 @@ impl std::fmt::Debug for ZmqPubSocket {
         f.debug_struct("ZmqPubSocket")
             .field("endpoint", &self.endpoint)
             .field("no_drop", &self.no_drop)
-            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .field("closed", &self.shared.closed.load(Ordering::Relaxed))
+            .field("subscriptions", &self.shared.subscription_count())
             .finish_non_exhaustive()
+    }
+}
+
+impl PubShared {
+    fn closed_error(&self) -> Error {
+        Error::closed(format!("the publisher on {}", self.endpoint))
+    }
+
+    fn current(&self) -> Result<Arc<Registered>> {
+        lock(&self.io).clone().ok_or_else(|| self.closed_error())
+    }
+
+    fn subscription_count(&self) -> usize {
+        lock(&self.subscriptions).count
+    }
+
+    /// Takes up to [`DRAIN_BATCH`] (un)subscriptions libzmq queued on
+    /// `socket` and counts them; true when it stopped at the batch (more
+    /// may wait), false on `EAGAIN`. The caller holds the turn.
+    fn drain(&self, socket: &zmq::Socket) -> Result<bool> {
+        let mut changed = false;
+        let mut full = true;
+        {
+            let mut subscriptions = lock(&self.subscriptions);
+            for _ in 0..DRAIN_BATCH {
+                match socket.recv_msg(zmq::DONTWAIT) {
+                    Ok(msg) => changed |= subscriptions.take(&msg, msg.get_more()),
+                    Err(zmq::Error::EAGAIN) => {
+                        full = false;
+                        break;
+                    }
+                    Err(zmq::Error::EINTR) => {}
+                    Err(e) => return Err(zmq_error("reading subscriptions (XPUB)")(e)),
+                }
+            }
+        }
+        if changed {
+            self.changed.notify_waiters();
+        }
+        Ok(full)
+    }
+
+    /// [`Self::drain`] unless a sender holds the turn (a waiting one takes
+    /// the subscriptions itself each time it wakes up). `Closed` once
+    /// closed.
+    fn drain_if_free(&self) -> Result<bool> {
+        let Ok(_turn) = self.turn.try_lock() else {
+            return Ok(false);
+        };
+        let io = self.current()?;
+        let socket = io.get_ref().socket();
+        self.drain(&socket)
+    }
+}
+
+/// Takes a publisher's subscriptions every [`SUBSCRIPTION_DRAIN_INTERVAL`]
+/// (at once again after a full batch), until the publisher closes or
+/// goes.
+async fn drain_subscriptions(shared: std::sync::Weak<PubShared>) {
+    loop {
+        let more = match shared.upgrade().map(|shared| shared.drain_if_free()) {
+            Some(Ok(more)) => more,
+            Some(Err(_)) | None => return,
+        };
+        if more {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(SUBSCRIPTION_DRAIN_INTERVAL).await;
+        }
+    }
+}
+
+/// One non-blocking send: true when sent, false on `EAGAIN` (no room).
+fn try_send(socket: &zmq::Socket, frame: &[u8]) -> Result<bool> {
+    match socket.send(frame, zmq::DONTWAIT) {
+        Ok(()) => Ok(true),
+        Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => Ok(false),
+        Err(e) => Err(zmq_error("sending on a PUB socket")(e)),
     }
 }
 
@@ -57,23 +201,27 @@ impl ZmqPubSocket {
         no_drop: bool,
         zap: Option<Arc<ZapHandler>>,
     ) -> ZmqPubSocket {
-        ZmqPubSocket {
-            endpoint,
+        let shared = Arc::new(PubShared {
+            endpoint: endpoint.clone(),
             io: Mutex::new(Some(Arc::new(io))),
-            no_drop,
             closed: AtomicBool::new(false),
             closing: Notify::new(),
             turn: tokio::sync::Mutex::new(()),
+            subscriptions: Mutex::new(Subscriptions::default()),
+            changed: Notify::new(),
+        });
+        let drainer = tokio::spawn(drain_subscriptions(Arc::downgrade(&shared)));
+        ZmqPubSocket {
+            endpoint,
+            shared,
+            no_drop,
+            drainer: Mutex::new(Some(drainer)),
             _zap: zap,
         }
     }
 
     fn closed_error(&self) -> Error {
-        Error::closed(format!("the publisher on {}", self.endpoint))
-    }
-
-    fn current(&self) -> Result<Arc<Registered>> {
-        lock(&self.io).clone().ok_or_else(|| self.closed_error())
+        self.shared.closed_error()
     }
 
     /// The socket's ZeroMQ options (diagnostics and tests).
@@ -82,22 +230,64 @@ impl ZmqPubSocket {
     ///
     /// `Closed` once closed.
     pub fn options(&self) -> Result<SocketOptions> {
-        let io = self.current()?;
+        let io = self.shared.current()?;
         let socket = io.get_ref().socket();
         SocketOptions::read(&socket)
     }
 
+    /// Subscriptions minus unsubscriptions received so far (see
+    /// [`PubSocket::wait_for_subscribers`]), as last taken from libzmq.
+    pub fn subscriptions(&self) -> usize {
+        self.shared.subscription_count()
+    }
+
     /// Sends one frame, waiting for room on `no_drop` sockets (and on the
-    /// `EAGAIN` a plain PUB never gives).
+    /// `EAGAIN` a plain PUB never gives). While it waits, it takes the
+    /// subscriptions each time it wakes up (it holds the turn, so nobody
+    /// else may).
     async fn send_waiting(&self, frame: &[u8]) -> Result<()> {
-        let _turn = self.turn.lock().await;
-        let mut closing = pin!(self.closing.notified());
+        let shared = &*self.shared;
+        let _turn = shared.turn.lock().await;
+        let mut closing = pin!(shared.closing.notified());
         closing.as_mut().enable();
-        let io = self.current()?;
+        let io = shared.current()?;
+        let sending = async {
+            loop {
+                {
+                    let socket = io.get_ref().socket();
+                    if try_send(&socket, frame)? {
+                        return Ok(());
+                    }
+                    // A failed send does not process commands fully: do it
+                    // now, so that an "activate write" already queued is
+                    // seen, and any later one signals the descriptor (a
+                    // receive does not change that: whenever it processes
+                    // commands, it does so until none is left).
+                    util::process_commands(&socket)?;
+                    shared.drain(&socket)?;
+                    if try_send(&socket, frame)? {
+                        return Ok(());
+                    }
+                }
+                util::wait(&io).await?;
+            }
+        };
         tokio::select! {
-            sent = util::send_frame(&io, frame, "sending on a PUB socket") => sent,
+            sent = sending => sent,
             () = closing => Err(self.closed_error()),
         }
+    }
+
+    fn stop_drainer(&self) {
+        if let Some(drainer) = lock(&self.drainer).take() {
+            drainer.abort();
+        }
+    }
+}
+
+impl Drop for ZmqPubSocket {
+    fn drop(&mut self) {
+        self.stop_drainer();
     }
 }
 
@@ -114,12 +304,12 @@ impl PubSocket for ZmqPubSocket {
         // cannot steal the edge a waiting sender needs. On EAGAIN the slow
         // path takes over, which reads ZMQ_EVENTS before it waits.
         let turn = if self.no_drop {
-            self.turn.try_lock().ok()
+            self.shared.turn.try_lock().ok()
         } else {
             None
         };
         if !self.no_drop || turn.is_some() {
-            let guard = lock(&self.io);
+            let guard = lock(&self.shared.io);
             let io = guard.as_ref().ok_or_else(|| self.closed_error())?;
             let socket = io.get_ref().socket();
             match socket.send(&frame[..], zmq::DONTWAIT) {
@@ -132,18 +322,52 @@ impl PubSocket for ZmqPubSocket {
         self.send_waiting(&frame).await
     }
 
-    async fn wait_for_subscribers(&self, n: usize, timeout: std::time::Duration) -> Result<usize> {
-        let _ = (n, timeout);
-        Err(Error::Unsupported {
-            backend: "libzmq".into(),
-            what: "waiting for subscribers".into(),
-        })
+    /// Counts subscriptions, not subscribers: libzmq hands over each
+    /// subscription and unsubscription without saying which peer sent it.
+    /// A subscriber of two topics counts twice, one without topics not at
+    /// all; when a subscriber goes, libzmq unsubscribes its topics (a
+    /// topic it subscribed twice only once).
+    async fn wait_for_subscribers(&self, n: usize, timeout: Duration) -> Result<usize> {
+        let shared = &*self.shared;
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let mut changed = pin!(shared.changed.notified());
+            changed.as_mut().enable();
+            let mut closing = pin!(shared.closing.notified());
+            closing.as_mut().enable();
+            if shared.closed.load(Ordering::Acquire) {
+                return Err(self.closed_error());
+            }
+            shared.drain_if_free()?;
+            let count = shared.subscription_count();
+            if count >= n {
+                return Ok(count);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::timeout(
+                    format!("{n} subscription(s) on {} (have {count})", self.endpoint),
+                    timeout,
+                ));
+            }
+            // Subscriptions reach libzmq with no wakeup of ours (its
+            // descriptor belongs to the senders): look again soon, sooner
+            // when another drain saw a change.
+            tokio::select! {
+                () = changed => {}
+                () = closing => {}
+                () = tokio::time::sleep_until((now + pause).min(deadline)) => {}
+            }
+            pause = (pause * 2).min(WAIT_POLL_MAX);
+        }
     }
 
     async fn close(&self) -> Result<()> {
-        self.closed.store(true, Ordering::Release);
-        let io = lock(&self.io).take();
-        self.closing.notify_waiters();
+        self.shared.closed.store(true, Ordering::Release);
+        self.stop_drainer();
+        let io = lock(&self.shared.io).take();
+        self.shared.closing.notify_waiters();
         // The last holder (this, or a sender finishing) deregisters the
         // descriptor and closes the socket (LINGER SERVER_LINGER).
         drop(io);
