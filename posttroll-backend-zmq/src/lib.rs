@@ -64,8 +64,15 @@
 //! `recv` is untouched. libzmq sends monitor events from its I/O thread
 //! with a *blocking* send: the reading PAIR has no high-water mark, and
 //! the monitor is stopped before the SUB closes and the PAIR last, so no
-//! event ever waits for a reader. A subscriber on `inproc://` reports
-//! nothing (libzmq has no handshake, so no events, there).
+//! event ever waits for a reader. (One that did, a `DISCONNECTED` sent
+//! while a closed subscriber's connection went down after its reader had
+//! gone, blocked the context's I/O thread for good: every later
+//! subscriber of the transport then missed its publisher. That, not the
+//! monitor itself, is what made an earlier monitor-based version miss
+//! publishers; with a pure-Rust publisher it happened within a few
+//! rounds of connecting, closing the subscriber, then the publisher.) A
+//! subscriber on `inproc://` reports nothing (libzmq has no handshake,
+//! so no events, there).
 //!
 //! ## Waiting for subscribers
 //!

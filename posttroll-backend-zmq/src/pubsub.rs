@@ -692,3 +692,28 @@ async fn watch(monitor: Arc<Registered>, url: String, connection: Arc<Connection
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Subscriptions;
+
+    #[test]
+    fn subscriptions_count_first_frames_and_never_go_below_zero() {
+        let mut subs = Subscriptions::default();
+        assert!(subs.take(b"\x01pytroll://a", false));
+        assert!(subs.take(b"\x01", false));
+        assert_eq!(subs.count, 2);
+        // A multipart message (from an XSUB peer): only its first frame
+        // may be a subscription.
+        assert!(!subs.take(b"hello", true));
+        assert!(!subs.take(b"\x01not a subscription", true));
+        assert!(!subs.take(b"\x00nor this", false));
+        assert_eq!(subs.count, 2);
+        assert!(subs.take(b"\x00pytroll://a", false));
+        assert!(subs.take(b"\x00", false));
+        // An unsubscription of nothing leaves the count at zero.
+        assert!(!subs.take(b"\x00pytroll://b", false));
+        assert!(!subs.take(b"", false));
+        assert_eq!(subs.count, 0);
+    }
+}
