@@ -253,6 +253,35 @@ async fn keepalive_reaches_the_tcp_connections() {
     }
 }
 
+// ---------------------------------------------------------------- connection events
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriber_reports_connected_and_disconnected() {
+    let times = suite::subscriber_reports_connected_and_disconnected(&transport()).await;
+    eprintln!(
+        "Connected {:?} after connecting, Disconnected {:?} after the publisher closed",
+        times.connected, times.disconnected
+    );
+}
+
+// ---------------------------------------------------------------- subscriber counts
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_waits_for_a_subscriber_then_sends_once() {
+    let longest = suite::publisher_waits_for_a_subscriber_then_sends_once(&transport(), 100).await;
+    eprintln!("100 rounds; the longest wait for the subscriber took {longest:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_subscribers_times_out() {
+    suite::wait_for_subscribers_times_out(&transport()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_subscribers_beside_a_waiting_no_drop_sender() {
+    suite::wait_for_subscribers_beside_a_waiting_no_drop_sender(&transport()).await;
+}
+
 // ---------------------------------------------------------------- high-water marks
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

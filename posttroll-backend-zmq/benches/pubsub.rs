@@ -15,6 +15,8 @@
 //!
 //! Figures: `raw_zmq_pubsub` and `transport_pubsub` both with SNDHWM =
 //! RCVHWM = 0 (unbounded, so nothing is dropped), and their ratio;
+//! `raw_zmq_xpub_pubsub` the same raw test from an `XPUB` (what the
+//! transport binds), and its ratio to the `PUB`;
 //! `transport_pubsub_sub_rcvhwm_default` with the subscriber's default
 //! RCVHWM (1000); `transport_pubsub_no_drop_default_hwm` with
 //! `PubOptions::no_drop` and default high-water marks (bounded queues,
@@ -45,10 +47,17 @@ fn data_frame() -> Vec<u8> {
     frame
 }
 
-/// Raw libzmq: SNDHWM = RCVHWM = 0, one context, two threads.
-fn raw(n: u64) -> f64 {
+/// Raw libzmq: SNDHWM = RCVHWM = 0, one context, two threads; the
+/// publisher a `PUB`, or an `XPUB` with `ZMQ_XPUB_VERBOSE` (as
+/// `ZmqTransport` binds, which sets `VERBOSER`: the same sending path).
+fn raw(n: u64, xpub: bool) -> f64 {
     let context = zmq::Context::new();
-    let publisher = context.socket(zmq::PUB).unwrap();
+    let publisher = context
+        .socket(if xpub { zmq::XPUB } else { zmq::PUB })
+        .unwrap();
+    if xpub {
+        publisher.set_xpub_verbose(true).unwrap();
+    }
     publisher.set_sndhwm(0).unwrap();
     publisher.bind("tcp://127.0.0.1:*").unwrap();
     let endpoint = publisher.get_last_endpoint().unwrap().unwrap();
@@ -174,8 +183,11 @@ fn main() {
     };
     println!("PUB->SUB over tcp://127.0.0.1, {SIZE}-byte frames, N = {n}, best of {runs}");
 
-    let raw_rate = best(runs, || raw(n));
+    let raw_rate = best(runs, || raw(n, false));
     println!("RESULT raw_zmq_pubsub={raw_rate:.0} msgs/s");
+    let raw_xpub = best(runs, || raw(n, true));
+    println!("RESULT raw_zmq_xpub_pubsub={raw_xpub:.0} msgs/s");
+    println!("RESULT raw_xpub_vs_pub={:.3} ratio", raw_xpub / raw_rate);
     let ours = best(runs, || transport(n, Some(0), Some(0), false));
     println!("RESULT transport_pubsub={ours:.0} msgs/s");
     println!("RESULT transport_vs_raw={:.3} ratio", ours / raw_rate);

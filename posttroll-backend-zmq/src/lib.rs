@@ -10,7 +10,7 @@
 //!
 //! | trait call | libzmq socket | notes |
 //! | --- | --- | --- |
-//! | [`Transport::bind_publisher`] | `PUB` | `SNDHWM` from [`PubOptions::send_high_water_mark`]; [`PubOptions::no_drop`] sets `ZMQ_XPUB_NODROP` and makes `send` wait for room |
+//! | [`Transport::bind_publisher`] | `XPUB` (`ZMQ_XPUB_VERBOSER`) | sends as a `PUB`; `SNDHWM` from [`PubOptions::send_high_water_mark`]; [`PubOptions::no_drop`] sets `ZMQ_XPUB_NODROP` and makes `send` wait for room; the subscriptions it hands over are counted for [`PubSocket::wait_for_subscribers`] |
 //! | [`Transport::connect_subscriber`] | `SUB`, one per publisher | `SUBSCRIBE` for each topic (an empty list subscribes to nothing) |
 //! | [`Transport::bind_reply`] | `ROUTER` (`ZMQ_ROUTER_MANDATORY`) | REQ clients see a REP; requests are received in any number, and a reply that cannot be queued at once (the requester does not read, or is gone) is dropped for that requester only, so no client can wedge the socket |
 //! | [`Transport::request`] | `REQ` | on `tcp://` and `ipc://`, kept for the next request to the same endpoint once answered (at most [`KEPT_REQUESTERS`], idle at most [`REQUESTER_IDLE`]); closed with `LINGER` 0 when a request fails or times out, so the timeout holds even when the peer is dead or absent |
@@ -53,6 +53,48 @@
 //! `zmtp_heartbeat_timeout` (defaults 10 s and 30 s; 0 disables them): a
 //! connection silent for the timeout is closed, and libzmq connects again.
 //!
+//! ## Connection events
+//!
+//! A subscriber on `tcp://` or `ipc://` reports its connection events
+//! ([`SubSocket::set_event_sink`]) from a `zmq_socket_monitor` of its SUB:
+//! `Connected` on `ZMQ_EVENT_HANDSHAKE_SUCCEEDED`, `Disconnected` on
+//! `ZMQ_EVENT_DISCONNECTED` (a failed handshake just before gives the
+//! reason). The monitor starts before the SUB connects, and a task of its
+//! own reads it (a PAIR registered with tokio like every socket), so
+//! `recv` is untouched. libzmq sends monitor events from its I/O thread
+//! with a *blocking* send: the reading PAIR has no high-water mark, and
+//! the monitor is stopped before the SUB closes and the PAIR last, so no
+//! event ever waits for a reader. (One that did, a `DISCONNECTED` sent
+//! while a closed subscriber's connection went down after its reader had
+//! gone, blocked the context's I/O thread for good: every later
+//! subscriber of the transport then missed its publisher. That, not the
+//! monitor itself, is what made an earlier monitor-based version miss
+//! publishers; with a pure-Rust publisher it happened within a few
+//! rounds of connecting, closing the subscriber, then the publisher.) A
+//! subscriber on `inproc://` reports nothing (libzmq has no handshake,
+//! so no events, there).
+//!
+//! ## Waiting for subscribers
+//!
+//! Publishers are `XPUB` sockets with `ZMQ_XPUB_VERBOSER`: they send
+//! exactly as a `PUB`, and libzmq also queues every subscription and
+//! unsubscription (a subscriber's topics when it goes) for the application
+//! to read. [`PubSocket::wait_for_subscribers`] counts them: libzmq applies
+//! a subscription to its filter when it queues it, so once counted, what is
+//! sent next reaches that subscriber. libzmq does not say which peer a
+//! subscription came from, so this counts subscriptions, not subscribers
+//! (a subscriber of two topics counts twice, one without topics not at
+//! all).
+//!
+//! That queue is unbounded inside libzmq, so each publisher has a task
+//! that empties it every [`SUBSCRIPTION_DRAIN_INTERVAL`] into a count (a
+//! few integers, whatever the peers send); a caller of
+//! `wait_for_subscribers` looks every 1 to 8 ms while it waits, and a
+//! `no_drop` sender waiting for room empties it each time it wakes up.
+//! Each of them holds the senders' turn (and the socket's lock) for that,
+//! so that they never steal the wakeup a waiting sender needs; the fast
+//! path of `send` is unchanged.
+//!
 //! ## Size limits
 //!
 //! Every server socket (PUB, reply) gets `ZMQ_MAXMSGSIZE` from the config's
@@ -76,9 +118,8 @@
 //!
 //! - a default publisher drops frames for subscribers that fall more than
 //!   about `SNDHWM` + `RCVHWM` + the kernel's socket buffers behind;
-//! - a [`PubOptions::no_drop`] publisher sets `ZMQ_XPUB_NODROP` (which
-//!   libzmq honours on `PUB` sockets too, so no subscription messages need
-//!   reading), so that libzmq answers `EAGAIN` instead of dropping; `send`
+//! - a [`PubOptions::no_drop`] publisher sets `ZMQ_XPUB_NODROP`, so that
+//!   libzmq answers `EAGAIN` instead of dropping; `send`
 //!   then waits, asynchronously, until every matching subscriber has room.
 //!   A subscriber that stops reading therefore stops the publisher;
 //! - subscribers keep libzmq's default `RCVHWM` (1000 frames) unless
@@ -112,7 +153,9 @@
 //!   wait after an `EAGAIN`. The senders of one `no_drop` publisher take
 //!   turns (an async mutex), so no other call can steal the edge a waiting
 //!   sender needs; a plain PUB never waits (libzmq's PUB never says
-//!   `EAGAIN`), so its `send` is a lock, a copy and a `zmq_send`;
+//!   `EAGAIN`), so its `send` is a lock, a copy and a `zmq_send`. Whoever
+//!   else calls into a publisher's socket (to take its subscriptions, see
+//!   below) holds that turn too;
 //! - receive futures are cancel-safe: a frame taken from libzmq is stored
 //!   in the socket's own queue (subscribers) or returned in the same poll
 //!   (reply sockets, requests) before any `.await`.
@@ -189,7 +232,7 @@ use posttroll_core::{
     Result, Security, SubSocket, Transport,
 };
 
-pub use pubsub::{ZmqPubSocket, ZmqSubSocket};
+pub use pubsub::{ZmqPubSocket, ZmqSubSocket, SUBSCRIPTION_DRAIN_INTERVAL};
 pub use reqrep::ZmqReplySocket;
 /// The `zmq` crate this backend is built on (for [`SocketSecurity`] hooks).
 pub use zmq;
@@ -543,7 +586,12 @@ impl ZmqTransport {
     /// Binds a PUB socket (the concrete type behind
     /// [`Transport::bind_publisher`]).
     pub async fn bind_pub(&self, spec: BindSpec) -> Result<ZmqPubSocket> {
-        let mut opened = self.open(zmq::PUB, Role::Server, &spec.endpoint, spec.security)?;
+        // An XPUB sends as a PUB does, and hands over the subscriptions
+        // it gets (all of them, and every unsubscription, with VERBOSER):
+        // counted for `wait_for_subscribers`.
+        let mut opened = self.open(zmq::XPUB, Role::Server, &spec.endpoint, spec.security)?;
+        ffi::set_xpub_verboser(&mut opened.socket, true)
+            .map_err(zmq_error("setting ZMQ_XPUB_VERBOSER"))?;
         let PubOptions {
             send_high_water_mark,
             no_drop,
@@ -581,7 +629,14 @@ impl ZmqTransport {
                 .set_rcvhwm(hwm)
                 .map_err(zmq_error("setting ZMQ_RCVHWM"))?;
         }
+        // Each topic once: a publisher counts subscriptions, and libzmq
+        // unsubscribes a topic subscribed twice only once when we go.
+        let mut subscribed: Vec<&String> = Vec::with_capacity(topics.len());
         for topic in topics {
+            if subscribed.contains(&topic) {
+                continue;
+            }
+            subscribed.push(topic);
             opened
                 .socket
                 .set_subscribe(topic.as_bytes())
@@ -595,7 +650,13 @@ impl ZmqTransport {
             .socket
             .set_maxmsgsize(-1)
             .map_err(zmq_error("setting ZMQ_MAXMSGSIZE"))?;
-        connect(&opened.socket, endpoint)?;
+        // The monitor starts before the connection, so that the first
+        // handshake is seen. `inproc://` has no handshake and no events.
+        let monitor = if endpoint.is_inproc() {
+            None
+        } else {
+            Some(pubsub::start_monitor(&self.shared.context, &opened.socket)?)
+        };
         let batch = opened
             .socket
             .get_rcvhwm()
@@ -605,7 +666,11 @@ impl ZmqTransport {
             .unwrap_or(usize::MAX);
         let io = util::register(opened.socket)?;
         let max = usize::try_from(self.shared.max_message_size).unwrap_or(usize::MAX);
-        Ok(ZmqSubSocket::new(endpoint.clone(), io, max, batch))
+        // Connects last: should it fail, dropping the subscriber stops the
+        // monitor before its reader goes (see `ZmqSubSocket`'s `Drop`).
+        let subscriber = ZmqSubSocket::new(endpoint.clone(), io, monitor, max, batch);
+        subscriber.connect()?;
+        Ok(subscriber)
     }
 
     /// Binds a REP socket (the concrete type behind
@@ -726,7 +791,6 @@ fn duration_ms(d: Duration) -> i32 {
     i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }
 
-/// Connects `socket` to `endpoint`.
 /// Applies a bind's own size limit (`ZMQ_MAXMSGSIZE`), when it has one.
 fn limit(socket: &zmq::Socket, spec: &BindSpec) -> Result<()> {
     if let Some(max) = spec.max_message_size {
@@ -737,7 +801,8 @@ fn limit(socket: &zmq::Socket, spec: &BindSpec) -> Result<()> {
     Ok(())
 }
 
-fn connect(socket: &zmq::Socket, endpoint: &Endpoint) -> Result<()> {
+/// Connects `socket` to `endpoint`.
+pub(crate) fn connect(socket: &zmq::Socket, endpoint: &Endpoint) -> Result<()> {
     let url = endpoint.to_string();
     check_endpoint(&url)?;
     socket.connect(&url).map_err(|e| Error::Connect {

@@ -170,7 +170,7 @@ async fn keepalive_options_reach_every_socket() {
     let p = publisher.options().unwrap();
     assert_eq!(
         (p.socket_type.as_str(), p.send_high_water_mark, p.linger),
-        ("PUB", 10, 100)
+        ("XPUB", 10, 100)
     );
     // The default limits: 16 frames of at most 4 MiB in libzmq's queue.
     let s = subscriber.options().unwrap();
@@ -195,6 +195,73 @@ async fn keepalive_options_reach_every_socket() {
         (-1, -1, -1, -1)
     );
     assert_eq!(o.send_high_water_mark, 1000);
+}
+
+// ---------------------------------------------------------------- connection events
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriber_reports_connected_and_disconnected() {
+    let times = suite::subscriber_reports_connected_and_disconnected(&transport()).await;
+    eprintln!(
+        "Connected {:?} after connecting, Disconnected {:?} after the publisher closed",
+        times.connected, times.disconnected
+    );
+}
+
+// ---------------------------------------------------------------- subscriber counts
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_waits_for_a_subscriber_then_sends_once() {
+    let longest = suite::publisher_waits_for_a_subscriber_then_sends_once(&transport(), 100).await;
+    eprintln!("100 rounds; the longest wait for the subscriber took {longest:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_subscribers_times_out() {
+    suite::wait_for_subscribers_times_out(&transport()).await;
+}
+
+/// libzmq does not say which peer a subscription comes from: the count is
+/// of subscriptions (a subscriber of two topics counts twice; one topic
+/// given twice is subscribed once), and it goes back to zero when the
+/// subscriber leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_subscribers_counts_subscriptions() {
+    let t = transport();
+    let publisher = t
+        .bind_pub(BindSpec::new(ep("tcp://127.0.0.1:0")))
+        .await
+        .unwrap();
+    let subscriber = t
+        .connect_sub(
+            publisher.endpoint(),
+            &topics(&["pytroll://a", "pytroll://b", "pytroll://a"]),
+            Security::Plain,
+        )
+        .await
+        .unwrap();
+    let two = publisher.wait_for_subscribers(2, DEADLINE).await.unwrap();
+    assert_eq!(two, 2);
+    let err = publisher
+        .wait_for_subscribers(3, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(publisher.subscriptions(), 2);
+    drop(subscriber);
+    let start = Instant::now();
+    while publisher.subscriptions() > 0 {
+        assert!(start.elapsed() < DEADLINE, "the subscriptions stayed");
+        // Looking for subscribers takes what libzmq queued.
+        let _ = publisher
+            .wait_for_subscribers(1, Duration::from_millis(10))
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_subscribers_beside_a_waiting_no_drop_sender() {
+    suite::wait_for_subscribers_beside_a_waiting_no_drop_sender(&transport()).await;
 }
 
 // ---------------------------------------------------------------- high-water marks

@@ -35,9 +35,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use posttroll::backend::{
-    BindSpec, Delivery, PubOptions, PubSocket, ReplySocket, ReplyTo, SubSocket, Transport,
+    BindSpec, Delivery, EventSink, PubOptions, PubSocket, ReplySocket, ReplyTo, SubSocket,
+    Transport,
 };
-use posttroll::{Endpoint, ErrorKind, Security};
+use posttroll::{ConnectionEvent, Endpoint, ErrorKind, Security};
+use tokio::sync::mpsc;
 
 /// The frame PUB/SUB tests repeat until a subscriber sees it.
 pub const PROBE: &[u8] = b"pytroll://probe";
@@ -308,6 +310,320 @@ pub async fn port_zero_binds_in_the_configured_range(t: &dyn Transport, replies:
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Bind);
+}
+
+// ---------------------------------------------------------------- connection events
+
+/// An [`EventSink`] that hands its events to a channel, and that channel.
+pub fn event_channel() -> (EventSink, mpsc::UnboundedReceiver<ConnectionEvent>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let sink = EventSink::new(move |event| {
+        // The receiver may be gone: the event is then of no interest.
+        let _ = tx.send(event);
+    });
+    (sink, rx)
+}
+
+/// The next event of `events`, within [`DEADLINE`].
+pub async fn next_event(events: &mut mpsc::UnboundedReceiver<ConnectionEvent>) -> ConnectionEvent {
+    tokio::time::timeout(DEADLINE, events.recv())
+        .await
+        .expect("no connection event before the deadline")
+        .expect("the event sink is gone")
+}
+
+/// How long a subscriber took to report its connection events, as
+/// [`subscriber_reports_connected_and_disconnected`] measured them.
+#[derive(Debug, Clone, Copy)]
+pub struct EventTimes {
+    /// From `connect_subscriber` to `Connected`.
+    pub connected: Duration,
+    /// From the publisher's `close` to `Disconnected`.
+    pub disconnected: Duration,
+}
+
+/// A subscriber over tcp reports `Connected` (with the publisher's address,
+/// once the handshake is done), a sink installed later gets `Connected` at
+/// once, and closing the publisher makes it report `Disconnected` (with a
+/// reason). Returns how long the events took.
+pub async fn subscriber_reports_connected_and_disconnected(t: &dyn Transport) -> EventTimes {
+    let publisher = t
+        .bind_publisher(BindSpec::new(ep("tcp://127.0.0.1:0")))
+        .await
+        .unwrap();
+    let endpoint = publisher.endpoint().clone();
+    let address = endpoint.to_string();
+    let start = Instant::now();
+    let mut subscriber = t
+        .connect_subscriber(&endpoint, &topics(&[""]), Security::Plain)
+        .await
+        .unwrap();
+    let (sink, mut events) = event_channel();
+    subscriber.set_event_sink(sink);
+    assert_eq!(
+        next_event(&mut events).await,
+        ConnectionEvent::Connected {
+            address: address.clone()
+        }
+    );
+    let connected = start.elapsed();
+    // The connection is up: frames flow.
+    sync(&*publisher, &mut *subscriber, PROBE).await;
+
+    // A sink installed now learns the state at once, and takes over.
+    let (sink, mut later) = event_channel();
+    subscriber.set_event_sink(sink);
+    assert_eq!(
+        later.try_recv().ok(),
+        Some(ConnectionEvent::Connected {
+            address: address.clone()
+        }),
+        "a sink installed while connected gets Connected at once"
+    );
+
+    let start = Instant::now();
+    publisher.close().await.unwrap();
+    drop(publisher);
+    match next_event(&mut later).await {
+        ConnectionEvent::Disconnected {
+            address: from,
+            reason,
+        } => {
+            assert_eq!(from, address);
+            assert!(!reason.is_empty());
+        }
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    let disconnected = start.elapsed();
+    assert!(
+        events.try_recv().is_err(),
+        "the replaced sink got events after it was replaced"
+    );
+    subscriber.close().await.unwrap();
+    EventTimes {
+        connected,
+        disconnected,
+    }
+}
+
+// ---------------------------------------------------------------- subscriber counts
+
+/// `rounds` times: a new publisher, a subscriber connects,
+/// `wait_for_subscribers(1, 5 s)` returns once its subscription is in, and
+/// one frame sent once then reaches it (no probe, no repetition). Returns
+/// the longest wait for the subscriber.
+pub async fn publisher_waits_for_a_subscriber_then_sends_once(
+    t: &dyn Transport,
+    rounds: usize,
+) -> Duration {
+    let mut longest = Duration::ZERO;
+    for round in 0..rounds {
+        let publisher = t
+            .bind_publisher(BindSpec::new(ep("tcp://127.0.0.1:0")))
+            .await
+            .unwrap();
+        let mut subscriber = t
+            .connect_subscriber(
+                publisher.endpoint(),
+                &topics(&["pytroll://once"]),
+                Security::Plain,
+            )
+            .await
+            .unwrap();
+        let start = Instant::now();
+        let count = publisher
+            .wait_for_subscribers(1, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        longest = longest.max(start.elapsed());
+        assert!(count >= 1, "round {round}: {count} subscribers");
+        let frame = Bytes::from(format!("pytroll://once {round}"));
+        publisher.send(frame.clone()).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), subscriber.recv())
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: the one frame sent never came"))
+            .unwrap();
+        assert_eq!(got, frame, "round {round}");
+        subscriber.close().await.unwrap();
+        publisher.close().await.unwrap();
+    }
+    longest
+}
+
+/// Waits for one subscriber on `publisher` for 200 ms and checks that it
+/// fails with `Timeout` after those 200 ms (and not much later).
+async fn assert_no_subscriber(publisher: &dyn PubSocket, why: &str) {
+    let timeout = Duration::from_millis(200);
+    let start = Instant::now();
+    let err = match publisher.wait_for_subscribers(1, timeout).await {
+        Ok(n) => panic!("{why}: {n} subscriber(s)"),
+        Err(e) => e,
+    };
+    let elapsed = start.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{why}: {err}");
+    assert!(
+        elapsed >= timeout && elapsed < timeout + Duration::from_secs(2),
+        "{why}: took {elapsed:?}"
+    );
+}
+
+/// `wait_for_subscribers` fails with `Timeout` after its timeout (not much
+/// later) when nobody subscribed, when the only subscriber has no topic,
+/// and once the one that had subscribed is gone; asking for no subscriber
+/// at all answers at once.
+pub async fn wait_for_subscribers_times_out(t: &dyn Transport) {
+    let publisher = t
+        .bind_publisher(BindSpec::new(ep("tcp://127.0.0.1:0")))
+        .await
+        .unwrap();
+    assert_no_subscriber(&*publisher, "nobody connected").await;
+    let none = publisher
+        .wait_for_subscribers(0, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+
+    // A subscriber with no topic subscribed to nothing.
+    let deaf = t
+        .connect_subscriber(publisher.endpoint(), &[], Security::Plain)
+        .await
+        .unwrap();
+    assert_no_subscriber(&*publisher, "a subscriber without topics").await;
+
+    // One that subscribed counts, until it leaves.
+    let mut subscriber = t
+        .connect_subscriber(
+            publisher.endpoint(),
+            &topics(&["pytroll://"]),
+            Security::Plain,
+        )
+        .await
+        .unwrap();
+    let one = publisher
+        .wait_for_subscribers(1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+    subscriber.close().await.unwrap();
+    drop(subscriber);
+    let start = Instant::now();
+    loop {
+        match publisher
+            .wait_for_subscribers(1, Duration::from_millis(50))
+            .await
+        {
+            Err(e) if e.kind() == ErrorKind::Timeout => break,
+            Err(e) => panic!("{e}"),
+            Ok(_) => assert!(
+                start.elapsed() < DEADLINE,
+                "a subscriber that left still counts"
+            ),
+        }
+    }
+    drop(deaf);
+    publisher.close().await.unwrap();
+}
+
+/// A `no_drop` publisher (high-water mark 10) sends 2000 frames of 32 KiB
+/// (more than the socket buffers hold) to a slow reader, so its sender
+/// waits for room again and again, while
+/// another task keeps asking for more subscribers than there are: the
+/// frames all arrive in order (looking for subscribers steals no wakeup
+/// from the waiting sender), and a second subscriber (of a topic nothing
+/// is sent on) that joins in the middle is counted meanwhile.
+pub async fn wait_for_subscribers_beside_a_waiting_no_drop_sender(t: &dyn Transport) {
+    let mut spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
+    spec.options = PubOptions {
+        send_high_water_mark: Some(10),
+        no_drop: true,
+    };
+    let publisher: Arc<dyn PubSocket> = Arc::from(t.bind_publisher(spec).await.unwrap());
+    let mut subscriber = t
+        .connect_subscriber(publisher.endpoint(), &topics(&[""]), Security::Plain)
+        .await
+        .unwrap();
+    sync(&*publisher, &mut *subscriber, PROBE).await;
+    let count = 2000;
+    let big = |i: u32| {
+        let mut frame = numbered(i).to_vec();
+        frame.resize(32 * 1024, b'.');
+        Bytes::from(frame)
+    };
+    let reader = tokio::spawn(async move {
+        let mut expected = 0;
+        while expected < count {
+            let frame = next_data(&mut *subscriber).await;
+            assert_eq!(number_of(&frame), expected, "lost or reordered");
+            expected += 1;
+            if expected % 20 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        subscriber
+    });
+    let sender = {
+        let publisher = publisher.clone();
+        tokio::spawn(async move {
+            let mut waited = 0u32;
+            for i in 0..count {
+                let start = Instant::now();
+                publisher.send(big(i)).await.unwrap();
+                if start.elapsed() >= Duration::from_millis(1) {
+                    waited += 1;
+                }
+            }
+            waited
+        })
+    };
+    // Asks all along for three subscribers, never there.
+    let asker = {
+        let publisher = publisher.clone();
+        tokio::spawn(async move {
+            let mut asked = 0u32;
+            loop {
+                match publisher
+                    .wait_for_subscribers(3, Duration::from_millis(2))
+                    .await
+                {
+                    Err(e) if e.kind() == ErrorKind::Timeout => asked += 1,
+                    Err(e) if e.kind() == ErrorKind::Closed => return asked,
+                    other => panic!("{other:?}"),
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = t
+        .connect_subscriber(
+            publisher.endpoint(),
+            &topics(&["nothing is sent here"]),
+            Security::Plain,
+        )
+        .await
+        .unwrap();
+    let two = publisher.wait_for_subscribers(2, DEADLINE).await.unwrap();
+    assert_eq!(two, 2);
+    assert!(!sender.is_finished(), "the transfer ended too soon to tell");
+    let waited = tokio::time::timeout(Duration::from_secs(120), sender)
+        .await
+        .expect("the sender got stuck")
+        .unwrap();
+    let mut subscriber = tokio::time::timeout(Duration::from_secs(120), reader)
+        .await
+        .expect("the reader did not get everything in time")
+        .unwrap();
+    publisher.close().await.unwrap();
+    let asked = asker.await.unwrap();
+    eprintln!(
+        "{count} frames through a no_drop sender that waited {waited} times, \
+         while subscribers were asked for {asked} times"
+    );
+    assert!(
+        waited > 0,
+        "the sender never waited: the test proves nothing"
+    );
+    subscriber.close().await.unwrap();
+    drop(second);
 }
 
 // ---------------------------------------------------------------- high-water marks
