@@ -241,6 +241,86 @@ fn a_publisher_waiting_for_its_subscriber_sends_once_and_it_arrives() {
 }
 
 #[test]
+fn unpaced_publish_and_subscribe_stats() {
+    let net = Net::new();
+    let port = posttroll_testkit::free_tcp_port();
+    let address = format!("tcp://127.0.0.1:{port}");
+    let subscriber = net
+        .command(POSTTROLL)
+        .args(["subscribe", "--address", &address, "--topic", "/fast"])
+        .args(["--count", "20000", "--timeout", "4"])
+        .args(["--stats", "--stats-interval", "0.05"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Unpaced (-i 0), once the subscriber is there; 20,000 messages at the
+    // old pace of one timer tick each would take 18 s and more.
+    let started = std::time::Instant::now();
+    let output = net.posttroll(&[
+        "publish",
+        "--bind",
+        &address,
+        "--subject",
+        "/fast",
+        "-n",
+        "20000",
+        "-i",
+        "0",
+        "--wait-subscribers",
+        "1",
+    ]);
+    let took = started.elapsed();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        took < Duration::from_secs(4),
+        "20,000 unpaced messages took {took:?}"
+    );
+    eprintln!("20,000 unpaced messages published in {took:?}");
+    let output = subscriber.wait_with_output().unwrap();
+    let err = stderr(&output);
+    // A plain publisher may drop under a flood: the subscriber's timeout
+    // then ends it; what came is counted.
+    let received = String::from_utf8_lossy(&output.stdout).lines().count();
+    assert!(received > 0, "{err}");
+    assert!(err.contains("posttroll: stats: "), "{err}");
+    assert!(
+        err.contains(&format!("posttroll: stats: received {received} messages")),
+        "{err}"
+    );
+}
+
+#[test]
+fn lookup_table_lists_services_addresses_and_ages() {
+    let net = Net::new();
+    let _ns = net.nameserver(&[]);
+    let _publisher = Guard(
+        net.command(POSTTROLL)
+            .args(["publish", "tabled", "--alias", "rows"])
+            .args(["--nameserver", "127.0.0.1", "--subject", "/t"])
+            .args(["--count", "0", "--interval", "0.2"])
+            .spawn()
+            .unwrap(),
+    );
+    net.lookup_until("rows", Duration::from_secs(10), |l| !l.is_empty());
+    let output = net.posttroll(&["lookup", "rows", "--nameserver", "127.0.0.1", "--table"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("SERVICES") && lines[0].contains("ADDRESS"),
+        "{out}"
+    );
+    assert!(lines[1].starts_with("tabled,rows "), "{out}");
+    assert!(lines[1].contains("tcp://127.0.0.1:"), "{out}");
+    assert!(
+        lines[1].contains(" s ") && lines[1].ends_with("up"),
+        "{out}"
+    );
+}
+
+#[test]
 fn subscribe_times_out_with_status_1_when_count_is_not_reached() {
     let net = Net::new();
     let port = posttroll_testkit::free_tcp_port();
@@ -372,6 +452,7 @@ fn help_documents_every_flag() {
         "--translate",
         "--heartbeat-alarm-scale <SCALE>",
         "--reconnect-when-silent",
+        "--stats",
     ] {
         assert!(
             subscribe.contains(item),
@@ -384,6 +465,7 @@ fn help_documents_every_flag() {
         "--nameserver <HOST>",
         "--timeout <SECONDS>",
         "--wait",
+        "--table",
     ] {
         assert!(lookup.contains(item), "{item} missing from:\n{lookup}");
     }

@@ -121,7 +121,7 @@ struct PublishArgs {
     count: Option<u64>,
 
     /// Seconds between two messages (default 1 with --subject, 0 with
-    /// --stdin).
+    /// --stdin); 0 sends as fast as the publisher takes them.
     #[arg(short, long, value_name = "SECONDS", value_parser = parse_seconds)]
     interval: Option<Duration>,
 
@@ -187,6 +187,15 @@ struct SubscribeArgs {
     #[arg(long)]
     translate: bool,
 
+    /// Print the received rate and counts on stderr every --stats-interval,
+    /// and a summary at the end.
+    #[arg(long)]
+    stats: bool,
+
+    /// Seconds between two --stats lines.
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds, requires = "stats")]
+    stats_interval: Duration,
+
     /// Report a publisher silent (with -v) when it sends no heartbeat
     /// within SCALE times the min_interval its heartbeats announce.
     #[arg(long, value_name = "SCALE")]
@@ -217,6 +226,11 @@ struct LookupArgs {
     /// Ask again until the service has publishers or --timeout passes.
     #[arg(short, long)]
     wait: bool,
+
+    /// Print a table (services, address, age of the last announcement)
+    /// instead of the JSON line.
+    #[arg(long)]
+    table: bool,
 }
 
 fn main() -> ExitCode {
@@ -371,7 +385,15 @@ async fn send_all(
             if count != 0 && sent >= count {
                 return Ok(ExitCode::SUCCESS);
             }
-            tokio::time::sleep(interval).await;
+            if interval.is_zero() {
+                // Unpaced: no timer tick a message; let other tasks (the
+                // announcer) run now and then.
+                if sent % 1024 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            } else {
+                tokio::time::sleep(interval).await;
+            }
         }
     }
     let count = args.count.unwrap_or(0);
@@ -485,6 +507,7 @@ async fn subscribe(
         }
         () = timed_out => return Ok(timeout_code(0, args.count)),
     };
+    let mut stats = args.stats.then(|| Stats::new(args.stats_interval));
     let printer = print_events.then(|| {
         let mut events = subscriber.events();
         tokio::spawn(async move {
@@ -494,7 +517,7 @@ async fn subscribe(
         })
     });
     let result = tokio::select! {
-        result = receive(&subscriber, args.count, deadline) => result,
+        result = receive(&subscriber, args.count, deadline, stats.as_mut()) => result,
         name = shutdown.recv() => {
             tracing::info!("{name} received; stopping");
             Ok(ExitCode::SUCCESS)
@@ -507,7 +530,75 @@ async fn subscribe(
         // The stream ends with the subscriber.
         let _ = printer.await;
     }
+    if let Some(stats) = &stats {
+        stats.summary();
+    }
     result
+}
+
+/// The counts of `subscribe --stats`.
+struct Stats {
+    started: Instant,
+    every: Duration,
+    last: Instant,
+    messages: u64,
+    bytes: u64,
+    last_messages: u64,
+    last_bytes: u64,
+}
+
+impl Stats {
+    fn new(every: Duration) -> Stats {
+        let now = Instant::now();
+        Stats {
+            started: now,
+            every: every.max(Duration::from_millis(10)),
+            last: now,
+            messages: 0,
+            bytes: 0,
+            last_messages: 0,
+            last_bytes: 0,
+        }
+    }
+
+    fn next_report(&self) -> Instant {
+        self.last + self.every
+    }
+
+    fn count(&mut self, bytes: usize) {
+        self.messages += 1;
+        self.bytes += bytes as u64;
+    }
+
+    /// One line: this interval's messages, rate and volume, and the totals.
+    fn report(&mut self) {
+        let now = Instant::now();
+        let seconds = now.duration_since(self.last).as_secs_f64().max(1e-9);
+        let messages = self.messages - self.last_messages;
+        let bytes = self.bytes - self.last_bytes;
+        let _ = writeln!(
+            std::io::stderr(),
+            "posttroll: stats: {messages} messages in {seconds:.2} s ({:.0} msg/s, {:.3} MB/s); total {} messages, {:.3} MB",
+            messages as f64 / seconds,
+            bytes as f64 / seconds / 1e6,
+            self.messages,
+            self.bytes as f64 / 1e6,
+        );
+        self.last = now;
+        self.last_messages = self.messages;
+        self.last_bytes = self.bytes;
+    }
+
+    fn summary(&self) {
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
+        let _ = writeln!(
+            std::io::stderr(),
+            "posttroll: stats: received {} messages ({:.3} MB) in {seconds:.2} s: {:.0} msg/s",
+            self.messages,
+            self.bytes as f64 / 1e6,
+            self.messages as f64 / seconds,
+        );
+    }
 }
 
 /// The exit status when the timeout passed after `received` messages.
@@ -530,6 +621,7 @@ async fn receive(
     subscriber: &Subscriber,
     count: Option<u64>,
     deadline: Option<Instant>,
+    mut stats: Option<&mut Stats>,
 ) -> Result<ExitCode, String> {
     let mut received = 0u64;
     let mut frame = Vec::new();
@@ -538,7 +630,23 @@ async fn receive(
             return Ok(ExitCode::SUCCESS);
         }
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let msg = match subscriber.recv(timeout).await {
+        let report_at = stats.as_ref().map(|s| s.next_report());
+        let received_msg = tokio::select! {
+            biased;
+            received = subscriber.recv(timeout) => received,
+            () = async {
+                match report_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some(stats) = stats.as_mut() {
+                    stats.report();
+                }
+                continue;
+            }
+        };
+        let msg = match received_msg {
             Ok(Some(msg)) => msg,
             Ok(None) => return Ok(timeout_code(received, count)),
             Err(e) => return Err(format!("receiving: {e}")),
@@ -547,6 +655,9 @@ async fn receive(
         frame.clear();
         msg.encode_into(&mut frame, None);
         frame.push(b'\n');
+        if let Some(stats) = stats.as_mut() {
+            stats.count(frame.len());
+        }
         let mut out = std::io::stdout().lock();
         if let Err(e) = out.write_all(&frame).and_then(|()| out.flush()) {
             // A closed pipe (`| head -1`) ends the subscription quietly.
@@ -571,6 +682,13 @@ async fn lookup(ctx: Context, args: LookupArgs) -> Result<ExitCode, String> {
         get_pub_address(&ctx, &args.service, args.timeout, &args.nameserver).await
     }
     .map_err(|e| format!("lookup of {:?} failed: {e}", args.service))?;
+    if args.table {
+        let mut out = std::io::stdout().lock();
+        return write!(out, "{}", address_table(&found))
+            .and_then(|()| out.flush())
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| format!("cannot write to standard output: {e}"));
+    }
     let list = Value::Array(found.iter().map(Address::to_value).collect());
     let line = serde_json::to_string(&list).map_err(|e| format!("cannot write JSON: {e}"))?;
     let mut out = std::io::stdout().lock();
@@ -578,4 +696,63 @@ async fn lookup(ctx: Context, args: LookupArgs) -> Result<ExitCode, String> {
         .and_then(|()| out.flush())
         .map_err(|e| format!("cannot write to standard output: {e}"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The addresses as a table: services, URI, age of the last announcement
+/// the nameserver received (from its `receive_time`), status.
+fn address_table(addresses: &[Address]) -> String {
+    let now = posttroll::DateTime::now_utc().to_utc();
+    let rows: Vec<[String; 4]> = addresses
+        .iter()
+        .map(|address| {
+            let services = address
+                .metadata()
+                .get("service")
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            let age = address
+                .metadata()
+                .get("receive_time")
+                .and_then(|time| match time {
+                    Value::DateTime(time) => Some(time.clone()),
+                    Value::String(text) => posttroll::DateTime::parse_isoformat(text).ok(),
+                    _ => None,
+                })
+                .map(|time| {
+                    let seconds = (now - time.to_utc()).num_milliseconds() as f64 / 1000.0;
+                    format!("{:.1} s", seconds.max(0.0))
+                })
+                .unwrap_or_else(|| "?".to_owned());
+            let status = match address.metadata().get("status").and_then(Value::as_bool) {
+                Some(true) => "up",
+                Some(false) => "gone",
+                None => "?",
+            };
+            [services, address.uri().to_owned(), age, status.to_owned()]
+        })
+        .collect();
+    let header = ["SERVICES", "ADDRESS", "AGE", "STATUS"].map(str::to_owned);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut table = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        table.push_str(line.join("  ").trim_end());
+        table.push('\n');
+    }
+    table
 }
