@@ -388,7 +388,7 @@ async fn send_all(
             if interval.is_zero() {
                 // Unpaced: no timer tick a message; let other tasks (the
                 // announcer) run now and then.
-                if sent % 1024 == 0 {
+                if sent.is_multiple_of(1024) {
                     tokio::task::yield_now().await;
                 }
             } else {
@@ -720,7 +720,7 @@ fn address_table(addresses: &[Address]) -> String {
                 .metadata()
                 .get("receive_time")
                 .and_then(|time| match time {
-                    Value::DateTime(time) => Some(time.clone()),
+                    Value::DateTime(time) => Some(*time),
                     Value::String(text) => posttroll::DateTime::parse_isoformat(text).ok(),
                     _ => None,
                 })
