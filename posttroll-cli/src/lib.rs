@@ -143,13 +143,15 @@ impl Shutdown {
         })
     }
 
-    /// Also catches SIGHUP and ignores it (a daemon outlives the terminal
-    /// that started it).
+    /// Also catches SIGHUP, which then reopens the log file
+    /// ([`logging::reopen`](crate::logging::reopen), for logrotate) instead
+    /// of ending the process (a daemon outlives the terminal that started
+    /// it).
     ///
     /// # Errors
     ///
     /// When the signal handler cannot be installed.
-    pub fn ignore_hangup(mut self) -> io::Result<Shutdown> {
+    pub fn reopen_logs_on_hangup(mut self) -> io::Result<Shutdown> {
         self.hangup = Some(signal(SignalKind::hangup())?);
         Ok(self)
     }
@@ -165,7 +167,10 @@ impl Shutdown {
                         Some(hangup) => hangup.recv().await,
                         None => std::future::pending().await,
                     }
-                } => tracing::info!("SIGHUP ignored"),
+                } => {
+                    crate::logging::reopen();
+                    tracing::info!("SIGHUP: log file reopened");
+                }
                 else => std::future::pending::<()>().await,
             }
         }

@@ -123,6 +123,29 @@ fn daemon_start_status_stop() {
     assert_eq!(status.status.code(), Some(0));
     assert!(stdout(&status).contains(&format!("running (pid {pid})")));
 
+    // The current log is FILE itself (tail -f works); SIGHUP reopens it
+    // after it was moved away, as logrotate does.
+    let log_file = dir.join("ns.log");
+    assert!(std::fs::read_to_string(&log_file)
+        .unwrap()
+        .contains("nameserver listening"));
+    let moved = dir.join("ns.log.moved");
+    std::fs::rename(&log_file, &moved).unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !std::fs::read_to_string(&log_file).is_ok_and(|l| l.contains("log file reopened")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not reopen the log"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(is_running(pid, "nameserver"), "SIGHUP must not stop it");
+
     // Starting it again does nothing.
     let again = daemon("start");
     assert!(again.status.success());
@@ -137,16 +160,11 @@ fn daemon_start_status_stop() {
     // Stopping a stopped daemon is fine.
     assert!(daemon("stop").status.success());
 
-    // It logged to the daily file.
-    let logs: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("ns.log."))
-        .collect();
-    assert_eq!(logs.len(), 1, "{logs:?}");
-    let log = std::fs::read_to_string(dir.join(&logs[0])).unwrap();
-    assert!(log.contains("nameserver listening"), "{log}");
-    assert!(log.contains("SIGTERM received"), "{log}");
+    // It logged to the moved file, then to the reopened one.
+    let before = std::fs::read_to_string(&moved).unwrap();
+    assert!(before.contains("nameserver listening"), "{before}");
+    let after = std::fs::read_to_string(&log_file).unwrap();
+    assert!(after.contains("SIGTERM received"), "{after}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -269,6 +287,7 @@ fn help_lists_every_flag() {
         "-d, --daemon <ACTION>",
         "--pid-file <PATH>",
         "--max-age <SECONDS>",
+        "--log-format <FORMAT>",
         "-c, --config <FILE>",
         "POSTTROLL_NAMESERVER_PORT",
         "start",
@@ -278,4 +297,41 @@ fn help_lists_every_flag() {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
     assert!(!help.contains("daemon-child"));
+}
+
+#[test]
+fn json_log_lines_at_the_level_rust_log_asks_for() {
+    let net = Net::new();
+    let mut ns = Guard(
+        net.command(NAMESERVER)
+            .args(["--no-multicast", "--log-format", "json"])
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    net.wait_until_serving(&mut ns);
+    let pid = Pid::from_raw(i32::try_from(ns.0.id()).unwrap());
+    kill(pid, Signal::SIGTERM).unwrap();
+    assert!(ns.wait_timeout(Duration::from_secs(5)).is_some());
+    let mut err = String::new();
+    std::io::Read::read_to_string(ns.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty(), "{err}");
+    assert!(lines
+        .iter()
+        .all(|l| l["level"].is_string() && l["fields"].is_object()));
+    // RUST_LOG=debug wins over the default level (info).
+    assert!(lines.iter().any(|l| l["level"] == "DEBUG"), "{err}");
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("SIGTERM"))),
+        "{err}"
+    );
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use posttroll::Context;
 use posttroll_cli::daemon::{self, PidFile, Status};
-use posttroll_cli::logging::{self, LogTarget};
+use posttroll_cli::logging::{self, LogFormat, LogTarget};
 use posttroll_cli::{load_config, parse_seconds, runtime, Shutdown};
 use posttroll_nameserver::{NameServer, DEFAULT_MAX_AGE};
 use tracing::level_filters::LevelFilter;
@@ -37,10 +37,16 @@ const DAEMON_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Parser)]
 #[command(name = "nameserver", version, about, long_about)]
 struct Args {
-    /// File to log to (defaults to stderr); a new file is started every day
-    /// at midnight UTC (FILE.YYYY-MM-DD) and 7 old ones are kept.
+    /// File to log to (defaults to stderr). At local midnight it is renamed
+    /// FILE.YYYY-MM-DD and a new FILE begins; 7 old ones are kept. SIGHUP
+    /// reopens FILE (for logrotate).
     #[arg(short = 'l', long = "log", value_name = "FILE")]
     log: Option<PathBuf>,
+
+    /// How log lines are written: text, or JSON objects for log shippers.
+    /// RUST_LOG (e.g. `posttroll=debug`), when set, chooses what is logged.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 
     /// Print debug messages too.
     #[arg(short, long)]
@@ -154,7 +160,7 @@ fn serve(args: &Args, as_daemon: bool) -> ExitCode {
         (None, false) => LogTarget::Stderr,
         (None, true) => LogTarget::Discard,
     };
-    if let Err(e) = logging::init(level, target) {
+    if let Err(e) = logging::init(level, target, args.log_format) {
         complain(&e.to_string());
         return ExitCode::FAILURE;
     }
@@ -178,7 +184,13 @@ async fn run(args: &Args, as_daemon: bool) -> ExitCode {
     let fail = |text: &str| fail(text, echo);
     // Catch the signals first: one arriving during the start still stops
     // the nameserver cleanly.
-    let shutdown = Shutdown::new().and_then(|s| if as_daemon { s.ignore_hangup() } else { Ok(s) });
+    let shutdown = Shutdown::new().and_then(|s| {
+        if as_daemon || args.log.is_some() {
+            s.reopen_logs_on_hangup()
+        } else {
+            Ok(s)
+        }
+    });
     let mut shutdown = match shutdown {
         Ok(shutdown) => shutdown,
         Err(e) => return fail(&format!("cannot catch signals: {e}")),

@@ -11,7 +11,7 @@ use posttroll::nameserver::{get_pub_address, get_pub_addresses};
 use posttroll::publisher::{AnyPublisher, NoisyPublisher, Publisher};
 use posttroll::subscriber::{NSSubscriber, Subscriber};
 use posttroll::{Address, Context, Data, Message, Value};
-use posttroll_cli::logging::{self, LogTarget};
+use posttroll_cli::logging::{self, LogFormat, LogTarget};
 use posttroll_cli::{load_config, parse_seconds, runtime, Shutdown};
 use tokio::io::AsyncBufReadExt;
 use tokio::time::Instant;
@@ -241,7 +241,7 @@ fn main() -> ExitCode {
         2 => LevelFilter::DEBUG,
         _ => LevelFilter::TRACE,
     };
-    if let Err(e) = logging::init(level, LogTarget::Stderr) {
+    if let Err(e) = logging::init(level, LogTarget::Stderr, LogFormat::Text) {
         return fail(&e.to_string());
     }
     let rt = match runtime() {
