@@ -16,6 +16,7 @@
 
 pub mod daemon;
 pub mod logging;
+pub mod systemd;
 
 use std::io;
 use std::path::Path;

@@ -335,3 +335,55 @@ fn json_log_lines_at_the_level_rust_log_asks_for() {
         "{err}"
     );
 }
+
+/// systemd's side of `Type=notify`, played by a unix datagram socket the
+/// test binds: the nameserver says READY=1 once it serves, pings the
+/// watchdog every half WATCHDOG_USEC, and says STOPPING=1 on SIGTERM.
+#[test]
+fn systemd_readiness_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let net = Net::new();
+    let dir = temp_dir("notify");
+    let socket_path = dir.join("notify.sock");
+    let systemd = UnixDatagram::bind(&socket_path).unwrap();
+    systemd
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut ns = Guard(
+        net.command(NAMESERVER)
+            .arg("--no-multicast")
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "200000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut next = || {
+        let mut buf = [0u8; 512];
+        let n = systemd.recv(&mut buf).expect("a notification within 10 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let first = next();
+    assert!(first.lines().any(|l| l == "READY=1"), "{first:?}");
+    // Ready means serving: a lookup is answered at once.
+    assert!(!net.lookup("").is_empty());
+    let started = Instant::now();
+    let pings = (0..3).map(|_| next()).collect::<Vec<_>>();
+    assert!(pings.iter().all(|p| p == "WATCHDOG=1\n"), "{pings:?}");
+    // Three pings at 0.1 s (half of 0.2 s), the first at once.
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let pid = Pid::from_raw(i32::try_from(ns.0.id()).unwrap());
+    kill(pid, Signal::SIGTERM).unwrap();
+    let stopping = loop {
+        let note = next();
+        if note != "WATCHDOG=1\n" {
+            break note;
+        }
+    };
+    assert_eq!(stopping, "STOPPING=1\n");
+    assert!(ns
+        .wait_timeout(Duration::from_secs(5))
+        .is_some_and(|s| s.success()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -11,7 +11,7 @@ use clap::{Parser, ValueEnum};
 use posttroll::Context;
 use posttroll_cli::daemon::{self, PidFile, Status};
 use posttroll_cli::logging::{self, LogFormat, LogTarget};
-use posttroll_cli::{load_config, parse_seconds, runtime, Shutdown};
+use posttroll_cli::{load_config, parse_seconds, runtime, systemd, Shutdown};
 use posttroll_nameserver::{NameServer, DEFAULT_MAX_AGE};
 use tracing::level_filters::LevelFilter;
 
@@ -225,10 +225,13 @@ async fn run(args: &Args, as_daemon: bool) -> ExitCode {
             return fail(&e.to_string());
         }
     }
+    systemd::ready("serving");
     tokio::select! {
         name = shutdown.recv() => tracing::info!("{name} received; stopping"),
         () = ns.wait() => {}
+        () = systemd::watchdog() => {}
     }
+    systemd::stopping();
     ns.stop().await;
     if as_daemon {
         if let Err(e) = pid_file.remove_if(std::process::id()) {
