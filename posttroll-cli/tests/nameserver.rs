@@ -359,7 +359,7 @@ fn systemd_readiness_watchdog_and_stopping() {
             .spawn()
             .unwrap(),
     );
-    let mut next = || {
+    let next = || {
         let mut buf = [0u8; 512];
         let n = systemd.recv(&mut buf).expect("a notification within 10 s");
         String::from_utf8_lossy(&buf[..n]).into_owned()
