@@ -150,15 +150,14 @@ struct Running {
 /// use std::time::Duration;
 /// use posttroll::listener::ListenerContainer;
 /// use posttroll::publisher::Publisher;
-/// use posttroll::{Config, Context, Message};
+/// use posttroll::Message;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
-/// let publisher = Publisher::builder("tcp://*:40010").context(ctx.clone()).start().await?;
+/// # let _global = posttroll::Context::replace_global(posttroll::Context::new(posttroll::Config { backend: "inproc".into(), ..Default::default() })?);
+/// let publisher = Publisher::builder("tcp://*:40010").start().await?;
 /// let mut listener = ListenerContainer::builder(["/counter"])
 ///     .addresses(["tcp://127.0.0.1:40010"])
 ///     .without_nameserver()
-///     .context(ctx)
 ///     .start()
 ///     .await?;
 /// let msg = loop {

@@ -8,14 +8,13 @@
 //! use std::time::Duration;
 //! use posttroll::listener::ListenerContainer;
 //! use posttroll::publisher::Publisher;
-//! use posttroll::{Config, Context, Message};
+//! use posttroll::Message;
 //!
-//! let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
-//! let publisher = Publisher::builder("tcp://*:40011").context(ctx.clone()).start_blocking()?;
+//! # let _global = posttroll::Context::replace_global(posttroll::Context::new(posttroll::Config { backend: "inproc".into(), ..Default::default() })?);
+//! let publisher = Publisher::builder("tcp://*:40011").start_blocking()?;
 //! let listener = ListenerContainer::builder(["/counter"])
 //!     .addresses(["tcp://127.0.0.1:40011"])
 //!     .without_nameserver()
-//!     .context(ctx)
 //!     .start_blocking()?;
 //! let msg = loop {
 //!     publisher.send(&Message::new("/counter", "info", "1")?)?;

@@ -35,15 +35,13 @@
 //! ```
 //! use std::time::Duration;
 //! use posttroll::{publisher::Publisher, subscriber::Subscriber};
-//! use posttroll::{Config, Context, Message};
+//! use posttroll::Message;
 //!
-//! let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
+//! # let _global = posttroll::Context::replace_global(posttroll::Context::new(posttroll::Config { backend: "inproc".into(), ..Default::default() })?);
 //! let publisher = Publisher::builder("inproc://blocking-doc")
-//!     .context(ctx.clone())
 //!     .start_blocking()?;
 //! let subscriber = Subscriber::builder()
 //!     .addresses(["inproc://blocking-doc"])
-//!     .context(ctx)
 //!     .start_blocking()?;
 //! let msg = loop {
 //!     publisher.send(&Message::new("/counter", "info", "1")?)?;

@@ -24,10 +24,10 @@ use crate::Context;
 ///
 /// ```
 /// use posttroll::publisher::Publisher;
-/// use posttroll::{Config, Context, Message};
+/// use posttroll::Message;
 ///
-/// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
-/// let publisher = Publisher::builder("tcp://*:0").name("my_service").context(ctx).start_blocking()?;
+/// # let _global = posttroll::Context::replace_global(posttroll::Context::new(posttroll::Config { backend: "inproc".into(), ..Default::default() })?);
+/// let publisher = Publisher::builder("tcp://*:0").name("my_service").start_blocking()?;
 /// publisher.send(&Message::new("/counter", "info", "1")?)?;
 /// publisher.stop()?;
 /// # Ok::<(), posttroll::Error>(())
@@ -108,10 +108,10 @@ impl From<asynch::Publisher> for Publisher {
 ///
 /// ```
 /// use posttroll::publisher::NoisyPublisher;
-/// use posttroll::{Config, Context, Message};
+/// use posttroll::Message;
 ///
-/// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
-/// let publisher = NoisyPublisher::builder("my_service").context(ctx).start_blocking()?;
+/// # let _global = posttroll::Context::replace_global(posttroll::Context::new(posttroll::Config { backend: "inproc".into(), ..Default::default() })?);
+/// let publisher = NoisyPublisher::builder("my_service").start_blocking()?;
 /// publisher.send(&Message::new("/counter", "info", "1")?)?;
 /// publisher.stop()?;
 /// # Ok::<(), posttroll::Error>(())
@@ -189,9 +189,9 @@ impl From<asynch::NoisyPublisher> for NoisyPublisher {
 /// use std::time::Duration;
 /// use posttroll::blocking::publish::Publish;
 /// use posttroll::publisher::{PublisherKind, PublisherSettings};
-/// use posttroll::{Config, Context, Message};
+/// use posttroll::Message;
 ///
-/// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
+/// # let _global = posttroll::Context::replace_global(posttroll::Context::new(posttroll::Config { backend: "inproc".into(), ..Default::default() })?);
 /// // Publish("my_service", 40911, aliases=["counter"], broadcast_interval=1)
 /// let settings = PublisherSettings {
 ///     port: Some(40911),
@@ -200,7 +200,7 @@ impl From<asynch::NoisyPublisher> for NoisyPublisher {
 ///     ..PublisherSettings::named("my_service")
 /// };
 /// {
-///     let publish = Publish::from_settings(&settings, Some(ctx))?;
+///     let publish = Publish::from_settings(&settings, None)?;
 ///     assert_eq!(publish.kind(), PublisherKind::Noisy);
 ///     assert_eq!(publish.port_number(), Some(40911));
 ///     publish.send(&Message::new("/counter", "info", "1")?)?;

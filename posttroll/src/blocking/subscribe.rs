@@ -24,13 +24,12 @@ use crate::Context;
 /// ```
 /// use std::time::Duration;
 /// use posttroll::subscriber::Subscriber;
-/// use posttroll::{Config, Context};
+/// use posttroll::Context;
 ///
-/// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
+/// # let _global = posttroll::Context::replace_global(posttroll::Context::new(posttroll::Config { backend: "inproc".into(), ..Default::default() })?);
 /// let subscriber = Subscriber::builder()
 ///     .addresses(["tcp://127.0.0.1:40000"])
 ///     .topics(["/counter"])
-///     .context(ctx)
 ///     .start_blocking()?;
 /// // Nothing is published there: one `None` per timeout.
 /// for msg in subscriber.recv(Some(Duration::from_millis(10))).take(2) {
@@ -220,9 +219,9 @@ impl From<asynch::Subscriber> for Subscriber {
 /// use std::time::Duration;
 /// use posttroll::blocking::subscribe::Subscribe;
 /// use posttroll::subscriber::{NameserverSetting, SubscriberSettings};
-/// use posttroll::{Config, Context};
+/// use posttroll::Context;
 ///
-/// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
+/// # let _global = posttroll::Context::replace_global(posttroll::Context::new(posttroll::Config { backend: "inproc".into(), ..Default::default() })?);
 /// // Subscribe(topics=["/counter"], addresses=[...], nameserver=False)
 /// let settings = SubscriberSettings {
 ///     addresses: vec!["tcp://127.0.0.1:40000".into()],
@@ -230,7 +229,7 @@ impl From<asynch::Subscriber> for Subscriber {
 ///     topics: Some(vec!["/counter".into()]),
 ///     ..SubscriberSettings::default()
 /// };
-/// let sub = Subscribe::from_settings(settings, Some(ctx))?;
+/// let sub = Subscribe::from_settings(settings, None)?;
 /// assert!(sub.recv_one(Some(Duration::from_millis(10)))?.is_none());
 /// drop(sub); // stopped
 /// # Ok::<(), posttroll::Error>(())

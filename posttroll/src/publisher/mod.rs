@@ -33,11 +33,11 @@ use crate::Context;
 /// # Examples
 ///
 /// ```
-/// use posttroll::{publisher::Publisher, Config, Context, Message};
+/// use posttroll::{publisher::Publisher, Message};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
-/// let publisher = Publisher::builder("tcp://*:0").name("my_service").context(ctx).start().await?;
+/// # let _global = posttroll::Context::replace_global(posttroll::Context::new(posttroll::Config { backend: "inproc".into(), ..Default::default() })?);
+/// let publisher = Publisher::builder("tcp://*:0").name("my_service").start().await?;
 /// assert!(publisher.port_number().is_some_and(|port| port != 0));
 /// publisher.send(&Message::new("/counter", "info", "1")?).await?;
 /// publisher.stop().await?;
@@ -139,14 +139,13 @@ impl Publisher {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use posttroll::{publisher::Publisher, subscriber::Subscriber, Config, Context, Message};
+    /// use posttroll::{publisher::Publisher, subscriber::Subscriber, Message};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
-    /// let publisher = Publisher::builder("inproc://wait-doc").context(ctx.clone()).start().await?;
+    /// # let _global = posttroll::Context::replace_global(posttroll::Context::new(posttroll::Config { backend: "inproc".into(), ..Default::default() })?);
+    /// let publisher = Publisher::builder("inproc://wait-doc").start().await?;
     /// let subscriber = Subscriber::builder()
     ///     .addresses(["inproc://wait-doc"])
-    ///     .context(ctx)
     ///     .start()
     ///     .await?;
     /// publisher.wait_for_subscribers(1, Duration::from_secs(5)).await?;
@@ -181,11 +180,11 @@ impl Publisher {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use posttroll::{publisher::Publisher, Config, Context};
+    /// use posttroll::publisher::Publisher;
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
-    /// let publisher = Publisher::builder("tcp://*:0").name("beater").context(ctx).start().await?;
+    /// # let _global = posttroll::Context::replace_global(posttroll::Context::new(posttroll::Config { backend: "inproc".into(), ..Default::default() })?);
+    /// let publisher = Publisher::builder("tcp://*:0").name("beater").start().await?;
     /// assert!(publisher.heartbeat(Duration::from_secs(60)).await?);
     /// assert!(!publisher.heartbeat(Duration::from_secs(60)).await?);
     /// assert!(publisher.heartbeat(Duration::ZERO).await?);

@@ -23,13 +23,12 @@ use crate::Context;
 /// # Examples
 ///
 /// ```
-/// use posttroll::{publisher::NoisyPublisher, Config, Context, Message};
+/// use posttroll::{publisher::NoisyPublisher, Message};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
+/// # let _global = posttroll::Context::replace_global(posttroll::Context::new(posttroll::Config { backend: "inproc".into(), ..Default::default() })?);
 /// let publisher = NoisyPublisher::builder("my_service")
 ///     .aliases(["counter"])
-///     .context(ctx)
 ///     .start()
 ///     .await?;
 /// assert!(publisher.announced_uri().starts_with("tcp://"));

@@ -85,15 +85,14 @@ const LOGGED_BYTES: usize = 64;
 ///
 /// ```
 /// use std::time::Duration;
-/// use posttroll::{publisher::Publisher, subscriber::Subscriber, Config, Context, Message};
+/// use posttroll::{publisher::Publisher, subscriber::Subscriber, Message};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
-/// let publisher = Publisher::builder("inproc://subscriber-doc").context(ctx.clone()).start().await?;
+/// # let _global = posttroll::Context::replace_global(posttroll::Context::new(posttroll::Config { backend: "inproc".into(), ..Default::default() })?);
+/// let publisher = Publisher::builder("inproc://subscriber-doc").start().await?;
 /// let subscriber = Subscriber::builder()
 ///     .addresses(["inproc://subscriber-doc"])
 ///     .topics(["/counter"])
-///     .context(ctx)
 ///     .start()
 ///     .await?;
 /// // Publishing is fire-and-forget: repeat until the subscription is in place.
@@ -138,11 +137,11 @@ impl Clone for Subscriber {
 /// use std::pin::Pin;
 /// use futures_core::Stream;
 /// use posttroll::subscriber::Subscriber;
-/// use posttroll::{Config, Context};
+/// use posttroll::Context;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
-/// let mut subscriber = Subscriber::builder().context(ctx).start().await?;
+/// # let _global = posttroll::Context::replace_global(posttroll::Context::new(posttroll::Config { backend: "inproc".into(), ..Default::default() })?);
+/// let mut subscriber = Subscriber::builder().start().await?;
 /// subscriber.stop().await?;
 /// // (with futures' StreamExt: `while let Some(msg) = subscriber.next().await`)
 /// let next = poll_fn(|cx| Pin::new(&mut subscriber).poll_next(cx)).await;
@@ -744,17 +743,16 @@ impl Subscriber {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use posttroll::{publisher::Publisher, subscriber::Subscriber, Config, ConnectionEvent, Context};
+    /// use posttroll::{publisher::Publisher, subscriber::Subscriber, ConnectionEvent};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let ctx = Context::new(Config { backend: "inproc".into(), ..Config::default() })?;
+    /// # let _global = posttroll::Context::replace_global(posttroll::Context::new(posttroll::Config { backend: "inproc".into(), ..Default::default() })?);
     /// let subscriber = Subscriber::builder()
     ///     .addresses(["inproc://events-doc"])
-    ///     .context(ctx.clone())
     ///     .start()
     ///     .await?;
     /// let mut events = subscriber.events();
-    /// let publisher = Publisher::builder("inproc://events-doc").context(ctx).start().await?;
+    /// let publisher = Publisher::builder("inproc://events-doc").start().await?;
     /// let event = events.next().await;
     /// assert!(matches!(event, Some(ConnectionEvent::Connected { .. })));
     /// publisher.stop().await?;
