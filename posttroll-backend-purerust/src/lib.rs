@@ -5,11 +5,10 @@
 //! `posttroll-backend-zmq`: a publisher announces `unsecure_zmq` or
 //! `secure_zmq` whatever engine serves it.
 //!
-//! [`factory`] builds the backend registered as `unsecure_zmq`, and
-//! [`secure_factory`] the one registered as `secure_zmq` (when the config's
-//! `engine` is `purerust`, or unset where both engines are compiled in): a
-//! [`PureRustTransport`] and the UDP multicast discovery of
-//! `posttroll-discovery-multicast`.
+//! [`PureRustTransport::new`] makes the transport of `unsecure_zmq`, and
+//! [`PureRustTransport::secure`] the one of `secure_zmq` (used when the
+//! config's `engine` is `purerust`, or unset where both engines are compiled
+//! in); the `posttroll` facade pairs it with a discovery.
 //!
 //! # Sockets
 //!
@@ -46,7 +45,7 @@
 //! with an allow-list they are refused.
 //!
 //! [`Security::Curve`] sockets need a [`CurveConfig`] (see
-//! [`PureRustTransportBuilder::curve`]; [`secure_factory`] makes it from
+//! [`PureRustTransportBuilder::curve`]; [`PureRustTransport::secure`] makes it from
 //! the config's key settings): server sockets (PUB, REP) use the key pair
 //! of `server_secret_key_file` and admit the clients that posttroll-core's
 //! `ClientKeyPolicy` admits (a key in a `*.key` file of
@@ -155,8 +154,8 @@ use bytes::Bytes;
 use omq_tokio::{KeepAlive, MechanismSetup, Options, Socket, SocketType};
 use posttroll_core::requesters::{request_with_retry, RequesterPool};
 use posttroll_core::{
-    Backend, BackendFactory, BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket,
-    Result, Security, SubSocket, Transport,
+    BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket, Result, Security,
+    SubSocket, Transport,
 };
 
 pub use curve::CurveConfig;
@@ -192,39 +191,6 @@ pub const REFUSED_RETRY: Duration = Duration::from_secs(1);
 
 /// The largest queue omq has (`Some(0)`, "unbounded", maps to it).
 const UNBOUNDED_HWM: u32 = 1 << 20;
-
-/// The factory registered under `unsecure_zmq` when the pure-Rust engine
-/// is chosen: a [`PureRustTransport`] with the configuration's keepalive
-/// options and allow-list, and the UDP multicast discovery.
-pub fn factory() -> BackendFactory {
-    Arc::new(|config: &Config| {
-        let transport = PureRustTransport::new(config)?;
-        let discovery = posttroll_discovery_multicast::MulticastDiscovery::new(config)?;
-        Ok(Backend {
-            name: BACKEND_NAME.to_owned(),
-            transport: Arc::new(transport),
-            discovery: Arc::new(discovery),
-        })
-    })
-}
-
-/// The factory registered under `secure_zmq` when the pure-Rust engine is
-/// chosen: a [`PureRustTransport`] whose [`Security::Curve`] sockets use the
-/// configured key files and client-key folder ([`CurveConfig::from_config`]),
-/// and the UDP multicast discovery.
-pub fn secure_factory() -> BackendFactory {
-    Arc::new(|config: &Config| {
-        let transport = PureRustTransport::builder(config)
-            .curve(CurveConfig::from_config(config)?)
-            .build()?;
-        let discovery = posttroll_discovery_multicast::MulticastDiscovery::new(config)?;
-        Ok(Backend {
-            name: SECURE_BACKEND_NAME.to_owned(),
-            transport: Arc::new(transport),
-            discovery: Arc::new(discovery),
-        })
-    })
-}
 
 /// The TCP keepalive omq applies to every TCP connection of a socket, from
 /// the configuration's four keys (see the crate docs).
@@ -448,6 +414,20 @@ impl PureRustTransport {
     /// As [`PureRustTransportBuilder::build`].
     pub fn new(config: &Config) -> Result<PureRustTransport> {
         PureRustTransportBuilder::new(config).build()
+    }
+
+    /// A transport for `secure_zmq`: its [`Security::Curve`] sockets use
+    /// the configured key files and client-key folder
+    /// ([`CurveConfig::from_config`]), with the keepalive options and
+    /// allow-list of `config`.
+    ///
+    /// # Errors
+    ///
+    /// As [`CurveConfig::from_config`] and [`PureRustTransportBuilder::build`].
+    pub fn secure(config: &Config) -> Result<PureRustTransport> {
+        PureRustTransportBuilder::new(config)
+            .curve(CurveConfig::from_config(config)?)
+            .build()
     }
 
     /// A builder, for the extension hooks.

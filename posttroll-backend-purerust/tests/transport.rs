@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::*;
 use posttroll_backend_purerust::omq_tokio::KeepAlive;
-use posttroll_backend_purerust::{factory, PureRustTransport};
+use posttroll_backend_purerust::PureRustTransport;
 use posttroll_core::{
     BindSpec, Config, Endpoint, ErrorKind, PubOptions, PubSocket, Security, Transport,
 };
@@ -504,15 +504,13 @@ async fn close_and_drop_never_hang() {
     assert!(start.elapsed() < Duration::from_secs(1));
 }
 
-// ---------------------------------------------------------------- factory
+// ---------------------------------------------------------------- constructor
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn factory_builds_unsecure_zmq() {
-    let backend = factory()(&Config::default()).unwrap();
-    assert_eq!(backend.name, "unsecure_zmq");
-    assert_eq!(backend.transport.engine(), "purerust");
-    let publisher = backend
-        .transport
+async fn new_builds_the_purerust_transport() {
+    let transport = PureRustTransport::new(&Config::default()).unwrap();
+    assert_eq!(transport.engine(), "purerust");
+    let publisher = transport
         .bind_publisher(BindSpec::new(ep("tcp://127.0.0.1:0")))
         .await
         .unwrap();

@@ -68,18 +68,12 @@ use posttroll_core::keystore::{
 };
 #[cfg(doc)]
 use posttroll_core::Security;
-use posttroll_core::{Backend, BackendFactory, Config, Error, Result};
+use posttroll_core::{Config, Error, Result};
 
 pub use monitor::HandshakeMonitor;
 
 /// The name this backend is registered and announced under.
 pub const BACKEND_NAME: &str = "secure_zmq";
-
-/// The factory registered under `secure_zmq`: a [`SecureZmqTransport`] and
-/// the UDP multicast discovery.
-pub fn factory() -> BackendFactory {
-    Arc::new(|config: &Config| SecureZmqTransport::new(config)?.into_backend(config))
-}
 
 fn zmq_error(what: &'static str) -> impl Fn(zmq::Error) -> Error {
     move |e| Error::Security(format!("{what}: {e}"))
@@ -274,19 +268,11 @@ impl SecureZmqTransport {
         self.monitor.failures()
     }
 
-    /// The [`Backend`] of this transport and the UDP multicast discovery of
-    /// `config`.
-    ///
-    /// # Errors
-    ///
-    /// The discovery's (a bad multicast group or interface).
-    pub fn into_backend(self, config: &Config) -> Result<Backend> {
-        let discovery = posttroll_discovery_multicast::MulticastDiscovery::new(config)?;
-        Ok(Backend {
-            name: BACKEND_NAME.to_owned(),
-            transport: Arc::new(self.transport),
-            discovery: Arc::new(discovery),
-        })
+    /// The libzmq transport with the CURVE hooks, for the `posttroll`
+    /// facade to pair with a discovery (the hooks keep the policy and the
+    /// monitor alive).
+    pub fn into_transport(self) -> ZmqTransport {
+        self.transport
     }
 }
 

@@ -2,9 +2,9 @@
 //! REQ/REP on the system libzmq (crate `zmq` 0.9), wire-compatible with the
 //! Python reference (posttroll on pyzmq).
 //!
-//! [`factory`] builds the backend registered as `unsecure_zmq`: a
-//! [`ZmqTransport`] and the UDP multicast discovery of
-//! `posttroll-discovery-multicast`.
+//! [`ZmqTransport::new`] makes the transport of `unsecure_zmq` (used when
+//! the config's `engine` is `libzmq`); the `posttroll` facade pairs it with
+//! a discovery.
 //!
 //! # Sockets
 //!
@@ -18,8 +18,8 @@
 //! Endpoints are `tcp://host:port`, `ipc:///path` and `inproc://name`.
 //! **`inproc://` reaches only sockets of the same libzmq context, that is of
 //! the same [`ZmqTransport`]** (and its clones): two transports in one
-//! process cannot talk over `inproc://`. [`factory`] builds a new transport,
-//! so a new context, for every backend it builds.
+//! process cannot talk over `inproc://`. Each [`ZmqTransport::new`] is a new
+//! libzmq context.
 //!
 //! A TCP port 0 binds a random free port of [`BindSpec::port_range`]
 //! (`[pub_min_port, pub_max_port)`), trying random ports up to 100 times as
@@ -228,8 +228,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use posttroll_core::requesters::{request_with_retry, RequesterPool};
 use posttroll_core::{
-    Backend, BackendFactory, BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket,
-    Result, Security, SubSocket, Transport,
+    BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket, Result, Security,
+    SubSocket, Transport,
 };
 
 pub use pubsub::{ZmqPubSocket, ZmqSubSocket, SUBSCRIPTION_DRAIN_INTERVAL};
@@ -255,21 +255,6 @@ pub use posttroll_core::requesters::{KEPT_REQUESTERS, KEPT_REQUESTER_CHANCE, REQ
 /// How many random ports a port-0 bind tries (as pyzmq's
 /// `bind_to_random_port`).
 pub const RANDOM_PORT_TRIES: usize = 100;
-
-/// The factory registered under `unsecure_zmq`: a [`ZmqTransport`] with
-/// the configuration's keepalive options and allow-list, and the UDP
-/// multicast discovery.
-pub fn factory() -> BackendFactory {
-    Arc::new(|config: &Config| {
-        let transport = ZmqTransport::new(config)?;
-        let discovery = posttroll_discovery_multicast::MulticastDiscovery::new(config)?;
-        Ok(Backend {
-            name: BACKEND_NAME.to_owned(),
-            transport: Arc::new(transport),
-            discovery: Arc::new(discovery),
-        })
-    })
-}
 
 /// The TCP keepalive options set on every socket (`None`: left alone).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use posttroll_backend_zmq::{factory, zmq, ZmqTransport};
+use posttroll_backend_zmq::{zmq, ZmqTransport};
 use posttroll_core::{BindSpec, Config, Endpoint, ErrorKind, PubSocket, Security, Transport};
 use posttroll_testkit::conformance::{
     self as suite, ep, hex, next_data, sample_frames, sync, topics, unhex, unique, DEADLINE, PROBE,
@@ -475,15 +475,13 @@ async fn close_and_drop_never_hang() {
         .expect("dropping the transport and its sockets hung");
 }
 
-// ---------------------------------------------------------------- factory
+// ---------------------------------------------------------------- constructor
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn factory_builds_unsecure_zmq() {
-    let backend = factory()(&Config::default()).unwrap();
-    assert_eq!(backend.name, "unsecure_zmq");
-    assert_eq!(backend.transport.engine(), "libzmq");
-    let publisher = backend
-        .transport
+async fn new_builds_the_libzmq_transport() {
+    let transport = ZmqTransport::new(&Config::default()).unwrap();
+    assert_eq!(transport.engine(), "libzmq");
+    let publisher = transport
         .bind_publisher(BindSpec::new(ep("tcp://127.0.0.1:0")))
         .await
         .unwrap();
