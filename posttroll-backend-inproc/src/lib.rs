@@ -52,6 +52,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use posttroll_core::engine::lock;
 use posttroll_core::{
     Backend, BindSpec, Config, ConnectionState, DatagramReceiver, DatagramSender, Delivery,
     Discovery, Endpoint, Error, EventSink, PubOptions, PubSocket, ReplySocket, ReplyTo, Result,
@@ -88,10 +89,6 @@ impl Key {
             Endpoint::Inproc(name) => Key::Inproc(name.clone()),
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A request on its way to a reply socket, with where its answer goes.

@@ -142,9 +142,7 @@ mod curve;
 mod pubsub;
 mod reqrep;
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,6 +150,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use omq_tokio::{KeepAlive, MechanismSetup, Options, Socket, SocketType};
+use posttroll_core::engine::{bind_endpoint_async, BindAttempt, TcpKeepalive};
 use posttroll_core::requesters::{request_with_retry, RequesterPool};
 use posttroll_core::{
     BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket, Result, Security,
@@ -160,7 +159,6 @@ use posttroll_core::{
 
 pub use curve::CurveConfig;
 /// The omq crate this engine is built on.
-pub use omq_tokio;
 pub use pubsub::{PurePubSocket, PureSubSocket};
 pub use reqrep::PureReplySocket;
 
@@ -182,9 +180,7 @@ pub const SERVER_LINGER: Duration = Duration::from_millis(100);
 
 pub use posttroll_core::requesters::{KEPT_REQUESTERS, KEPT_REQUESTER_CHANCE, REQUESTER_IDLE};
 
-/// How many random ports a port-0 bind tries (as pyzmq's
-/// `bind_to_random_port`).
-pub const RANDOM_PORT_TRIES: usize = 100;
+pub use posttroll_core::engine::RANDOM_PORT_TRIES;
 
 /// How often a subscriber whose handshake a server refused tries again.
 pub const REFUSED_RETRY: Duration = Duration::from_secs(1);
@@ -194,8 +190,8 @@ const UNBOUNDED_HWM: u32 = 1 << 20;
 
 /// The TCP keepalive omq applies to every TCP connection of a socket, from
 /// the configuration's four keys (see the crate docs).
-pub fn keepalive_from_config(config: &Config) -> KeepAlive {
-    keepalive_with_defaults(config, &system_keepalive())
+fn keepalive_from_config(config: &Config) -> KeepAlive {
+    keepalive_with_defaults(TcpKeepalive::from_config(config), &system_keepalive())
 }
 
 /// The system's keepalive settings (idle s, interval s, count), read from
@@ -215,21 +211,19 @@ fn system_keepalive() -> (u64, u64, u32) {
     )
 }
 
-fn keepalive_with_defaults(config: &Config, system: &(u64, u64, u32)) -> KeepAlive {
-    let set = |v: Option<i32>| v.filter(|v| *v >= 0);
-    match config.tcp_keepalive {
-        Some(0) => KeepAlive::Disabled,
-        Some(v) if v > 0 => {
-            let secs = |v: Option<i32>, default: u64| {
-                Duration::from_secs(set(v).map_or(default, |v| u64::from(v.unsigned_abs())))
-            };
-            KeepAlive::Enabled {
-                idle: secs(config.tcp_keepalive_idle, system.0),
-                intvl: secs(config.tcp_keepalive_intvl, system.1),
-                cnt: set(config.tcp_keepalive_cnt).map_or(system.2, i32::unsigned_abs),
-            }
-        }
-        _ => KeepAlive::Default,
+fn keepalive_with_defaults(keepalive: TcpKeepalive, system: &(u64, u64, u32)) -> KeepAlive {
+    match keepalive {
+        TcpKeepalive::System => KeepAlive::Default,
+        TcpKeepalive::Off => KeepAlive::Disabled,
+        TcpKeepalive::On {
+            idle,
+            interval,
+            count,
+        } => KeepAlive::Enabled {
+            idle: idle.unwrap_or(Duration::from_secs(system.0)),
+            intvl: interval.unwrap_or(Duration::from_secs(system.1)),
+            cnt: count.unwrap_or(system.2),
+        },
     }
 }
 
@@ -355,8 +349,9 @@ enum Role {
 pub struct SocketOptions {
     /// The socket type (`Pub`, `Sub`, `Rep`, `Req`).
     pub socket_type: String,
-    /// The TCP keepalive applied to its connections.
-    pub tcp_keepalive: KeepAlive,
+    /// The TCP keepalive applied to its connections (the system's values
+    /// filled in for the keys left unset).
+    pub tcp_keepalive: TcpKeepalive,
     /// The send high-water mark (frames).
     pub send_high_water_mark: u32,
     /// The receive high-water mark (frames).
@@ -379,7 +374,15 @@ impl SocketOptions {
     fn of(kind: SocketType, options: &Options) -> SocketOptions {
         SocketOptions {
             socket_type: format!("{kind:?}"),
-            tcp_keepalive: options.tcp_keepalive,
+            tcp_keepalive: match options.tcp_keepalive {
+                KeepAlive::Disabled => TcpKeepalive::Off,
+                KeepAlive::Enabled { idle, intvl, cnt } => TcpKeepalive::On {
+                    idle: Some(idle),
+                    interval: Some(intvl),
+                    count: Some(cnt),
+                },
+                _ => TcpKeepalive::System,
+            },
             send_high_water_mark: options.send_hwm,
             receive_high_water_mark: options.recv_hwm,
             no_drop: options.xpub_nodrop,
@@ -779,16 +782,6 @@ async fn connect(socket: &Socket, endpoint: &Endpoint) -> Result<()> {
     })
 }
 
-/// A random number for port picking (no RNG crate: std's per-process
-/// random hash keys, mixed with the clock).
-fn random_u64() -> u64 {
-    let mut hasher = RandomState::new().build_hasher();
-    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        hasher.write_u128(t.as_nanos());
-    }
-    hasher.finish()
-}
-
 /// True when a bind failed because the address is taken.
 fn in_use(e: &omq_tokio::Error) -> bool {
     match e {
@@ -798,67 +791,25 @@ fn in_use(e: &omq_tokio::Error) -> bool {
 }
 
 /// Binds `socket` as `spec` says and returns the endpoint bound (a TCP
-/// port 0 replaced by the port picked; the host kept as given).
+/// port 0 replaced by the port picked; the host kept as given): core's
+/// bind loop with omq's bind.
 async fn bind(socket: &Socket, spec: &BindSpec) -> Result<Endpoint> {
-    let bind_error = |endpoint: &str, reason: String| Error::Bind {
-        endpoint: endpoint.to_owned(),
-        reason,
-    };
-    let parse = |endpoint: &Endpoint| {
-        let url = endpoint.to_string();
-        url.parse::<omq_tokio::Endpoint>()
+    bind_endpoint_async(spec, |candidate| async move {
+        let url = candidate.to_string();
+        let parsed = url
+            .parse::<omq_tokio::Endpoint>()
             .map_err(|e| Error::InvalidAddress {
                 address: url.clone(),
                 reason: e.to_string(),
-            })
-            .map(|parsed| (url, parsed))
-    };
-    let port_of = |bound: &omq_tokio::Endpoint, asked: u16| match bound {
-        omq_tokio::Endpoint::Tcp { port, .. } => *port,
-        _ => asked,
-    };
-    match &spec.endpoint {
-        Endpoint::Tcp { port: 0, .. } => {
-            let (min, max) = spec.port_range;
-            let lo = u32::from(min).max(1);
-            let hi = max.min(65536);
-            let range = format!("[{min}, {max})");
-            if lo >= hi {
-                return Err(bind_error(
-                    &spec.endpoint.to_string(),
-                    format!("the port range {range} is empty: check pub_min_port/pub_max_port"),
-                ));
-            }
-            for _ in 0..RANDOM_PORT_TRIES {
-                let offset = random_u64() % u64::from(hi - lo);
-                let port = u16::try_from(u64::from(lo) + offset).unwrap_or(u16::MAX);
-                let (url, parsed) = parse(&spec.endpoint.with_port(port))?;
-                match socket.bind(parsed).await {
-                    Ok(bound) => return Ok(spec.endpoint.with_port(port_of(&bound, port))),
-                    Err(e) if in_use(&e) => continue,
-                    Err(e) => return Err(bind_error(&url, e.to_string())),
-                }
-            }
-            Err(bind_error(
-                &spec.endpoint.to_string(),
-                format!(
-                    "no free port in the range {range} after {RANDOM_PORT_TRIES} tries: \
-                     widen pub_min_port/pub_max_port"
-                ),
-            ))
-        }
-        endpoint => {
-            let (url, parsed) = parse(endpoint)?;
-            let bound = socket
-                .bind(parsed)
-                .await
-                .map_err(|e| bind_error(&url, e.to_string()))?;
-            Ok(match endpoint {
-                Endpoint::Tcp { port, .. } => endpoint.with_port(port_of(&bound, *port)),
-                other => other.clone(),
-            })
-        }
-    }
+            })?;
+        Ok(match socket.bind(parsed).await {
+            Ok(omq_tokio::Endpoint::Tcp { port, .. }) => BindAttempt::Bound(port),
+            Ok(_) => BindAttempt::Bound(candidate.port().unwrap_or(0)),
+            Err(e) if in_use(&e) => BindAttempt::InUse(e.to_string()),
+            Err(e) => BindAttempt::Failed(e.to_string()),
+        })
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -866,42 +817,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keepalive_follows_libzmq() {
+    fn keepalive_takes_the_systems_values_for_unset_keys() {
         let system = (7200, 75, 9);
-        let with = |k, cnt, idle, intvl| Config {
-            tcp_keepalive: k,
-            tcp_keepalive_cnt: cnt,
-            tcp_keepalive_idle: idle,
-            tcp_keepalive_intvl: intvl,
-            ..Config::default()
-        };
         assert_eq!(
-            keepalive_with_defaults(&Config::default(), &system),
-            KeepAlive::Default
-        );
-        // Without tcp_keepalive = 1 the others are ignored, as by libzmq.
-        assert_eq!(
-            keepalive_with_defaults(&with(Some(-1), Some(3), Some(4), Some(5)), &system),
+            keepalive_with_defaults(TcpKeepalive::System, &system),
             KeepAlive::Default
         );
         assert_eq!(
-            keepalive_with_defaults(&with(Some(0), Some(3), None, None), &system),
+            keepalive_with_defaults(TcpKeepalive::Off, &system),
             KeepAlive::Disabled
         );
         assert_eq!(
-            keepalive_with_defaults(&with(Some(1), Some(7), Some(61), Some(11)), &system),
-            KeepAlive::Enabled {
-                idle: Duration::from_secs(61),
-                intvl: Duration::from_secs(11),
-                cnt: 7
-            }
-        );
-        assert_eq!(
-            keepalive_with_defaults(&with(Some(1), None, Some(61), Some(-1)), &system),
+            keepalive_with_defaults(
+                TcpKeepalive::On {
+                    idle: Some(Duration::from_secs(61)),
+                    interval: None,
+                    count: Some(7)
+                },
+                &system
+            ),
             KeepAlive::Enabled {
                 idle: Duration::from_secs(61),
                 intvl: Duration::from_secs(75),
-                cnt: 9
+                cnt: 7
             }
         );
     }

@@ -62,22 +62,18 @@ use std::fmt;
 use std::sync::Arc;
 
 use posttroll_backend_zmq::zap::{ZapDecision, ZapPolicy, ZapRequest};
-use posttroll_backend_zmq::{zmq, SocketSecurity, ZmqTransport};
+use posttroll_backend_zmq::{zmq_error, SocketSecurity, ZmqTransport};
 use posttroll_core::keystore::{
     Admission, AdmissionCounts, ClientKeyPolicy, FileKeyStore, KeyStore, PublicKey,
 };
 #[cfg(doc)]
 use posttroll_core::Security;
-use posttroll_core::{Config, Error, Result};
+use posttroll_core::{Config, Result};
 
 pub use monitor::HandshakeMonitor;
 
 /// The name this backend is registered and announced under.
 pub const BACKEND_NAME: &str = "secure_zmq";
-
-fn zmq_error(what: &'static str) -> impl Fn(zmq::Error) -> Error {
-    move |e| Error::Security(format!("{what}: {e}"))
-}
 
 /// The ZAP side: libzmq's requests answered by a [`ClientKeyPolicy`].
 #[derive(Debug, Clone)]

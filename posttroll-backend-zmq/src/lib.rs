@@ -22,13 +22,18 @@
 //! libzmq context.
 //!
 //! A TCP port 0 binds a random free port of [`BindSpec::port_range`]
-//! (`[pub_min_port, pub_max_port)`), trying random ports up to 100 times as
-//! pyzmq's `bind_to_random_port` does, and the socket's endpoint reports the
-//! port bound (`ZMQ_LAST_ENDPOINT`).
+//! (`[pub_min_port, pub_max_port)`), trying random ports up to
+//! [`RANDOM_PORT_TRIES`] times as pyzmq's `bind_to_random_port` does
+//! (posttroll-core's `engine::bind_endpoint`, shared with the pure-Rust
+//! engine); the socket's endpoint reports the port bound
+//! (`ZMQ_LAST_ENDPOINT`).
 //!
-//! Every socket gets the four TCP keepalive options of the [`Config`]
-//! (`tcp_keepalive`, `tcp_keepalive_cnt`, `tcp_keepalive_idle`,
-//! `tcp_keepalive_intvl`) that are set.
+//! TCP keepalive: the [`Config`]'s four keys as posttroll-core's
+//! `engine::TcpKeepalive` reads them: `tcp_keepalive` = 1 sets
+//! `ZMQ_TCP_KEEPALIVE` and those of `tcp_keepalive_cnt`,
+//! `tcp_keepalive_idle`, `tcp_keepalive_intvl` that are set; 0 turns it
+//! off; unset or -1 leaves every option alone (libzmq ignores the other
+//! three then anyway).
 //!
 //! With a non-empty `authorized_client_addresses`, the host names are
 //! resolved to IPs when the transport is created, a ZAP handler thread
@@ -218,14 +223,13 @@ mod reqrep;
 mod util;
 pub mod zap;
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use posttroll_core::engine::{bind_endpoint, BindAttempt, TcpKeepalive};
 use posttroll_core::requesters::{request_with_retry, RequesterPool};
 use posttroll_core::{
     BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket, Result, Security,
@@ -234,10 +238,8 @@ use posttroll_core::{
 
 pub use pubsub::{ZmqPubSocket, ZmqSubSocket, SUBSCRIPTION_DRAIN_INTERVAL};
 pub use reqrep::ZmqReplySocket;
-/// The `zmq` crate this backend is built on (for [`SocketSecurity`] hooks).
-pub use zmq;
-
-use util::{check_endpoint, zmq_error};
+use util::check_endpoint;
+pub use util::zmq_error;
 use zap::{AllOf, IpAllowList, ZapHandler, ZapPolicy};
 
 /// The name this backend is registered and announced under.
@@ -252,56 +254,45 @@ pub const SERVER_LINGER: Duration = Duration::from_millis(100);
 
 pub use posttroll_core::requesters::{KEPT_REQUESTERS, KEPT_REQUESTER_CHANCE, REQUESTER_IDLE};
 
-/// How many random ports a port-0 bind tries (as pyzmq's
-/// `bind_to_random_port`).
-pub const RANDOM_PORT_TRIES: usize = 100;
+pub use posttroll_core::engine::RANDOM_PORT_TRIES;
 
-/// The TCP keepalive options set on every socket (`None`: left alone).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Keepalive {
-    /// `ZMQ_TCP_KEEPALIVE` (config `tcp_keepalive`).
-    pub keepalive: Option<i32>,
-    /// `ZMQ_TCP_KEEPALIVE_CNT` (config `tcp_keepalive_cnt`).
-    pub count: Option<i32>,
-    /// `ZMQ_TCP_KEEPALIVE_IDLE` (config `tcp_keepalive_idle`).
-    pub idle: Option<i32>,
-    /// `ZMQ_TCP_KEEPALIVE_INTVL` (config `tcp_keepalive_intvl`).
-    pub interval: Option<i32>,
-}
-
-impl Keepalive {
-    /// The options a configuration sets.
-    pub fn from_config(config: &Config) -> Keepalive {
-        Keepalive {
-            keepalive: config.tcp_keepalive,
-            count: config.tcp_keepalive_cnt,
-            idle: config.tcp_keepalive_idle,
-            interval: config.tcp_keepalive_intvl,
-        }
-    }
-
-    fn apply(&self, socket: &zmq::Socket) -> Result<()> {
-        if let Some(v) = self.keepalive {
-            socket.set_tcp_keepalive(v).map_err(zmq_error(
+/// Sets the TCP keepalive options of `keepalive` on `socket` (nothing for
+/// [`TcpKeepalive::System`]; the unset values of
+/// [`TcpKeepalive::On`] left to the system, as libzmq does).
+fn apply_keepalive(keepalive: TcpKeepalive, socket: &zmq::Socket) -> Result<()> {
+    let secs = |d: Duration| i32::try_from(d.as_secs()).unwrap_or(i32::MAX);
+    match keepalive {
+        TcpKeepalive::System => Ok(()),
+        TcpKeepalive::Off => socket.set_tcp_keepalive(0).map_err(zmq_error(
+            "setting ZMQ_TCP_KEEPALIVE (config tcp_keepalive)",
+        )),
+        TcpKeepalive::On {
+            idle,
+            interval,
+            count,
+        } => {
+            socket.set_tcp_keepalive(1).map_err(zmq_error(
                 "setting ZMQ_TCP_KEEPALIVE (config tcp_keepalive)",
             ))?;
+            if let Some(n) = count {
+                socket
+                    .set_tcp_keepalive_cnt(i32::try_from(n).unwrap_or(i32::MAX))
+                    .map_err(zmq_error(
+                        "setting ZMQ_TCP_KEEPALIVE_CNT (config tcp_keepalive_cnt)",
+                    ))?;
+            }
+            if let Some(d) = idle {
+                socket.set_tcp_keepalive_idle(secs(d)).map_err(zmq_error(
+                    "setting ZMQ_TCP_KEEPALIVE_IDLE (config tcp_keepalive_idle)",
+                ))?;
+            }
+            if let Some(d) = interval {
+                socket.set_tcp_keepalive_intvl(secs(d)).map_err(zmq_error(
+                    "setting ZMQ_TCP_KEEPALIVE_INTVL (config tcp_keepalive_intvl)",
+                ))?;
+            }
+            Ok(())
         }
-        if let Some(v) = self.count {
-            socket.set_tcp_keepalive_cnt(v).map_err(zmq_error(
-                "setting ZMQ_TCP_KEEPALIVE_CNT (config tcp_keepalive_cnt)",
-            ))?;
-        }
-        if let Some(v) = self.idle {
-            socket.set_tcp_keepalive_idle(v).map_err(zmq_error(
-                "setting ZMQ_TCP_KEEPALIVE_IDLE (config tcp_keepalive_idle)",
-            ))?;
-        }
-        if let Some(v) = self.interval {
-            socket.set_tcp_keepalive_intvl(v).map_err(zmq_error(
-                "setting ZMQ_TCP_KEEPALIVE_INTVL (config tcp_keepalive_intvl)",
-            ))?;
-        }
-        Ok(())
     }
 }
 
@@ -328,7 +319,7 @@ pub const MIN_SUBSCRIBER_RCVHWM: u32 = 16;
 /// Builds a [`ZmqTransport`] with extension hooks (the CURVE backend's).
 #[derive(Debug, Clone)]
 pub struct ZmqTransportBuilder {
-    keepalive: Keepalive,
+    keepalive: TcpKeepalive,
     authorized: Vec<String>,
     zap_policy: Option<Arc<dyn ZapPolicy>>,
     curve: Option<Arc<dyn SocketSecurity>>,
@@ -342,7 +333,7 @@ impl ZmqTransportBuilder {
     /// of `config`.
     pub fn new(config: &Config) -> ZmqTransportBuilder {
         ZmqTransportBuilder {
-            keepalive: Keepalive::from_config(config),
+            keepalive: TcpKeepalive::from_config(config),
             authorized: config.authorized_client_addresses.clone(),
             zap_policy: None,
             curve: None,
@@ -432,7 +423,7 @@ pub struct ZmqTransport {
 
 struct Shared {
     context: zmq::Context,
-    keepalive: Keepalive,
+    keepalive: TcpKeepalive,
     subscriber_rcvhwm: Option<i32>,
     /// `ZMQ_MAXMSGSIZE` of every socket (config `max_message_size`).
     max_message_size: i64,
@@ -544,7 +535,7 @@ impl ZmqTransport {
                 .set_heartbeat_ttl(ms(timeout).min(6_553_500))
                 .map_err(zmq_error("setting ZMQ_HEARTBEAT_TTL"))?;
         }
-        self.shared.keepalive.apply(&socket)?;
+        apply_keepalive(self.shared.keepalive, &socket)?;
         if endpoint.host().is_some_and(|h| h.contains(':')) {
             socket
                 .set_ipv6(true)
@@ -796,67 +787,19 @@ pub(crate) fn connect(socket: &zmq::Socket, endpoint: &Endpoint) -> Result<()> {
     })
 }
 
-/// A random number for port picking (no RNG crate: std's per-process
-/// random hash keys, mixed with the clock).
-fn random_u64() -> u64 {
-    let mut hasher = RandomState::new().build_hasher();
-    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        hasher.write_u128(t.as_nanos());
-    }
-    hasher.finish()
-}
-
 /// Binds `socket` as `spec` says and returns the endpoint bound (a TCP
-/// port 0 replaced by the port picked).
+/// port 0 replaced by the port picked): core's bind loop with libzmq's
+/// bind.
 fn bind(socket: &zmq::Socket, spec: &BindSpec) -> Result<Endpoint> {
-    let bind_error = |endpoint: &str, reason: String| Error::Bind {
-        endpoint: endpoint.to_owned(),
-        reason,
-    };
-    match &spec.endpoint {
-        Endpoint::Tcp { port: 0, .. } => {
-            let (min, max) = spec.port_range;
-            let lo = u32::from(min).max(1);
-            let hi = max.min(65536);
-            let range = format!("[{min}, {max})");
-            if lo >= hi {
-                return Err(bind_error(
-                    &spec.endpoint.to_string(),
-                    format!("the port range {range} is empty: check pub_min_port/pub_max_port"),
-                ));
-            }
-            for _ in 0..RANDOM_PORT_TRIES {
-                let offset = random_u64() % u64::from(hi - lo);
-                let port = u16::try_from(u64::from(lo) + offset).unwrap_or(u16::MAX);
-                let candidate = spec.endpoint.with_port(port);
-                let url = candidate.to_string();
-                check_endpoint(&url)?;
-                match socket.bind(&url) {
-                    Ok(()) => return Ok(spec.endpoint.with_port(bound_port(socket, port))),
-                    Err(zmq::Error::EADDRINUSE) => continue,
-                    Err(e) => return Err(bind_error(&url, e.to_string())),
-                }
-            }
-            Err(bind_error(
-                &spec.endpoint.to_string(),
-                format!(
-                    "no free port in the range {range} after {RANDOM_PORT_TRIES} tries: \
-                     widen pub_min_port/pub_max_port"
-                ),
-            ))
-        }
-        endpoint => {
-            let url = endpoint.to_string();
-            check_endpoint(&url)?;
-            socket
-                .bind(&url)
-                .map_err(|e| bind_error(&url, e.to_string()))?;
-            Ok(match endpoint {
-                Endpoint::Tcp { port, .. } => endpoint.with_port(bound_port(socket, *port)),
-                other => other.clone(),
-            })
-        }
-    }
+    bind_endpoint(spec, |candidate| {
+        let url = candidate.to_string();
+        check_endpoint(&url)?;
+        Ok(match socket.bind(&url) {
+            Ok(()) => BindAttempt::Bound(bound_port(socket, candidate.port().unwrap_or(0))),
+            Err(e @ zmq::Error::EADDRINUSE) => BindAttempt::InUse(e.to_string()),
+            Err(e) => BindAttempt::Failed(e.to_string()),
+        })
+    })
 }
 
 /// The TCP port `socket` was last bound to (`ZMQ_LAST_ENDPOINT`), or

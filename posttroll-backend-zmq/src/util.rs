@@ -3,19 +3,16 @@
 //! loops that wait on the socket's `ZMQ_FD`.
 
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use posttroll_core::{Error, Result};
 use tokio::io::unix::AsyncFd;
 
-/// Locks a mutex, ignoring poisoning (the data are libzmq sockets and
-/// queues, which a panic elsewhere leaves consistent).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(crate) use posttroll_core::engine::lock;
 
-/// Maps a libzmq error to an [`Error::Io`] saying what was being done.
-pub(crate) fn zmq_error(context: &'static str) -> impl Fn(zmq::Error) -> Error {
+/// Maps a libzmq error to an [`Error::Io`] saying what was being done
+/// (for this crate and `posttroll-backend-securezmq`).
+pub fn zmq_error(context: &'static str) -> impl Fn(zmq::Error) -> Error {
     move |e| Error::io(context, std::io::Error::other(e))
 }
 
@@ -84,7 +81,7 @@ pub(crate) fn deregister(io: Registered) -> zmq::Socket {
     io.into_inner()
         .socket
         .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Waits until the socket's `ZMQ_FD` signals, then clears the readiness.

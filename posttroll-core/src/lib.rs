@@ -14,6 +14,7 @@
 pub mod address;
 pub mod config;
 pub mod discovery;
+pub mod engine;
 pub mod error;
 pub mod events;
 pub mod keystore;
