@@ -139,8 +139,10 @@
 
 pub mod auth;
 mod curve;
+mod options;
 mod pubsub;
 mod reqrep;
+mod util;
 
 use std::fmt;
 use std::sync::atomic::AtomicU64;
@@ -150,7 +152,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use omq_tokio::{KeepAlive, MechanismSetup, Options, Socket, SocketType};
-use posttroll_core::engine::{bind_endpoint_async, BindAttempt, TcpKeepalive};
 use posttroll_core::requesters::{request_with_retry, RequesterPool};
 use posttroll_core::{
     BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket, Result, Security,
@@ -158,11 +159,15 @@ use posttroll_core::{
 };
 
 pub use curve::CurveConfig;
+pub use options::SocketOptions;
 /// The omq crate this engine is built on.
 pub use pubsub::{PurePubSocket, PureSubSocket};
 pub use reqrep::PureReplySocket;
 
 use auth::{Gate, IpAllowList};
+use options::{keepalive_from_config, limit};
+pub(crate) use util::omq_error;
+use util::{bind, connect};
 
 /// The name the plain backend is registered and announced under.
 pub const BACKEND_NAME: &str = "unsecure_zmq";
@@ -187,45 +192,6 @@ pub const REFUSED_RETRY: Duration = Duration::from_secs(1);
 
 /// The largest queue omq has (`Some(0)`, "unbounded", maps to it).
 const UNBOUNDED_HWM: u32 = 1 << 20;
-
-/// The TCP keepalive omq applies to every TCP connection of a socket, from
-/// the configuration's four keys (see the crate docs).
-fn keepalive_from_config(config: &Config) -> KeepAlive {
-    keepalive_with_defaults(TcpKeepalive::from_config(config), &system_keepalive())
-}
-
-/// The system's keepalive settings (idle s, interval s, count), read from
-/// `/proc/sys/net/ipv4`, else Linux's defaults.
-fn system_keepalive() -> (u64, u64, u32) {
-    let read = |name: &str| {
-        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-    };
-    (
-        read("tcp_keepalive_time").unwrap_or(7200),
-        read("tcp_keepalive_intvl").unwrap_or(75),
-        read("tcp_keepalive_probes")
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(9),
-    )
-}
-
-fn keepalive_with_defaults(keepalive: TcpKeepalive, system: &(u64, u64, u32)) -> KeepAlive {
-    match keepalive {
-        TcpKeepalive::System => KeepAlive::Default,
-        TcpKeepalive::Off => KeepAlive::Disabled,
-        TcpKeepalive::On {
-            idle,
-            interval,
-            count,
-        } => KeepAlive::Enabled {
-            idle: idle.unwrap_or(Duration::from_secs(system.0)),
-            intvl: interval.unwrap_or(Duration::from_secs(system.1)),
-            cnt: count.unwrap_or(system.2),
-        },
-    }
-}
 
 /// Builds a [`PureRustTransport`] with extension hooks.
 #[derive(Debug, Clone)]
@@ -341,66 +307,6 @@ impl fmt::Debug for PureRustTransport {
 enum Role {
     Server,
     Client,
-}
-
-/// A snapshot of the omq options a socket was made with, for diagnostics
-/// and tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SocketOptions {
-    /// The socket type (`Pub`, `Sub`, `Rep`, `Req`).
-    pub socket_type: String,
-    /// The TCP keepalive applied to its connections (the system's values
-    /// filled in for the keys left unset).
-    pub tcp_keepalive: TcpKeepalive,
-    /// The send high-water mark (frames).
-    pub send_high_water_mark: u32,
-    /// The receive high-water mark (frames).
-    pub receive_high_water_mark: u32,
-    /// `xpub_nodrop` (publishers that wait rather than drop).
-    pub no_drop: bool,
-    /// The linger on close.
-    pub linger: Option<Duration>,
-    /// The largest frame accepted from a peer.
-    pub max_message_size: Option<usize>,
-    /// The ZMTP heartbeat: PING interval and the silence that closes the
-    /// connection (subscribers and requesters).
-    pub heartbeat: Option<(Duration, Duration)>,
-    /// The security mechanism: `NULL`, `NULL` with an admission check
-    /// (`NULL+auth`), `CURVE-server`, `CURVE-client`.
-    pub mechanism: String,
-}
-
-impl SocketOptions {
-    fn of(kind: SocketType, options: &Options) -> SocketOptions {
-        SocketOptions {
-            socket_type: format!("{kind:?}"),
-            tcp_keepalive: match options.tcp_keepalive {
-                KeepAlive::Disabled => TcpKeepalive::Off,
-                KeepAlive::Enabled { idle, intvl, cnt } => TcpKeepalive::On {
-                    idle: Some(idle),
-                    interval: Some(intvl),
-                    count: Some(cnt),
-                },
-                _ => TcpKeepalive::System,
-            },
-            send_high_water_mark: options.send_hwm,
-            receive_high_water_mark: options.recv_hwm,
-            no_drop: options.xpub_nodrop,
-            linger: options.linger,
-            max_message_size: options.max_message_size,
-            heartbeat: options
-                .heartbeat_interval
-                .map(|i| (i, options.heartbeat_timeout.unwrap_or(i))),
-            mechanism: match &options.mechanism {
-                MechanismSetup::Null => "NULL",
-                MechanismSetup::NullServer { .. } => "NULL+auth",
-                MechanismSetup::CurveServer { .. } => "CURVE-server",
-                MechanismSetup::CurveClient { .. } => "CURVE-client",
-                _ => "other",
-            }
-            .to_owned(),
-        }
-    }
 }
 
 /// A new socket and the options it was made with.
@@ -749,98 +655,5 @@ impl PureRustTransport {
                 .requesters
                 .keep(endpoint, security, handle.id(), socket);
         }
-    }
-}
-
-/// Applies a bind's own size limit, when it has one.
-fn limit(options: Options, spec: &BindSpec) -> Options {
-    match spec.max_message_size {
-        Some(max) => options.max_message_size(usize::try_from(max).unwrap_or(usize::MAX)),
-        None => options,
-    }
-}
-
-/// Maps an omq error to ours, saying what was being done.
-pub(crate) fn omq_error(context: &'static str) -> impl Fn(omq_tokio::Error) -> Error {
-    move |e| match e {
-        omq_tokio::Error::Closed => Error::closed(format!("the socket ({context})")),
-        omq_tokio::Error::Io(io) => Error::io(context, io),
-        other => Error::io(context, std::io::Error::other(other)),
-    }
-}
-
-/// Connects `socket` to `endpoint` (succeeds before the peer exists).
-async fn connect(socket: &Socket, endpoint: &Endpoint) -> Result<()> {
-    let url = endpoint.to_string();
-    let parsed: omq_tokio::Endpoint = url.parse().map_err(|e| Error::InvalidAddress {
-        address: url.clone(),
-        reason: format!("{e}"),
-    })?;
-    socket.connect(parsed).await.map_err(|e| Error::Connect {
-        endpoint: url.clone(),
-        reason: e.to_string(),
-    })
-}
-
-/// True when a bind failed because the address is taken.
-fn in_use(e: &omq_tokio::Error) -> bool {
-    match e {
-        omq_tokio::Error::Io(io) => io.kind() == std::io::ErrorKind::AddrInUse,
-        other => other.to_string().to_ascii_lowercase().contains("in use"),
-    }
-}
-
-/// Binds `socket` as `spec` says and returns the endpoint bound (a TCP
-/// port 0 replaced by the port picked; the host kept as given): core's
-/// bind loop with omq's bind.
-async fn bind(socket: &Socket, spec: &BindSpec) -> Result<Endpoint> {
-    bind_endpoint_async(spec, |candidate| async move {
-        let url = candidate.to_string();
-        let parsed = url
-            .parse::<omq_tokio::Endpoint>()
-            .map_err(|e| Error::InvalidAddress {
-                address: url.clone(),
-                reason: e.to_string(),
-            })?;
-        Ok(match socket.bind(parsed).await {
-            Ok(omq_tokio::Endpoint::Tcp { port, .. }) => BindAttempt::Bound(port),
-            Ok(_) => BindAttempt::Bound(candidate.port().unwrap_or(0)),
-            Err(e) if in_use(&e) => BindAttempt::InUse(e.to_string()),
-            Err(e) => BindAttempt::Failed(e.to_string()),
-        })
-    })
-    .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keepalive_takes_the_systems_values_for_unset_keys() {
-        let system = (7200, 75, 9);
-        assert_eq!(
-            keepalive_with_defaults(TcpKeepalive::System, &system),
-            KeepAlive::Default
-        );
-        assert_eq!(
-            keepalive_with_defaults(TcpKeepalive::Off, &system),
-            KeepAlive::Disabled
-        );
-        assert_eq!(
-            keepalive_with_defaults(
-                TcpKeepalive::On {
-                    idle: Some(Duration::from_secs(61)),
-                    interval: None,
-                    count: Some(7)
-                },
-                &system
-            ),
-            KeepAlive::Enabled {
-                idle: Duration::from_secs(61),
-                intvl: Duration::from_secs(75),
-                cnt: 7
-            }
-        );
     }
 }

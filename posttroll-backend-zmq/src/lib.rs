@@ -218,6 +218,7 @@
 //! ```
 
 mod ffi;
+mod options;
 mod pubsub;
 mod reqrep;
 mod util;
@@ -229,17 +230,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use posttroll_core::engine::{bind_endpoint, BindAttempt, TcpKeepalive};
+use posttroll_core::engine::TcpKeepalive;
 use posttroll_core::requesters::{request_with_retry, RequesterPool};
 use posttroll_core::{
     BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket, Result, Security,
     SubSocket, Transport,
 };
 
+pub use options::SocketOptions;
+use options::{apply_keepalive, duration_ms, limit};
 pub use pubsub::{ZmqPubSocket, ZmqSubSocket, SUBSCRIPTION_DRAIN_INTERVAL};
 pub use reqrep::ZmqReplySocket;
-use util::check_endpoint;
 pub use util::zmq_error;
+use util::{bind, connect};
 use zap::{AllOf, IpAllowList, ZapHandler, ZapPolicy};
 
 /// The name this backend is registered and announced under.
@@ -255,46 +258,6 @@ pub const SERVER_LINGER: Duration = Duration::from_millis(100);
 pub use posttroll_core::requesters::{KEPT_REQUESTERS, KEPT_REQUESTER_CHANCE, REQUESTER_IDLE};
 
 pub use posttroll_core::engine::RANDOM_PORT_TRIES;
-
-/// Sets the TCP keepalive options of `keepalive` on `socket` (nothing for
-/// [`TcpKeepalive::System`]; the unset values of
-/// [`TcpKeepalive::On`] left to the system, as libzmq does).
-fn apply_keepalive(keepalive: TcpKeepalive, socket: &zmq::Socket) -> Result<()> {
-    let secs = |d: Duration| i32::try_from(d.as_secs()).unwrap_or(i32::MAX);
-    match keepalive {
-        TcpKeepalive::System => Ok(()),
-        TcpKeepalive::Off => socket.set_tcp_keepalive(0).map_err(zmq_error(
-            "setting ZMQ_TCP_KEEPALIVE (config tcp_keepalive)",
-        )),
-        TcpKeepalive::On {
-            idle,
-            interval,
-            count,
-        } => {
-            socket.set_tcp_keepalive(1).map_err(zmq_error(
-                "setting ZMQ_TCP_KEEPALIVE (config tcp_keepalive)",
-            ))?;
-            if let Some(n) = count {
-                socket
-                    .set_tcp_keepalive_cnt(i32::try_from(n).unwrap_or(i32::MAX))
-                    .map_err(zmq_error(
-                        "setting ZMQ_TCP_KEEPALIVE_CNT (config tcp_keepalive_cnt)",
-                    ))?;
-            }
-            if let Some(d) = idle {
-                socket.set_tcp_keepalive_idle(secs(d)).map_err(zmq_error(
-                    "setting ZMQ_TCP_KEEPALIVE_IDLE (config tcp_keepalive_idle)",
-                ))?;
-            }
-            if let Some(d) = interval {
-                socket.set_tcp_keepalive_intvl(secs(d)).map_err(zmq_error(
-                    "setting ZMQ_TCP_KEEPALIVE_INTVL (config tcp_keepalive_intvl)",
-                ))?;
-            }
-            Ok(())
-        }
-    }
-}
 
 /// A security layer for the sockets of one [`Security`] level: called once
 /// on every new socket that uses it, before it binds or connects, to set
@@ -759,103 +722,5 @@ impl ZmqTransport {
         if !endpoint.is_inproc() {
             self.shared.requesters.keep(endpoint, security, (), socket);
         }
-    }
-}
-
-/// A duration in whole milliseconds for a libzmq option.
-fn duration_ms(d: Duration) -> i32 {
-    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
-}
-
-/// Applies a bind's own size limit (`ZMQ_MAXMSGSIZE`), when it has one.
-fn limit(socket: &zmq::Socket, spec: &BindSpec) -> Result<()> {
-    if let Some(max) = spec.max_message_size {
-        socket
-            .set_maxmsgsize(i64::try_from(max).unwrap_or(i64::MAX))
-            .map_err(zmq_error("setting ZMQ_MAXMSGSIZE"))?;
-    }
-    Ok(())
-}
-
-/// Connects `socket` to `endpoint`.
-pub(crate) fn connect(socket: &zmq::Socket, endpoint: &Endpoint) -> Result<()> {
-    let url = endpoint.to_string();
-    check_endpoint(&url)?;
-    socket.connect(&url).map_err(|e| Error::Connect {
-        endpoint: url.clone(),
-        reason: e.to_string(),
-    })
-}
-
-/// Binds `socket` as `spec` says and returns the endpoint bound (a TCP
-/// port 0 replaced by the port picked): core's bind loop with libzmq's
-/// bind.
-fn bind(socket: &zmq::Socket, spec: &BindSpec) -> Result<Endpoint> {
-    bind_endpoint(spec, |candidate| {
-        let url = candidate.to_string();
-        check_endpoint(&url)?;
-        Ok(match socket.bind(&url) {
-            Ok(()) => BindAttempt::Bound(bound_port(socket, candidate.port().unwrap_or(0))),
-            Err(e @ zmq::Error::EADDRINUSE) => BindAttempt::InUse(e.to_string()),
-            Err(e) => BindAttempt::Failed(e.to_string()),
-        })
-    })
-}
-
-/// The TCP port `socket` was last bound to (`ZMQ_LAST_ENDPOINT`), or
-/// `asked` if libzmq does not say.
-fn bound_port(socket: &zmq::Socket, asked: u16) -> u16 {
-    match socket.get_last_endpoint() {
-        Ok(Ok(last)) => last
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse().ok())
-            .unwrap_or(asked),
-        _ => asked,
-    }
-}
-
-/// A snapshot of a socket's ZeroMQ options, for diagnostics and tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SocketOptions {
-    /// The socket type (`PUB`, `SUB`, `REP`, ...).
-    pub socket_type: String,
-    /// `ZMQ_TCP_KEEPALIVE` (-1: the system's default).
-    pub tcp_keepalive: i32,
-    /// `ZMQ_TCP_KEEPALIVE_CNT`.
-    pub tcp_keepalive_cnt: i32,
-    /// `ZMQ_TCP_KEEPALIVE_IDLE`.
-    pub tcp_keepalive_idle: i32,
-    /// `ZMQ_TCP_KEEPALIVE_INTVL`.
-    pub tcp_keepalive_intvl: i32,
-    /// `ZMQ_SNDHWM`.
-    pub send_high_water_mark: i32,
-    /// `ZMQ_RCVHWM`.
-    pub receive_high_water_mark: i32,
-    /// `ZMQ_LINGER` in milliseconds.
-    pub linger: i32,
-    /// `ZMQ_ZAP_DOMAIN` (empty: no ZAP).
-    pub zap_domain: String,
-    /// `ZMQ_MECHANISM` (`ZMQ_NULL`, `ZMQ_CURVE`, ...).
-    pub mechanism: String,
-}
-
-impl SocketOptions {
-    fn read(socket: &zmq::Socket) -> Result<SocketOptions> {
-        let e = zmq_error("reading socket options");
-        Ok(SocketOptions {
-            socket_type: format!("{:?}", socket.get_socket_type().map_err(&e)?),
-            tcp_keepalive: socket.get_tcp_keepalive().map_err(&e)?,
-            tcp_keepalive_cnt: socket.get_tcp_keepalive_cnt().map_err(&e)?,
-            tcp_keepalive_idle: socket.get_tcp_keepalive_idle().map_err(&e)?,
-            tcp_keepalive_intvl: socket.get_tcp_keepalive_intvl().map_err(&e)?,
-            send_high_water_mark: socket.get_sndhwm().map_err(&e)?,
-            receive_high_water_mark: socket.get_rcvhwm().map_err(&e)?,
-            linger: socket.get_linger().map_err(&e)?,
-            zap_domain: match socket.get_zap_domain().map_err(&e)? {
-                Ok(s) => s,
-                Err(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            },
-            mechanism: format!("{:?}", socket.get_mechanism().map_err(&e)?),
-        })
     }
 }

@@ -1,11 +1,15 @@
-//! The plumbing shared by every socket: error mapping, the mutex-guarded
-//! libzmq socket registered with tokio, and the non-blocking send/receive
-//! loops that wait on the socket's `ZMQ_FD`.
+//! The plumbing of every socket: libzmq errors mapped to ours, connecting
+//! and binding a libzmq socket to an [`Endpoint`] (binding through
+//! posttroll-core's random-port loop), the mutex-guarded libzmq socket
+//! registered with tokio, and the non-blocking send/receive loops that
+//! wait on the socket's `ZMQ_FD`. The pure-Rust engine has the same module
+//! (without the last two: omq sockets are async already).
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use posttroll_core::{Error, Result};
+use posttroll_core::engine::{bind_endpoint, BindAttempt};
+use posttroll_core::{BindSpec, Endpoint, Error, Result};
 use tokio::io::unix::AsyncFd;
 
 pub(crate) use posttroll_core::engine::lock;
@@ -189,4 +193,41 @@ pub(crate) fn check_endpoint(endpoint: &str) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Connects `socket` to `endpoint`.
+pub(crate) fn connect(socket: &zmq::Socket, endpoint: &Endpoint) -> Result<()> {
+    let url = endpoint.to_string();
+    check_endpoint(&url)?;
+    socket.connect(&url).map_err(|e| Error::Connect {
+        endpoint: url.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// Binds `socket` as `spec` says and returns the endpoint bound (a TCP
+/// port 0 replaced by the port picked): core's bind loop with libzmq's
+/// bind.
+pub(crate) fn bind(socket: &zmq::Socket, spec: &BindSpec) -> Result<Endpoint> {
+    bind_endpoint(spec, |candidate| {
+        let url = candidate.to_string();
+        check_endpoint(&url)?;
+        Ok(match socket.bind(&url) {
+            Ok(()) => BindAttempt::Bound(bound_port(socket, candidate.port().unwrap_or(0))),
+            Err(e @ zmq::Error::EADDRINUSE) => BindAttempt::InUse(e.to_string()),
+            Err(e) => BindAttempt::Failed(e.to_string()),
+        })
+    })
+}
+
+/// The TCP port `socket` was last bound to (`ZMQ_LAST_ENDPOINT`), or
+/// `asked` if libzmq does not say.
+fn bound_port(socket: &zmq::Socket, asked: u16) -> u16 {
+    match socket.get_last_endpoint() {
+        Ok(Ok(last)) => last
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or(asked),
+        _ => asked,
+    }
 }
