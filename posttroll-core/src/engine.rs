@@ -16,7 +16,9 @@ use std::time::Duration;
 use crate::address::Endpoint;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::transport::BindSpec;
+use bytes::Bytes;
+
+use crate::transport::{BindSpec, Request};
 
 /// How many random ports a port-0 bind tries (as pyzmq's
 /// `bind_to_random_port`).
@@ -257,6 +259,48 @@ impl TcpKeepalive {
                 count: set(config.tcp_keepalive_cnt),
             },
             _ => TcpKeepalive::System,
+        }
+    }
+}
+
+/// The request in a message a reply (ROUTER) socket on `endpoint` received
+/// from `identity`, or `None` after counting it in `malformed` and logging
+/// it when it is not a request (no envelope delimiter, or no body): what
+/// both engines' reply sockets do with each message.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use posttroll_core::engine::routed_request;
+///
+/// let endpoint = "tcp://127.0.0.1:5000".parse()?;
+/// let mut malformed = 0;
+/// let frames = vec![Bytes::new(), Bytes::from_static(b"ping")];
+/// let request = routed_request(&endpoint, Bytes::from_static(b"id"), frames, None, &mut malformed);
+/// assert_eq!(request.map(|r| r.body), Some(Bytes::from_static(b"ping")));
+/// let junk = vec![Bytes::from_static(b"x")];
+/// assert!(routed_request(&endpoint, Bytes::new(), junk, None, &mut malformed).is_none());
+/// assert_eq!(malformed, 1);
+/// # Ok::<(), posttroll_core::Error>(())
+/// ```
+pub fn routed_request(
+    endpoint: &Endpoint,
+    identity: Bytes,
+    frames: Vec<Bytes>,
+    peer: Option<String>,
+    malformed: &mut u64,
+) -> Option<Request> {
+    match Request::routed(identity, frames, peer) {
+        Ok(request) => Some(request),
+        Err(not) => {
+            *malformed += 1;
+            tracing::debug!(
+                endpoint = %endpoint,
+                peer = not.peer.as_deref().unwrap_or("?"),
+                "dropping a message that is not a request (no envelope delimiter)"
+            );
+            None
         }
     }
 }
