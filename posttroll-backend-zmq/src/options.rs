@@ -69,14 +69,10 @@ pub(crate) fn limit(socket: &zmq::Socket, spec: &BindSpec) -> Result<()> {
 pub struct SocketOptions {
     /// The socket type (`PUB`, `SUB`, `REP`, ...).
     pub socket_type: String,
-    /// `ZMQ_TCP_KEEPALIVE` (-1: the system's default).
-    pub tcp_keepalive: i32,
-    /// `ZMQ_TCP_KEEPALIVE_CNT`.
-    pub tcp_keepalive_cnt: i32,
-    /// `ZMQ_TCP_KEEPALIVE_IDLE`.
-    pub tcp_keepalive_idle: i32,
-    /// `ZMQ_TCP_KEEPALIVE_INTVL`.
-    pub tcp_keepalive_intvl: i32,
+    /// The TCP keepalive, read back from `ZMQ_TCP_KEEPALIVE` and (when
+    /// on) `ZMQ_TCP_KEEPALIVE_IDLE`, `_INTVL`, `_CNT` (-1, the system's
+    /// value: `None`).
+    pub tcp_keepalive: TcpKeepalive,
     /// `ZMQ_SNDHWM`.
     pub send_high_water_mark: i32,
     /// `ZMQ_RCVHWM`.
@@ -94,10 +90,18 @@ impl SocketOptions {
         let e = zmq_error("reading socket options");
         Ok(SocketOptions {
             socket_type: format!("{:?}", socket.get_socket_type().map_err(&e)?),
-            tcp_keepalive: socket.get_tcp_keepalive().map_err(&e)?,
-            tcp_keepalive_cnt: socket.get_tcp_keepalive_cnt().map_err(&e)?,
-            tcp_keepalive_idle: socket.get_tcp_keepalive_idle().map_err(&e)?,
-            tcp_keepalive_intvl: socket.get_tcp_keepalive_intvl().map_err(&e)?,
+            tcp_keepalive: match socket.get_tcp_keepalive().map_err(&e)? {
+                0 => TcpKeepalive::Off,
+                1 => {
+                    let secs = |v: i32| u64::try_from(v).ok().map(Duration::from_secs);
+                    TcpKeepalive::On {
+                        idle: secs(socket.get_tcp_keepalive_idle().map_err(&e)?),
+                        interval: secs(socket.get_tcp_keepalive_intvl().map_err(&e)?),
+                        count: u32::try_from(socket.get_tcp_keepalive_cnt().map_err(&e)?).ok(),
+                    }
+                }
+                _ => TcpKeepalive::System,
+            },
             send_high_water_mark: socket.get_sndhwm().map_err(&e)?,
             receive_high_water_mark: socket.get_rcvhwm().map_err(&e)?,
             linger: socket.get_linger().map_err(&e)?,

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use posttroll_backend_zmq::ZmqTransport;
+use posttroll_core::engine::TcpKeepalive;
 use posttroll_core::{BindSpec, Config, Endpoint, ErrorKind, PubSocket, Security, Transport};
 use posttroll_testkit::conformance::{
     self as suite, ep, hex, next_data, sample_frames, sync, topics, unhex, unique, DEADLINE, PROBE,
@@ -155,13 +156,12 @@ async fn keepalive_options_reach_every_socket() {
         rep.options().unwrap(),
     ] {
         assert_eq!(
-            (
-                options.tcp_keepalive,
-                options.tcp_keepalive_cnt,
-                options.tcp_keepalive_idle,
-                options.tcp_keepalive_intvl
-            ),
-            (1, 7, 61, 11),
+            options.tcp_keepalive,
+            TcpKeepalive::On {
+                idle: Some(Duration::from_secs(61)),
+                interval: Some(Duration::from_secs(11)),
+                count: Some(7),
+            },
             "{options:?}"
         );
         assert_eq!(options.zap_domain, "", "no allow-list, no ZAP");
@@ -185,15 +185,7 @@ async fn keepalive_options_reach_every_socket() {
         .await
         .unwrap();
     let o = plain.options().unwrap();
-    assert_eq!(
-        (
-            o.tcp_keepalive,
-            o.tcp_keepalive_cnt,
-            o.tcp_keepalive_idle,
-            o.tcp_keepalive_intvl
-        ),
-        (-1, -1, -1, -1)
-    );
+    assert_eq!(o.tcp_keepalive, TcpKeepalive::System);
     assert_eq!(o.send_high_water_mark, 1000);
 }
 
