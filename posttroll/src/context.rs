@@ -302,3 +302,43 @@ impl Drop for GlobalContextGuard {
             .unwrap_or_else(PoisonError::into_inner) = self.previous.take();
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_not_compiled_in_names_every_feature_that_adds_it() {
+        // No backend registered: each known one is "not compiled in".
+        let empty = Registry::knowing(KNOWN_BACKENDS);
+        let err = |name: &str| {
+            empty
+                .build_named(name, &Config::default())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            err("unsecure_zmq").contains("`purerust` or `zmq`"),
+            "{}",
+            err("unsecure_zmq")
+        );
+        assert!(err("secure_zmq").contains("`purerust` or `secure-zmq`"));
+        assert!(err("inproc").contains("`inproc`"));
+        let unknown = err("carrier_pigeon");
+        assert!(unknown.contains("posttroll knows"), "{unknown}");
+    }
+
+    #[cfg(any(feature = "zmq", feature = "purerust"))]
+    #[test]
+    fn the_zmq_backends_pair_an_engine_with_multicast_discovery() {
+        let backend = registry()
+            .build(&Config {
+                backend: "unsecure_zmq".into(),
+                ..Config::default()
+            })
+            .unwrap();
+        assert_eq!(backend.name, "unsecure_zmq");
+        assert!(format!("{:?}", backend.discovery).contains("Multicast"));
+    }
+}
