@@ -37,7 +37,8 @@
 //!
 //! Everything runs on tokio primitives, with no background task, thread or
 //! sleep; it works on current-thread and multi-thread runtimes. Networks are
-//! isolated from each other: [`factory`] uses [`InprocNetwork::global`],
+//! isolated from each other: the `posttroll` facade uses
+//! [`InprocNetwork::global`],
 //! tests that want isolation create their own [`InprocNetwork::new`].
 
 use std::collections::{HashMap, VecDeque};
@@ -51,10 +52,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use posttroll_core::engine::lock;
 use posttroll_core::{
-    Backend, BackendFactory, BindSpec, Config, ConnectionState, DatagramReceiver, DatagramSender,
-    Delivery, Discovery, Endpoint, Error, EventSink, PubOptions, PubSocket, ReplySocket, ReplyTo,
-    Result, Security, SubSocket, Transport,
+    Backend, BindSpec, Config, ConnectionState, DatagramReceiver, DatagramSender, Delivery,
+    Discovery, Endpoint, Error, EventSink, PubOptions, PubSocket, ReplySocket, ReplyTo, Result,
+    Security, SubSocket, Transport,
 };
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -70,12 +72,6 @@ pub const MAX_DATAGRAM: usize = 1024;
 /// How many datagrams a discovery receiver holds before dropping new ones
 /// (as a full UDP socket buffer does).
 const RECEIVER_QUEUE: usize = 4096;
-
-/// The factory registered under `inproc`: a backend on
-/// [`InprocNetwork::global`].
-pub fn factory() -> BackendFactory {
-    Arc::new(|config| Ok(InprocNetwork::global().backend(config)))
-}
 
 /// Where a socket lives on the in-memory network: TCP by port only.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -93,10 +89,6 @@ impl Key {
             Endpoint::Inproc(name) => Key::Inproc(name.clone()),
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A request on its way to a reply socket, with where its answer goes.
@@ -387,7 +379,8 @@ impl InprocNetwork {
         InprocNetwork::default()
     }
 
-    /// The process-wide network [`factory`] builds its backends on.
+    /// The process-wide network (the one the `posttroll` facade's `inproc`
+    /// backend uses).
     pub fn global() -> InprocNetwork {
         static GLOBAL: OnceLock<InprocNetwork> = OnceLock::new();
         GLOBAL.get_or_init(InprocNetwork::new).clone()

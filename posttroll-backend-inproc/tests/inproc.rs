@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use posttroll_backend_inproc::{factory, InprocNetwork};
+use posttroll_backend_inproc::InprocNetwork;
 use posttroll_core::{
     BindSpec, Config, Delivery, Discovery, Endpoint, ErrorKind, PubOptions, PubSocket, ReplyTo,
     Security, SubSocket, Transport,
@@ -616,12 +616,10 @@ async fn drop_cleans_up() {
 }
 
 #[tokio::test]
-async fn factory_uses_the_global_network() {
-    let backend = factory()(&Config::default()).unwrap();
-    assert_eq!(backend.name, "inproc");
-    assert_eq!(backend.transport.engine(), "inproc");
+async fn the_global_network_is_shared() {
+    let t: Arc<dyn Transport> = Arc::new(InprocNetwork::global().transport());
+    assert_eq!(t.engine(), "inproc");
     let global = InprocNetwork::global();
-    let t = backend.transport;
     let p = publ(&t, "inproc://factory-test-unique").await;
     assert!(global
         .bound_endpoints()

@@ -27,7 +27,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use posttroll_backend_purerust::omq_tokio::{Message, Options, Socket, SocketType};
+use omq_tokio::{Message, Options, Socket, SocketType};
 use posttroll_backend_purerust::PureRustTransport;
 use posttroll_core::{BindSpec, Config, Endpoint, PubOptions, Security, Transport};
 

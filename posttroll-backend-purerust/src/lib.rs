@@ -5,11 +5,10 @@
 //! `posttroll-backend-zmq`: a publisher announces `unsecure_zmq` or
 //! `secure_zmq` whatever engine serves it.
 //!
-//! [`factory`] builds the backend registered as `unsecure_zmq`, and
-//! [`secure_factory`] the one registered as `secure_zmq` (when the config's
-//! `engine` is `purerust`, or unset where both engines are compiled in): a
-//! [`PureRustTransport`] and the UDP multicast discovery of
-//! `posttroll-discovery-multicast`.
+//! [`PureRustTransport::new`] makes the transport of `unsecure_zmq`, and
+//! [`PureRustTransport::secure`] the one of `secure_zmq` (used when the
+//! config's `engine` is `purerust`, or unset where both engines are compiled
+//! in); the `posttroll` facade pairs it with a discovery.
 //!
 //! # Sockets
 //!
@@ -46,7 +45,7 @@
 //! with an allow-list they are refused.
 //!
 //! [`Security::Curve`] sockets need a [`CurveConfig`] (see
-//! [`PureRustTransportBuilder::curve`]; [`secure_factory`] makes it from
+//! [`PureRustTransportBuilder::curve`]; [`PureRustTransport::secure`] makes it from
 //! the config's key settings): server sockets (PUB, REP) use the key pair
 //! of `server_secret_key_file` and admit the clients that posttroll-core's
 //! `ClientKeyPolicy` admits (a key in a `*.key` file of
@@ -140,12 +139,12 @@
 
 pub mod auth;
 mod curve;
+mod options;
 mod pubsub;
 mod reqrep;
+mod util;
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
@@ -155,17 +154,20 @@ use bytes::Bytes;
 use omq_tokio::{KeepAlive, MechanismSetup, Options, Socket, SocketType};
 use posttroll_core::requesters::{request_with_retry, RequesterPool};
 use posttroll_core::{
-    Backend, BackendFactory, BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket,
-    Result, Security, SubSocket, Transport,
+    BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket, Result, Security,
+    SubSocket, Transport,
 };
 
 pub use curve::CurveConfig;
+pub use options::SocketOptions;
 /// The omq crate this engine is built on.
-pub use omq_tokio;
 pub use pubsub::{PurePubSocket, PureSubSocket};
 pub use reqrep::PureReplySocket;
 
 use auth::{Gate, IpAllowList};
+use options::{keepalive_from_config, limit};
+pub(crate) use util::omq_error;
+use util::{bind, connect};
 
 /// The name the plain backend is registered and announced under.
 pub const BACKEND_NAME: &str = "unsecure_zmq";
@@ -183,89 +185,13 @@ pub const SERVER_LINGER: Duration = Duration::from_millis(100);
 
 pub use posttroll_core::requesters::{KEPT_REQUESTERS, KEPT_REQUESTER_CHANCE, REQUESTER_IDLE};
 
-/// How many random ports a port-0 bind tries (as pyzmq's
-/// `bind_to_random_port`).
-pub const RANDOM_PORT_TRIES: usize = 100;
+pub use posttroll_core::engine::RANDOM_PORT_TRIES;
 
 /// How often a subscriber whose handshake a server refused tries again.
 pub const REFUSED_RETRY: Duration = Duration::from_secs(1);
 
 /// The largest queue omq has (`Some(0)`, "unbounded", maps to it).
 const UNBOUNDED_HWM: u32 = 1 << 20;
-
-/// The factory registered under `unsecure_zmq` when the pure-Rust engine
-/// is chosen: a [`PureRustTransport`] with the configuration's keepalive
-/// options and allow-list, and the UDP multicast discovery.
-pub fn factory() -> BackendFactory {
-    Arc::new(|config: &Config| {
-        let transport = PureRustTransport::new(config)?;
-        let discovery = posttroll_discovery_multicast::MulticastDiscovery::new(config)?;
-        Ok(Backend {
-            name: BACKEND_NAME.to_owned(),
-            transport: Arc::new(transport),
-            discovery: Arc::new(discovery),
-        })
-    })
-}
-
-/// The factory registered under `secure_zmq` when the pure-Rust engine is
-/// chosen: a [`PureRustTransport`] whose [`Security::Curve`] sockets use the
-/// configured key files and client-key folder ([`CurveConfig::from_config`]),
-/// and the UDP multicast discovery.
-pub fn secure_factory() -> BackendFactory {
-    Arc::new(|config: &Config| {
-        let transport = PureRustTransport::builder(config)
-            .curve(CurveConfig::from_config(config)?)
-            .build()?;
-        let discovery = posttroll_discovery_multicast::MulticastDiscovery::new(config)?;
-        Ok(Backend {
-            name: SECURE_BACKEND_NAME.to_owned(),
-            transport: Arc::new(transport),
-            discovery: Arc::new(discovery),
-        })
-    })
-}
-
-/// The TCP keepalive omq applies to every TCP connection of a socket, from
-/// the configuration's four keys (see the crate docs).
-pub fn keepalive_from_config(config: &Config) -> KeepAlive {
-    keepalive_with_defaults(config, &system_keepalive())
-}
-
-/// The system's keepalive settings (idle s, interval s, count), read from
-/// `/proc/sys/net/ipv4`, else Linux's defaults.
-fn system_keepalive() -> (u64, u64, u32) {
-    let read = |name: &str| {
-        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-    };
-    (
-        read("tcp_keepalive_time").unwrap_or(7200),
-        read("tcp_keepalive_intvl").unwrap_or(75),
-        read("tcp_keepalive_probes")
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(9),
-    )
-}
-
-fn keepalive_with_defaults(config: &Config, system: &(u64, u64, u32)) -> KeepAlive {
-    let set = |v: Option<i32>| v.filter(|v| *v >= 0);
-    match config.tcp_keepalive {
-        Some(0) => KeepAlive::Disabled,
-        Some(v) if v > 0 => {
-            let secs = |v: Option<i32>, default: u64| {
-                Duration::from_secs(set(v).map_or(default, |v| u64::from(v.unsigned_abs())))
-            };
-            KeepAlive::Enabled {
-                idle: secs(config.tcp_keepalive_idle, system.0),
-                intvl: secs(config.tcp_keepalive_intvl, system.1),
-                cnt: set(config.tcp_keepalive_cnt).map_or(system.2, i32::unsigned_abs),
-            }
-        }
-        _ => KeepAlive::Default,
-    }
-}
 
 /// Builds a [`PureRustTransport`] with extension hooks.
 #[derive(Debug, Clone)]
@@ -383,57 +309,6 @@ enum Role {
     Client,
 }
 
-/// A snapshot of the omq options a socket was made with, for diagnostics
-/// and tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SocketOptions {
-    /// The socket type (`Pub`, `Sub`, `Rep`, `Req`).
-    pub socket_type: String,
-    /// The TCP keepalive applied to its connections.
-    pub tcp_keepalive: KeepAlive,
-    /// The send high-water mark (frames).
-    pub send_high_water_mark: u32,
-    /// The receive high-water mark (frames).
-    pub receive_high_water_mark: u32,
-    /// `xpub_nodrop` (publishers that wait rather than drop).
-    pub no_drop: bool,
-    /// The linger on close.
-    pub linger: Option<Duration>,
-    /// The largest frame accepted from a peer.
-    pub max_message_size: Option<usize>,
-    /// The ZMTP heartbeat: PING interval and the silence that closes the
-    /// connection (subscribers and requesters).
-    pub heartbeat: Option<(Duration, Duration)>,
-    /// The security mechanism: `NULL`, `NULL` with an admission check
-    /// (`NULL+auth`), `CURVE-server`, `CURVE-client`.
-    pub mechanism: String,
-}
-
-impl SocketOptions {
-    fn of(kind: SocketType, options: &Options) -> SocketOptions {
-        SocketOptions {
-            socket_type: format!("{kind:?}"),
-            tcp_keepalive: options.tcp_keepalive,
-            send_high_water_mark: options.send_hwm,
-            receive_high_water_mark: options.recv_hwm,
-            no_drop: options.xpub_nodrop,
-            linger: options.linger,
-            max_message_size: options.max_message_size,
-            heartbeat: options
-                .heartbeat_interval
-                .map(|i| (i, options.heartbeat_timeout.unwrap_or(i))),
-            mechanism: match &options.mechanism {
-                MechanismSetup::Null => "NULL",
-                MechanismSetup::NullServer { .. } => "NULL+auth",
-                MechanismSetup::CurveServer { .. } => "CURVE-server",
-                MechanismSetup::CurveClient { .. } => "CURVE-client",
-                _ => "other",
-            }
-            .to_owned(),
-        }
-    }
-}
-
 /// A new socket and the options it was made with.
 struct Opened {
     socket: Socket,
@@ -448,6 +323,20 @@ impl PureRustTransport {
     /// As [`PureRustTransportBuilder::build`].
     pub fn new(config: &Config) -> Result<PureRustTransport> {
         PureRustTransportBuilder::new(config).build()
+    }
+
+    /// A transport for `secure_zmq`: its [`Security::Curve`] sockets use
+    /// the configured key files and client-key folder
+    /// ([`CurveConfig::from_config`]), with the keepalive options and
+    /// allow-list of `config`.
+    ///
+    /// # Errors
+    ///
+    /// As [`CurveConfig::from_config`] and [`PureRustTransportBuilder::build`].
+    pub fn secure(config: &Config) -> Result<PureRustTransport> {
+        PureRustTransportBuilder::new(config)
+            .curve(CurveConfig::from_config(config)?)
+            .build()
     }
 
     /// A builder, for the extension hooks.
@@ -766,163 +655,5 @@ impl PureRustTransport {
                 .requesters
                 .keep(endpoint, security, handle.id(), socket);
         }
-    }
-}
-
-/// Applies a bind's own size limit, when it has one.
-fn limit(options: Options, spec: &BindSpec) -> Options {
-    match spec.max_message_size {
-        Some(max) => options.max_message_size(usize::try_from(max).unwrap_or(usize::MAX)),
-        None => options,
-    }
-}
-
-/// Maps an omq error to ours, saying what was being done.
-pub(crate) fn omq_error(context: &'static str) -> impl Fn(omq_tokio::Error) -> Error {
-    move |e| match e {
-        omq_tokio::Error::Closed => Error::closed(format!("the socket ({context})")),
-        omq_tokio::Error::Io(io) => Error::io(context, io),
-        other => Error::io(context, std::io::Error::other(other)),
-    }
-}
-
-/// Connects `socket` to `endpoint` (succeeds before the peer exists).
-async fn connect(socket: &Socket, endpoint: &Endpoint) -> Result<()> {
-    let url = endpoint.to_string();
-    let parsed: omq_tokio::Endpoint = url.parse().map_err(|e| Error::InvalidAddress {
-        address: url.clone(),
-        reason: format!("{e}"),
-    })?;
-    socket.connect(parsed).await.map_err(|e| Error::Connect {
-        endpoint: url.clone(),
-        reason: e.to_string(),
-    })
-}
-
-/// A random number for port picking (no RNG crate: std's per-process
-/// random hash keys, mixed with the clock).
-fn random_u64() -> u64 {
-    let mut hasher = RandomState::new().build_hasher();
-    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        hasher.write_u128(t.as_nanos());
-    }
-    hasher.finish()
-}
-
-/// True when a bind failed because the address is taken.
-fn in_use(e: &omq_tokio::Error) -> bool {
-    match e {
-        omq_tokio::Error::Io(io) => io.kind() == std::io::ErrorKind::AddrInUse,
-        other => other.to_string().to_ascii_lowercase().contains("in use"),
-    }
-}
-
-/// Binds `socket` as `spec` says and returns the endpoint bound (a TCP
-/// port 0 replaced by the port picked; the host kept as given).
-async fn bind(socket: &Socket, spec: &BindSpec) -> Result<Endpoint> {
-    let bind_error = |endpoint: &str, reason: String| Error::Bind {
-        endpoint: endpoint.to_owned(),
-        reason,
-    };
-    let parse = |endpoint: &Endpoint| {
-        let url = endpoint.to_string();
-        url.parse::<omq_tokio::Endpoint>()
-            .map_err(|e| Error::InvalidAddress {
-                address: url.clone(),
-                reason: e.to_string(),
-            })
-            .map(|parsed| (url, parsed))
-    };
-    let port_of = |bound: &omq_tokio::Endpoint, asked: u16| match bound {
-        omq_tokio::Endpoint::Tcp { port, .. } => *port,
-        _ => asked,
-    };
-    match &spec.endpoint {
-        Endpoint::Tcp { port: 0, .. } => {
-            let (min, max) = spec.port_range;
-            let lo = u32::from(min).max(1);
-            let hi = max.min(65536);
-            let range = format!("[{min}, {max})");
-            if lo >= hi {
-                return Err(bind_error(
-                    &spec.endpoint.to_string(),
-                    format!("the port range {range} is empty: check pub_min_port/pub_max_port"),
-                ));
-            }
-            for _ in 0..RANDOM_PORT_TRIES {
-                let offset = random_u64() % u64::from(hi - lo);
-                let port = u16::try_from(u64::from(lo) + offset).unwrap_or(u16::MAX);
-                let (url, parsed) = parse(&spec.endpoint.with_port(port))?;
-                match socket.bind(parsed).await {
-                    Ok(bound) => return Ok(spec.endpoint.with_port(port_of(&bound, port))),
-                    Err(e) if in_use(&e) => continue,
-                    Err(e) => return Err(bind_error(&url, e.to_string())),
-                }
-            }
-            Err(bind_error(
-                &spec.endpoint.to_string(),
-                format!(
-                    "no free port in the range {range} after {RANDOM_PORT_TRIES} tries: \
-                     widen pub_min_port/pub_max_port"
-                ),
-            ))
-        }
-        endpoint => {
-            let (url, parsed) = parse(endpoint)?;
-            let bound = socket
-                .bind(parsed)
-                .await
-                .map_err(|e| bind_error(&url, e.to_string()))?;
-            Ok(match endpoint {
-                Endpoint::Tcp { port, .. } => endpoint.with_port(port_of(&bound, *port)),
-                other => other.clone(),
-            })
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keepalive_follows_libzmq() {
-        let system = (7200, 75, 9);
-        let with = |k, cnt, idle, intvl| Config {
-            tcp_keepalive: k,
-            tcp_keepalive_cnt: cnt,
-            tcp_keepalive_idle: idle,
-            tcp_keepalive_intvl: intvl,
-            ..Config::default()
-        };
-        assert_eq!(
-            keepalive_with_defaults(&Config::default(), &system),
-            KeepAlive::Default
-        );
-        // Without tcp_keepalive = 1 the others are ignored, as by libzmq.
-        assert_eq!(
-            keepalive_with_defaults(&with(Some(-1), Some(3), Some(4), Some(5)), &system),
-            KeepAlive::Default
-        );
-        assert_eq!(
-            keepalive_with_defaults(&with(Some(0), Some(3), None, None), &system),
-            KeepAlive::Disabled
-        );
-        assert_eq!(
-            keepalive_with_defaults(&with(Some(1), Some(7), Some(61), Some(11)), &system),
-            KeepAlive::Enabled {
-                idle: Duration::from_secs(61),
-                intvl: Duration::from_secs(11),
-                cnt: 7
-            }
-        );
-        assert_eq!(
-            keepalive_with_defaults(&with(Some(1), None, Some(61), Some(-1)), &system),
-            KeepAlive::Enabled {
-                idle: Duration::from_secs(61),
-                intvl: Duration::from_secs(75),
-                cnt: 9
-            }
-        );
     }
 }

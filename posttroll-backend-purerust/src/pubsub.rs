@@ -11,6 +11,7 @@ use omq_tokio::{
     DisconnectReason, Message, MonitorEvent, MonitorRecvError, MonitorStream, PeerInfo, Socket,
     TrySendError,
 };
+use posttroll_core::engine::lock;
 use posttroll_core::{ConnectionState, Endpoint, Error, EventSink, PubSocket, Result, SubSocket};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -69,11 +70,7 @@ impl PurePubSocket {
     }
 
     fn stop_monitor(&self) {
-        let monitor = self
-            .monitor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let monitor = lock(&self.monitor).take();
         if let Some(monitor) = monitor {
             monitor.abort();
         }

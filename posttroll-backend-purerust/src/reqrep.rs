@@ -12,6 +12,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use omq_tokio::{IdentitySocket, Message, Socket, TrySendError};
+use posttroll_core::engine::routed_request;
 use posttroll_core::{Delivery, Endpoint, Error, ReplySocket, ReplyTo, Request, Result};
 
 use crate::{omq_error, SocketOptions};
@@ -114,16 +115,11 @@ impl ReplySocket for PureReplySocket {
             while let Some(part) = message.pop_front() {
                 frames.push(part);
             }
-            match Request::routed(identity.to_bytes(), frames, peer) {
-                Ok(request) => return Ok(request),
-                Err(not) => {
-                    self.malformed += 1;
-                    tracing::debug!(
-                        endpoint = %self.endpoint,
-                        peer = not.peer.as_deref().unwrap_or("?"),
-                        "dropping a message that is not a request (no envelope delimiter)"
-                    );
-                }
+            let identity = identity.to_bytes();
+            if let Some(request) =
+                routed_request(&self.endpoint, identity, frames, peer, &mut self.malformed)
+            {
+                return Ok(request);
             }
         }
     }

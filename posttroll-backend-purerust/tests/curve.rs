@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use posttroll_backend_purerust::{secure_factory, CurveConfig, PureRustTransport};
+use posttroll_backend_purerust::{CurveConfig, PureRustTransport};
 use posttroll_backend_securezmq::SecureZmqTransport;
 use posttroll_core::keystore::zpl;
 use posttroll_core::{BindSpec, Config, ErrorKind, PubSocket, Security, SubSocket, Transport};
@@ -182,10 +182,10 @@ async fn missing_key_settings_are_named() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("client_secret_key_file"), "{err}");
-    // The factory builds it all from the config.
-    let backend = secure_factory()(&keys.config).unwrap();
-    assert_eq!(backend.name, "secure_zmq");
-    assert_eq!(backend.transport.engine(), "purerust");
+    // `secure` builds it all from the config.
+    let secure = PureRustTransport::secure(&keys.config).unwrap();
+    assert!(secure.curve().is_some());
+    assert_eq!(secure.engine(), "purerust");
 }
 
 // ---------------------------------------------------------------- pyzmq

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use posttroll_backend_zmq::{zmq, ZmqTransport};
+use posttroll_backend_zmq::ZmqTransport;
 use posttroll_core::{BindSpec, Config, Endpoint, PubOptions, Security, Transport};
 use posttroll_testkit::conformance::{hex, unhex, PY_PUB, PY_SUB};
 use posttroll_testkit::python::{self, PythonProcess};

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use posttroll_backend_purerust::omq_tokio::KeepAlive;
-use posttroll_backend_purerust::{factory, PureRustTransport};
+use posttroll_backend_purerust::PureRustTransport;
+use posttroll_core::engine::TcpKeepalive;
 use posttroll_core::{
     BindSpec, Config, Endpoint, ErrorKind, PubOptions, PubSocket, Security, Transport,
 };
@@ -128,10 +128,10 @@ async fn socket_options_follow_the_config() {
     let mut rep_spec = BindSpec::new(ep("tcp://127.0.0.1:0"));
     rep_spec.max_message_size = Some(65536);
     let rep = t.bind_rep(rep_spec).await.unwrap();
-    let keepalive = KeepAlive::Enabled {
-        idle: Duration::from_secs(61),
-        intvl: Duration::from_secs(11),
-        cnt: 7,
+    let keepalive = TcpKeepalive::On {
+        idle: Some(Duration::from_secs(61)),
+        interval: Some(Duration::from_secs(11)),
+        count: Some(7),
     };
     for options in [publisher.options(), subscriber.options(), rep.options()] {
         assert_eq!(options.tcp_keepalive, keepalive, "{options:?}");
@@ -173,7 +173,7 @@ async fn socket_options_follow_the_config() {
     };
     let plain = transport().bind_pub(spec).await.unwrap();
     let o = plain.options();
-    assert_eq!(o.tcp_keepalive, KeepAlive::Default);
+    assert_eq!(o.tcp_keepalive, TcpKeepalive::System);
     assert_eq!((o.send_high_water_mark, o.no_drop), (1 << 20, true));
 }
 
@@ -504,15 +504,13 @@ async fn close_and_drop_never_hang() {
     assert!(start.elapsed() < Duration::from_secs(1));
 }
 
-// ---------------------------------------------------------------- factory
+// ---------------------------------------------------------------- constructor
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn factory_builds_unsecure_zmq() {
-    let backend = factory()(&Config::default()).unwrap();
-    assert_eq!(backend.name, "unsecure_zmq");
-    assert_eq!(backend.transport.engine(), "purerust");
-    let publisher = backend
-        .transport
+async fn new_builds_the_purerust_transport() {
+    let transport = PureRustTransport::new(&Config::default()).unwrap();
+    assert_eq!(transport.engine(), "purerust");
+    let publisher = transport
         .bind_publisher(BindSpec::new(ep("tcp://127.0.0.1:0")))
         .await
         .unwrap();

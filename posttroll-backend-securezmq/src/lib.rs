@@ -62,28 +62,18 @@ use std::fmt;
 use std::sync::Arc;
 
 use posttroll_backend_zmq::zap::{ZapDecision, ZapPolicy, ZapRequest};
-use posttroll_backend_zmq::{zmq, SocketSecurity, ZmqTransport};
+use posttroll_backend_zmq::{zmq_error, SocketSecurity, ZmqTransport};
 use posttroll_core::keystore::{
     Admission, AdmissionCounts, ClientKeyPolicy, FileKeyStore, KeyStore, PublicKey,
 };
 #[cfg(doc)]
 use posttroll_core::Security;
-use posttroll_core::{Backend, BackendFactory, Config, Error, Result};
+use posttroll_core::{Config, Result};
 
 pub use monitor::HandshakeMonitor;
 
 /// The name this backend is registered and announced under.
 pub const BACKEND_NAME: &str = "secure_zmq";
-
-/// The factory registered under `secure_zmq`: a [`SecureZmqTransport`] and
-/// the UDP multicast discovery.
-pub fn factory() -> BackendFactory {
-    Arc::new(|config: &Config| SecureZmqTransport::new(config)?.into_backend(config))
-}
-
-fn zmq_error(what: &'static str) -> impl Fn(zmq::Error) -> Error {
-    move |e| Error::Security(format!("{what}: {e}"))
-}
 
 /// The ZAP side: libzmq's requests answered by a [`ClientKeyPolicy`].
 #[derive(Debug, Clone)]
@@ -274,19 +264,11 @@ impl SecureZmqTransport {
         self.monitor.failures()
     }
 
-    /// The [`Backend`] of this transport and the UDP multicast discovery of
-    /// `config`.
-    ///
-    /// # Errors
-    ///
-    /// The discovery's (a bad multicast group or interface).
-    pub fn into_backend(self, config: &Config) -> Result<Backend> {
-        let discovery = posttroll_discovery_multicast::MulticastDiscovery::new(config)?;
-        Ok(Backend {
-            name: BACKEND_NAME.to_owned(),
-            transport: Arc::new(self.transport),
-            discovery: Arc::new(discovery),
-        })
+    /// The libzmq transport with the CURVE hooks, for the `posttroll`
+    /// facade to pair with a discovery (the hooks keep the policy and the
+    /// monitor alive).
+    pub fn into_transport(self) -> ZmqTransport {
+        self.transport
     }
 }
 

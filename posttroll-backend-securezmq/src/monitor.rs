@@ -2,10 +2,11 @@
 //! sockets, which libzmq reports only through `zmq_socket_monitor`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
-use posttroll_backend_zmq::zmq;
+use posttroll_backend_zmq::zmq_error;
+use posttroll_core::engine::lock;
 use posttroll_core::{Error, Result};
 
 /// The events watched on every CURVE server socket.
@@ -13,14 +14,6 @@ const EVENTS: i32 = zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as i32
     | zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32
     | zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32
     | zmq::SocketEvent::MONITOR_STOPPED as i32;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn zmq_error(what: &'static str) -> impl Fn(zmq::Error) -> Error {
-    move |e| Error::io(what, std::io::Error::other(e))
-}
 
 /// The monitor thread.
 #[derive(Default)]

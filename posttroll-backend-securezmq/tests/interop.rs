@@ -38,12 +38,14 @@ fn spawn(args: &[&str], config: &Config, keys: &Keys) -> PythonProcess {
 /// A facade context on this crate's libzmq engine (whatever engine the
 /// facade would pick by default).
 fn secure_context(config: &Config) -> Context {
-    let backend = SecureZmqTransport::new(config)
-        .unwrap()
-        .into_backend(config)
-        .unwrap();
-    assert_eq!(backend.name, "secure_zmq");
-    Context::with_backend(config.clone(), backend)
+    let config = Config {
+        engine: Some("libzmq".into()),
+        ..config.clone()
+    };
+    let ctx = Context::new(config).unwrap();
+    assert_eq!(ctx.backend_name(), "secure_zmq");
+    assert_eq!(ctx.transport().engine(), "libzmq");
+    ctx
 }
 
 async fn expect_line(peer: &PythonProcess, prefix: &str) -> String {

@@ -28,7 +28,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use posttroll::backend::PubSocket;
 use posttroll::Context;
-use posttroll_backend_zmq::zmq;
 use posttroll_core::keystore::{KeyPair, PublicKey};
 use posttroll_core::{BindSpec, Config, Endpoint, Security};
 use posttroll_testkit::{assert_test_engine, with_test_engine};

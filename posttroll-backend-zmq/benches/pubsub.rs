@@ -29,7 +29,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use posttroll_backend_zmq::{zmq, ZmqTransport};
+use posttroll_backend_zmq::ZmqTransport;
 use posttroll_core::{BindSpec, Config, Endpoint, PubOptions, Security, Transport};
 
 const SIZE: usize = 420;

@@ -2,9 +2,9 @@
 //! REQ/REP on the system libzmq (crate `zmq` 0.9), wire-compatible with the
 //! Python reference (posttroll on pyzmq).
 //!
-//! [`factory`] builds the backend registered as `unsecure_zmq`: a
-//! [`ZmqTransport`] and the UDP multicast discovery of
-//! `posttroll-discovery-multicast`.
+//! [`ZmqTransport::new`] makes the transport of `unsecure_zmq` (used when
+//! the config's `engine` is `libzmq`); the `posttroll` facade pairs it with
+//! a discovery.
 //!
 //! # Sockets
 //!
@@ -18,17 +18,22 @@
 //! Endpoints are `tcp://host:port`, `ipc:///path` and `inproc://name`.
 //! **`inproc://` reaches only sockets of the same libzmq context, that is of
 //! the same [`ZmqTransport`]** (and its clones): two transports in one
-//! process cannot talk over `inproc://`. [`factory`] builds a new transport,
-//! so a new context, for every backend it builds.
+//! process cannot talk over `inproc://`. Each [`ZmqTransport::new`] is a new
+//! libzmq context.
 //!
 //! A TCP port 0 binds a random free port of [`BindSpec::port_range`]
-//! (`[pub_min_port, pub_max_port)`), trying random ports up to 100 times as
-//! pyzmq's `bind_to_random_port` does, and the socket's endpoint reports the
-//! port bound (`ZMQ_LAST_ENDPOINT`).
+//! (`[pub_min_port, pub_max_port)`), trying random ports up to
+//! [`RANDOM_PORT_TRIES`] times as pyzmq's `bind_to_random_port` does
+//! (posttroll-core's `engine::bind_endpoint`, shared with the pure-Rust
+//! engine); the socket's endpoint reports the port bound
+//! (`ZMQ_LAST_ENDPOINT`).
 //!
-//! Every socket gets the four TCP keepalive options of the [`Config`]
-//! (`tcp_keepalive`, `tcp_keepalive_cnt`, `tcp_keepalive_idle`,
-//! `tcp_keepalive_intvl`) that are set.
+//! TCP keepalive: the [`Config`]'s four keys as posttroll-core's
+//! `engine::TcpKeepalive` reads them: `tcp_keepalive` = 1 sets
+//! `ZMQ_TCP_KEEPALIVE` and those of `tcp_keepalive_cnt`,
+//! `tcp_keepalive_idle`, `tcp_keepalive_intvl` that are set; 0 turns it
+//! off; unset or -1 leaves every option alone (libzmq ignores the other
+//! three then anyway).
 //!
 //! With a non-empty `authorized_client_addresses`, the host names are
 //! resolved to IPs when the transport is created, a ZAP handler thread
@@ -213,31 +218,31 @@
 //! ```
 
 mod ffi;
+mod options;
 mod pubsub;
 mod reqrep;
 mod util;
 pub mod zap;
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use posttroll_core::engine::TcpKeepalive;
 use posttroll_core::requesters::{request_with_retry, RequesterPool};
 use posttroll_core::{
-    Backend, BackendFactory, BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket,
-    Result, Security, SubSocket, Transport,
+    BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket, Result, Security,
+    SubSocket, Transport,
 };
 
+pub use options::SocketOptions;
+use options::{apply_keepalive, duration_ms, limit};
 pub use pubsub::{ZmqPubSocket, ZmqSubSocket, SUBSCRIPTION_DRAIN_INTERVAL};
 pub use reqrep::ZmqReplySocket;
-/// The `zmq` crate this backend is built on (for [`SocketSecurity`] hooks).
-pub use zmq;
-
-use util::{check_endpoint, zmq_error};
+pub use util::zmq_error;
+use util::{bind, connect};
 use zap::{AllOf, IpAllowList, ZapHandler, ZapPolicy};
 
 /// The name this backend is registered and announced under.
@@ -252,73 +257,7 @@ pub const SERVER_LINGER: Duration = Duration::from_millis(100);
 
 pub use posttroll_core::requesters::{KEPT_REQUESTERS, KEPT_REQUESTER_CHANCE, REQUESTER_IDLE};
 
-/// How many random ports a port-0 bind tries (as pyzmq's
-/// `bind_to_random_port`).
-pub const RANDOM_PORT_TRIES: usize = 100;
-
-/// The factory registered under `unsecure_zmq`: a [`ZmqTransport`] with
-/// the configuration's keepalive options and allow-list, and the UDP
-/// multicast discovery.
-pub fn factory() -> BackendFactory {
-    Arc::new(|config: &Config| {
-        let transport = ZmqTransport::new(config)?;
-        let discovery = posttroll_discovery_multicast::MulticastDiscovery::new(config)?;
-        Ok(Backend {
-            name: BACKEND_NAME.to_owned(),
-            transport: Arc::new(transport),
-            discovery: Arc::new(discovery),
-        })
-    })
-}
-
-/// The TCP keepalive options set on every socket (`None`: left alone).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Keepalive {
-    /// `ZMQ_TCP_KEEPALIVE` (config `tcp_keepalive`).
-    pub keepalive: Option<i32>,
-    /// `ZMQ_TCP_KEEPALIVE_CNT` (config `tcp_keepalive_cnt`).
-    pub count: Option<i32>,
-    /// `ZMQ_TCP_KEEPALIVE_IDLE` (config `tcp_keepalive_idle`).
-    pub idle: Option<i32>,
-    /// `ZMQ_TCP_KEEPALIVE_INTVL` (config `tcp_keepalive_intvl`).
-    pub interval: Option<i32>,
-}
-
-impl Keepalive {
-    /// The options a configuration sets.
-    pub fn from_config(config: &Config) -> Keepalive {
-        Keepalive {
-            keepalive: config.tcp_keepalive,
-            count: config.tcp_keepalive_cnt,
-            idle: config.tcp_keepalive_idle,
-            interval: config.tcp_keepalive_intvl,
-        }
-    }
-
-    fn apply(&self, socket: &zmq::Socket) -> Result<()> {
-        if let Some(v) = self.keepalive {
-            socket.set_tcp_keepalive(v).map_err(zmq_error(
-                "setting ZMQ_TCP_KEEPALIVE (config tcp_keepalive)",
-            ))?;
-        }
-        if let Some(v) = self.count {
-            socket.set_tcp_keepalive_cnt(v).map_err(zmq_error(
-                "setting ZMQ_TCP_KEEPALIVE_CNT (config tcp_keepalive_cnt)",
-            ))?;
-        }
-        if let Some(v) = self.idle {
-            socket.set_tcp_keepalive_idle(v).map_err(zmq_error(
-                "setting ZMQ_TCP_KEEPALIVE_IDLE (config tcp_keepalive_idle)",
-            ))?;
-        }
-        if let Some(v) = self.interval {
-            socket.set_tcp_keepalive_intvl(v).map_err(zmq_error(
-                "setting ZMQ_TCP_KEEPALIVE_INTVL (config tcp_keepalive_intvl)",
-            ))?;
-        }
-        Ok(())
-    }
-}
+pub use posttroll_core::engine::RANDOM_PORT_TRIES;
 
 /// A security layer for the sockets of one [`Security`] level: called once
 /// on every new socket that uses it, before it binds or connects, to set
@@ -343,7 +282,7 @@ pub const MIN_SUBSCRIBER_RCVHWM: u32 = 16;
 /// Builds a [`ZmqTransport`] with extension hooks (the CURVE backend's).
 #[derive(Debug, Clone)]
 pub struct ZmqTransportBuilder {
-    keepalive: Keepalive,
+    keepalive: TcpKeepalive,
     authorized: Vec<String>,
     zap_policy: Option<Arc<dyn ZapPolicy>>,
     curve: Option<Arc<dyn SocketSecurity>>,
@@ -357,7 +296,7 @@ impl ZmqTransportBuilder {
     /// of `config`.
     pub fn new(config: &Config) -> ZmqTransportBuilder {
         ZmqTransportBuilder {
-            keepalive: Keepalive::from_config(config),
+            keepalive: TcpKeepalive::from_config(config),
             authorized: config.authorized_client_addresses.clone(),
             zap_policy: None,
             curve: None,
@@ -447,7 +386,7 @@ pub struct ZmqTransport {
 
 struct Shared {
     context: zmq::Context,
-    keepalive: Keepalive,
+    keepalive: TcpKeepalive,
     subscriber_rcvhwm: Option<i32>,
     /// `ZMQ_MAXMSGSIZE` of every socket (config `max_message_size`).
     max_message_size: i64,
@@ -559,7 +498,7 @@ impl ZmqTransport {
                 .set_heartbeat_ttl(ms(timeout).min(6_553_500))
                 .map_err(zmq_error("setting ZMQ_HEARTBEAT_TTL"))?;
         }
-        self.shared.keepalive.apply(&socket)?;
+        apply_keepalive(self.shared.keepalive, &socket)?;
         if endpoint.host().is_some_and(|h| h.contains(':')) {
             socket
                 .set_ipv6(true)
@@ -783,151 +722,5 @@ impl ZmqTransport {
         if !endpoint.is_inproc() {
             self.shared.requesters.keep(endpoint, security, (), socket);
         }
-    }
-}
-
-/// A duration in whole milliseconds for a libzmq option.
-fn duration_ms(d: Duration) -> i32 {
-    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
-}
-
-/// Applies a bind's own size limit (`ZMQ_MAXMSGSIZE`), when it has one.
-fn limit(socket: &zmq::Socket, spec: &BindSpec) -> Result<()> {
-    if let Some(max) = spec.max_message_size {
-        socket
-            .set_maxmsgsize(i64::try_from(max).unwrap_or(i64::MAX))
-            .map_err(zmq_error("setting ZMQ_MAXMSGSIZE"))?;
-    }
-    Ok(())
-}
-
-/// Connects `socket` to `endpoint`.
-pub(crate) fn connect(socket: &zmq::Socket, endpoint: &Endpoint) -> Result<()> {
-    let url = endpoint.to_string();
-    check_endpoint(&url)?;
-    socket.connect(&url).map_err(|e| Error::Connect {
-        endpoint: url.clone(),
-        reason: e.to_string(),
-    })
-}
-
-/// A random number for port picking (no RNG crate: std's per-process
-/// random hash keys, mixed with the clock).
-fn random_u64() -> u64 {
-    let mut hasher = RandomState::new().build_hasher();
-    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        hasher.write_u128(t.as_nanos());
-    }
-    hasher.finish()
-}
-
-/// Binds `socket` as `spec` says and returns the endpoint bound (a TCP
-/// port 0 replaced by the port picked).
-fn bind(socket: &zmq::Socket, spec: &BindSpec) -> Result<Endpoint> {
-    let bind_error = |endpoint: &str, reason: String| Error::Bind {
-        endpoint: endpoint.to_owned(),
-        reason,
-    };
-    match &spec.endpoint {
-        Endpoint::Tcp { port: 0, .. } => {
-            let (min, max) = spec.port_range;
-            let lo = u32::from(min).max(1);
-            let hi = max.min(65536);
-            let range = format!("[{min}, {max})");
-            if lo >= hi {
-                return Err(bind_error(
-                    &spec.endpoint.to_string(),
-                    format!("the port range {range} is empty: check pub_min_port/pub_max_port"),
-                ));
-            }
-            for _ in 0..RANDOM_PORT_TRIES {
-                let offset = random_u64() % u64::from(hi - lo);
-                let port = u16::try_from(u64::from(lo) + offset).unwrap_or(u16::MAX);
-                let candidate = spec.endpoint.with_port(port);
-                let url = candidate.to_string();
-                check_endpoint(&url)?;
-                match socket.bind(&url) {
-                    Ok(()) => return Ok(spec.endpoint.with_port(bound_port(socket, port))),
-                    Err(zmq::Error::EADDRINUSE) => continue,
-                    Err(e) => return Err(bind_error(&url, e.to_string())),
-                }
-            }
-            Err(bind_error(
-                &spec.endpoint.to_string(),
-                format!(
-                    "no free port in the range {range} after {RANDOM_PORT_TRIES} tries: \
-                     widen pub_min_port/pub_max_port"
-                ),
-            ))
-        }
-        endpoint => {
-            let url = endpoint.to_string();
-            check_endpoint(&url)?;
-            socket
-                .bind(&url)
-                .map_err(|e| bind_error(&url, e.to_string()))?;
-            Ok(match endpoint {
-                Endpoint::Tcp { port, .. } => endpoint.with_port(bound_port(socket, *port)),
-                other => other.clone(),
-            })
-        }
-    }
-}
-
-/// The TCP port `socket` was last bound to (`ZMQ_LAST_ENDPOINT`), or
-/// `asked` if libzmq does not say.
-fn bound_port(socket: &zmq::Socket, asked: u16) -> u16 {
-    match socket.get_last_endpoint() {
-        Ok(Ok(last)) => last
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse().ok())
-            .unwrap_or(asked),
-        _ => asked,
-    }
-}
-
-/// A snapshot of a socket's ZeroMQ options, for diagnostics and tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SocketOptions {
-    /// The socket type (`PUB`, `SUB`, `REP`, ...).
-    pub socket_type: String,
-    /// `ZMQ_TCP_KEEPALIVE` (-1: the system's default).
-    pub tcp_keepalive: i32,
-    /// `ZMQ_TCP_KEEPALIVE_CNT`.
-    pub tcp_keepalive_cnt: i32,
-    /// `ZMQ_TCP_KEEPALIVE_IDLE`.
-    pub tcp_keepalive_idle: i32,
-    /// `ZMQ_TCP_KEEPALIVE_INTVL`.
-    pub tcp_keepalive_intvl: i32,
-    /// `ZMQ_SNDHWM`.
-    pub send_high_water_mark: i32,
-    /// `ZMQ_RCVHWM`.
-    pub receive_high_water_mark: i32,
-    /// `ZMQ_LINGER` in milliseconds.
-    pub linger: i32,
-    /// `ZMQ_ZAP_DOMAIN` (empty: no ZAP).
-    pub zap_domain: String,
-    /// `ZMQ_MECHANISM` (`ZMQ_NULL`, `ZMQ_CURVE`, ...).
-    pub mechanism: String,
-}
-
-impl SocketOptions {
-    fn read(socket: &zmq::Socket) -> Result<SocketOptions> {
-        let e = zmq_error("reading socket options");
-        Ok(SocketOptions {
-            socket_type: format!("{:?}", socket.get_socket_type().map_err(&e)?),
-            tcp_keepalive: socket.get_tcp_keepalive().map_err(&e)?,
-            tcp_keepalive_cnt: socket.get_tcp_keepalive_cnt().map_err(&e)?,
-            tcp_keepalive_idle: socket.get_tcp_keepalive_idle().map_err(&e)?,
-            tcp_keepalive_intvl: socket.get_tcp_keepalive_intvl().map_err(&e)?,
-            send_high_water_mark: socket.get_sndhwm().map_err(&e)?,
-            receive_high_water_mark: socket.get_rcvhwm().map_err(&e)?,
-            linger: socket.get_linger().map_err(&e)?,
-            zap_domain: match socket.get_zap_domain().map_err(&e)? {
-                Ok(s) => s,
-                Err(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            },
-            mechanism: format!("{:?}", socket.get_mechanism().map_err(&e)?),
-        })
     }
 }

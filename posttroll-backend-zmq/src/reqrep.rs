@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use posttroll_core::engine::routed_request;
 use posttroll_core::{Delivery, Endpoint, Error, ReplySocket, ReplyTo, Request, Result};
 
 use crate::util::{self, into_bytes, zmq_error, Registered};
@@ -127,16 +128,10 @@ impl ReplySocket for ZmqReplySocket {
                 continue;
             };
             let identity = frames.remove(0);
-            match Request::routed(identity, frames, peer) {
-                Ok(request) => return Ok(request),
-                Err(not) => {
-                    self.malformed += 1;
-                    tracing::debug!(
-                        endpoint = %self.endpoint,
-                        peer = not.peer.as_deref().unwrap_or("?"),
-                        "dropping a message that is not a request (no envelope delimiter)"
-                    );
-                }
+            if let Some(request) =
+                routed_request(&self.endpoint, identity, frames, peer, &mut self.malformed)
+            {
+                return Ok(request);
             }
         }
     }

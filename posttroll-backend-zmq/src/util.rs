@@ -1,21 +1,22 @@
-//! The plumbing shared by every socket: error mapping, the mutex-guarded
-//! libzmq socket registered with tokio, and the non-blocking send/receive
-//! loops that wait on the socket's `ZMQ_FD`.
+//! The plumbing of every socket: libzmq errors mapped to ours, connecting
+//! and binding a libzmq socket to an [`Endpoint`] (binding through
+//! posttroll-core's random-port loop), the mutex-guarded libzmq socket
+//! registered with tokio, and the non-blocking send/receive loops that
+//! wait on the socket's `ZMQ_FD`. The pure-Rust engine has the same module
+//! (without the last two: omq sockets are async already).
 
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use posttroll_core::{Error, Result};
+use posttroll_core::engine::{bind_endpoint, BindAttempt};
+use posttroll_core::{BindSpec, Endpoint, Error, Result};
 use tokio::io::unix::AsyncFd;
 
-/// Locks a mutex, ignoring poisoning (the data are libzmq sockets and
-/// queues, which a panic elsewhere leaves consistent).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(crate) use posttroll_core::engine::lock;
 
-/// Maps a libzmq error to an [`Error::Io`] saying what was being done.
-pub(crate) fn zmq_error(context: &'static str) -> impl Fn(zmq::Error) -> Error {
+/// Maps a libzmq error to an [`Error::Io`] saying what was being done
+/// (for this crate and `posttroll-backend-securezmq`).
+pub fn zmq_error(context: &'static str) -> impl Fn(zmq::Error) -> Error {
     move |e| Error::io(context, std::io::Error::other(e))
 }
 
@@ -84,7 +85,7 @@ pub(crate) fn deregister(io: Registered) -> zmq::Socket {
     io.into_inner()
         .socket
         .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Waits until the socket's `ZMQ_FD` signals, then clears the readiness.
@@ -192,4 +193,41 @@ pub(crate) fn check_endpoint(endpoint: &str) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Connects `socket` to `endpoint`.
+pub(crate) fn connect(socket: &zmq::Socket, endpoint: &Endpoint) -> Result<()> {
+    let url = endpoint.to_string();
+    check_endpoint(&url)?;
+    socket.connect(&url).map_err(|e| Error::Connect {
+        endpoint: url.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// Binds `socket` as `spec` says and returns the endpoint bound (a TCP
+/// port 0 replaced by the port picked): core's bind loop with libzmq's
+/// bind.
+pub(crate) fn bind(socket: &zmq::Socket, spec: &BindSpec) -> Result<Endpoint> {
+    bind_endpoint(spec, |candidate| {
+        let url = candidate.to_string();
+        check_endpoint(&url)?;
+        Ok(match socket.bind(&url) {
+            Ok(()) => BindAttempt::Bound(bound_port(socket, candidate.port().unwrap_or(0))),
+            Err(e @ zmq::Error::EADDRINUSE) => BindAttempt::InUse(e.to_string()),
+            Err(e) => BindAttempt::Failed(e.to_string()),
+        })
+    })
+}
+
+/// The TCP port `socket` was last bound to (`ZMQ_LAST_ENDPOINT`), or
+/// `asked` if libzmq does not say.
+fn bound_port(socket: &zmq::Socket, asked: u16) -> u16 {
+    match socket.get_last_endpoint() {
+        Ok(Ok(last)) => last
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or(asked),
+        _ => asked,
+    }
 }

@@ -24,13 +24,13 @@
 //! assert!(matches!(list.authenticate(&request), ZapDecision::Deny { .. }));
 //! ```
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+pub use posttroll_core::engine::IpAllowList;
 use posttroll_core::{Error, Result};
 
 use crate::util::{lock, zmq_error};
@@ -112,57 +112,13 @@ pub trait ZapPolicy: Send + Sync + fmt::Debug + 'static {
     fn authenticate(&self, request: &ZapRequest) -> ZapDecision;
 }
 
-/// Admits only peers whose IP is in a list (`authorized_client_addresses`).
-/// A peer with no IP (an IPC peer) is refused, as the reference's
-/// authenticator refuses it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IpAllowList {
-    ips: BTreeSet<IpAddr>,
-}
-
-impl IpAllowList {
-    /// Resolves host names and IP literals to the list of admitted IPs.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidAddress`] naming the host that does not resolve.
-    pub fn resolve(hosts: &[String]) -> Result<IpAllowList> {
-        Ok(IpAllowList {
-            ips: posttroll_core::keystore::resolve_hosts(hosts)?,
-        })
-    }
-
-    /// The admitted IPs.
-    pub fn ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        self.ips.iter().copied()
-    }
-
-    /// True when `ip` is admitted.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        // An IPv4 client on a dual-stack socket shows as `::ffff:a.b.c.d`.
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        self.ips.contains(&ip)
-    }
-}
-
 impl ZapPolicy for IpAllowList {
     fn authenticate(&self, request: &ZapRequest) -> ZapDecision {
-        match request.peer_ip() {
-            Some(ip) if self.contains(ip) => ZapDecision::Allow {
+        match self.check(request.peer_ip(), &request.address) {
+            Ok(()) => ZapDecision::Allow {
                 user_id: String::new(),
             },
-            Some(ip) => ZapDecision::Deny {
-                reason: format!("{ip} is not in authorized_client_addresses"),
-            },
-            None => ZapDecision::Deny {
-                reason: format!(
-                    "peer '{}' has no IP address to check against authorized_client_addresses",
-                    request.address
-                ),
-            },
+            Err(reason) => ZapDecision::Deny { reason },
         }
     }
 }

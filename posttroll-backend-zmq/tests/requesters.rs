@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use posttroll_backend_zmq::{zmq, ZmqTransport};
+use posttroll_backend_zmq::ZmqTransport;
 use posttroll_core::{Config, Endpoint, ErrorKind, Security, Transport};
 
 const TIMEOUT: Duration = Duration::from_secs(5);

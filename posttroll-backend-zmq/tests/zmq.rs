@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use posttroll_backend_zmq::{factory, zmq, ZmqTransport};
+use posttroll_backend_zmq::ZmqTransport;
+use posttroll_core::engine::TcpKeepalive;
 use posttroll_core::{BindSpec, Config, Endpoint, ErrorKind, PubSocket, Security, Transport};
 use posttroll_testkit::conformance::{
     self as suite, ep, hex, next_data, sample_frames, sync, topics, unhex, unique, DEADLINE, PROBE,
@@ -155,13 +156,12 @@ async fn keepalive_options_reach_every_socket() {
         rep.options().unwrap(),
     ] {
         assert_eq!(
-            (
-                options.tcp_keepalive,
-                options.tcp_keepalive_cnt,
-                options.tcp_keepalive_idle,
-                options.tcp_keepalive_intvl
-            ),
-            (1, 7, 61, 11),
+            options.tcp_keepalive,
+            TcpKeepalive::On {
+                idle: Some(Duration::from_secs(61)),
+                interval: Some(Duration::from_secs(11)),
+                count: Some(7),
+            },
             "{options:?}"
         );
         assert_eq!(options.zap_domain, "", "no allow-list, no ZAP");
@@ -185,15 +185,7 @@ async fn keepalive_options_reach_every_socket() {
         .await
         .unwrap();
     let o = plain.options().unwrap();
-    assert_eq!(
-        (
-            o.tcp_keepalive,
-            o.tcp_keepalive_cnt,
-            o.tcp_keepalive_idle,
-            o.tcp_keepalive_intvl
-        ),
-        (-1, -1, -1, -1)
-    );
+    assert_eq!(o.tcp_keepalive, TcpKeepalive::System);
     assert_eq!(o.send_high_water_mark, 1000);
 }
 
@@ -475,15 +467,13 @@ async fn close_and_drop_never_hang() {
         .expect("dropping the transport and its sockets hung");
 }
 
-// ---------------------------------------------------------------- factory
+// ---------------------------------------------------------------- constructor
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn factory_builds_unsecure_zmq() {
-    let backend = factory()(&Config::default()).unwrap();
-    assert_eq!(backend.name, "unsecure_zmq");
-    assert_eq!(backend.transport.engine(), "libzmq");
-    let publisher = backend
-        .transport
+async fn new_builds_the_libzmq_transport() {
+    let transport = ZmqTransport::new(&Config::default()).unwrap();
+    assert_eq!(transport.engine(), "libzmq");
+    let publisher = transport
         .bind_publisher(BindSpec::new(ep("tcp://127.0.0.1:0")))
         .await
         .unwrap();

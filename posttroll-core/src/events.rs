@@ -138,7 +138,7 @@ impl ConnectionState {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, StateInner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        crate::engine::lock(&self.inner)
     }
 
     /// Installs the sink; when the socket is connected already, the sink

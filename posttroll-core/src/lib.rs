@@ -14,6 +14,7 @@
 pub mod address;
 pub mod config;
 pub mod discovery;
+pub mod engine;
 pub mod error;
 pub mod events;
 pub mod keystore;
@@ -32,7 +33,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use events::{ConnectionEvent, ConnectionState, EventSink};
 pub use keystore::{KeyPair, KeyStore, PublicKey, SecretKey};
 pub use message::{Data, DateTime, Message, MessageError, Value};
-pub use registry::{Backend, BackendFactory, Registry};
+pub use registry::{Backend, BackendFactory, KnownBackend, Registry};
 pub use transport::{
     BindSpec, Delivery, PubOptions, PubSocket, ReplySocket, ReplyTo, Request, Security, SubSocket,
     Transport,

@@ -1,8 +1,10 @@
 //! The backend registry: the `backend` config key → a compiled-in backend.
 //!
-//! Each backend crate offers a factory; the `posttroll` facade installs the
-//! ones its cargo features compiled in (as sqlx's drivers), and
-//! [`Registry::build`] picks one by name.
+//! A generic table: the `posttroll` facade composes each backend it
+//! compiled in (a transport of an engine crate and a discovery), registers
+//! it under its name with the backends it knows ([`Registry::knowing`]),
+//! and [`Registry::build`] picks one by name. Which backends exist and which
+//! cargo features add them is the facade's knowledge, not this crate's.
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,13 +14,9 @@ use crate::discovery::Discovery;
 use crate::error::{Error, Result};
 use crate::transport::Transport;
 
-/// The backends posttroll knows, with the cargo feature of the `posttroll`
-/// facade that compiles each in.
-pub const KNOWN_BACKENDS: &[(&str, &str)] = &[
-    ("unsecure_zmq", "zmq"),
-    ("secure_zmq", "secure-zmq"),
-    ("inproc", "inproc"),
-];
+/// A backend name and the cargo features that can compile it in (any one
+/// of them), for the error naming a backend that is not compiled in.
+pub type KnownBackend = (&'static str, &'static [&'static str]);
 
 /// A built backend: its transport and its discovery channel.
 #[derive(Debug, Clone)]
@@ -48,6 +46,7 @@ pub type BackendFactory = Arc<dyn Fn(&Config) -> Result<Backend> + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct Registry {
     entries: Vec<(String, BackendFactory)>,
+    known: &'static [KnownBackend],
 }
 
 impl fmt::Debug for Registry {
@@ -60,6 +59,15 @@ impl Registry {
     /// An empty registry.
     pub fn new() -> Registry {
         Registry::default()
+    }
+
+    /// An empty registry whose errors name `known` backends and the cargo
+    /// features that add the missing one.
+    pub fn knowing(known: &'static [KnownBackend]) -> Registry {
+        Registry {
+            entries: Vec::new(),
+            known,
+        }
     }
 
     /// Installs (or replaces) the factory of backend `name`.
@@ -80,19 +88,26 @@ impl Registry {
     }
 
     /// Builds backend `name` with `config`; an unknown or not compiled-in
-    /// name is an error listing the available ones and the cargo feature
-    /// that adds the missing one.
+    /// name is an error listing the available ones and (for a name of
+    /// [`Registry::knowing`]) the cargo features that add the missing one.
     pub fn build_named(&self, name: &str, config: &Config) -> Result<Backend> {
         match self.entries.iter().find(|(n, _)| n == name) {
             Some((_, factory)) => factory(config),
             None => {
-                let hint = match KNOWN_BACKENDS.iter().find(|(n, _)| *n == name) {
-                    Some((_, feature)) => format!(
-                        "; '{name}' is not compiled in: enable the cargo feature `{feature}` of the `posttroll` crate"
+                let hint = match self.known.iter().find(|(n, _)| *n == name) {
+                    Some((_, features)) => format!(
+                        "; '{name}' is not compiled in: enable the cargo feature {} of the \
+                         `posttroll` crate",
+                        features
+                            .iter()
+                            .map(|f| format!("`{f}`"))
+                            .collect::<Vec<_>>()
+                            .join(" or ")
                     ),
+                    None if self.known.is_empty() => String::new(),
                     None => format!(
                         "; posttroll knows {:?}",
-                        KNOWN_BACKENDS.iter().map(|(n, _)| *n).collect::<Vec<_>>()
+                        self.known.iter().map(|(n, _)| *n).collect::<Vec<_>>()
                     ),
                 };
                 Err(Error::UnknownBackend {

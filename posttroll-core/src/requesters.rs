@@ -96,7 +96,7 @@ impl<S, K: PartialEq> RequesterPool<S, K> {
     /// Locks the list, ignoring poisoning (socket handles stay consistent
     /// whatever panicked elsewhere).
     fn lock(&self) -> MutexGuard<'_, Vec<Kept<S, K>>> {
-        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+        crate::engine::lock(&self.kept)
     }
 }
 

@@ -34,7 +34,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use posttroll::Config;
@@ -57,9 +57,7 @@ print(v)
 sys.exit(0 if v == sys.argv[1] else 3)
 ";
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use posttroll_core::engine::lock;
 
 /// The interpreters tried, in order: `$PTRS_PYTHON` when set (then only
 /// it: a deliberate choice is not second-guessed), else

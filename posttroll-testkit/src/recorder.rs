@@ -24,7 +24,7 @@
 //!   address publisher if one runs there; [`Recorder::records`] tells them
 //!   apart by endpoint.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use posttroll::{Context, Endpoint, Message};
@@ -72,9 +72,7 @@ struct Inner {
     record: Mutex<Vec<TappedFrame>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use posttroll_core::engine::lock;
 
 /// A context on a new, isolated in-process network (see [`inproc_config`])
 /// and a [`Recorder`] of that network: everything published through the

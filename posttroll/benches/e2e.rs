@@ -64,7 +64,6 @@ use posttroll::nameserver::get_pub_address;
 use posttroll::publisher::Publisher;
 use posttroll::subscriber::Subscriber;
 use posttroll::{Config, Context, DateTime, Message, Security, Value};
-use posttroll_backend_zmq::zmq;
 use posttroll_nameserver::NameServer;
 
 /// How long a receiver waits for the next message before declaring the

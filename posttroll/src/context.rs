@@ -4,7 +4,20 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 
 use posttroll_core::{Backend, Config, Discovery, Registry, Result, Security, Transport};
 
+/// The backends posttroll knows, with the cargo features of this crate that
+/// compile each in (any one of them): the one place that knows them.
+const KNOWN_BACKENDS: &[posttroll_core::KnownBackend] = &[
+    ("unsecure_zmq", &["purerust", "zmq"]),
+    ("secure_zmq", &["purerust", "secure-zmq"]),
+    ("inproc", &["inproc"]),
+];
+
 /// The backends compiled into this build, by name (the `backend` config key).
+///
+/// This is where a backend is composed: a transport of an engine crate
+/// (chosen by the `engine` config key among the engines compiled in) and a
+/// discovery (UDP multicast for the zmq backends, the in-process bus for
+/// `inproc`). The engine crates make transports only.
 ///
 /// # Examples
 ///
@@ -14,44 +27,89 @@ use posttroll_core::{Backend, Config, Discovery, Registry, Result, Security, Tra
 /// ```
 pub fn registry() -> Registry {
     #[allow(unused_mut)]
-    let mut registry = Registry::new();
+    let mut registry = Registry::knowing(KNOWN_BACKENDS);
     #[cfg(feature = "inproc")]
-    registry.register("inproc", posttroll_backend_inproc::factory());
+    registry.register(
+        posttroll_backend_inproc::BACKEND_NAME,
+        Arc::new(|_config: &Config| {
+            let network = posttroll_backend_inproc::InprocNetwork::global();
+            Ok(Backend {
+                name: posttroll_backend_inproc::BACKEND_NAME.to_owned(),
+                transport: Arc::new(network.transport()),
+                discovery: Arc::new(network.discovery()),
+            })
+        }),
+    );
     #[cfg(any(feature = "zmq", feature = "purerust"))]
     {
-        let plain = vec![
+        let plain: Vec<(&'static str, TransportFactory)> = vec![
             #[cfg(feature = "purerust")]
-            ("purerust", posttroll_backend_purerust::factory()),
+            (
+                "purerust",
+                Box::new(|config: &Config| {
+                    Ok(
+                        Arc::new(posttroll_backend_purerust::PureRustTransport::new(config)?)
+                            as Arc<dyn Transport>,
+                    )
+                }),
+            ),
             #[cfg(feature = "zmq")]
-            ("libzmq", posttroll_backend_zmq::factory()),
+            (
+                "libzmq",
+                Box::new(|config: &Config| {
+                    Ok(Arc::new(posttroll_backend_zmq::ZmqTransport::new(config)?)
+                        as Arc<dyn Transport>)
+                }),
+            ),
         ];
         registry.register("unsecure_zmq", by_engine("unsecure_zmq", plain));
     }
     #[cfg(any(feature = "secure-zmq", feature = "purerust"))]
     {
-        let secure = vec![
+        let secure: Vec<(&'static str, TransportFactory)> = vec![
             #[cfg(feature = "purerust")]
-            ("purerust", posttroll_backend_purerust::secure_factory()),
+            (
+                "purerust",
+                Box::new(|config: &Config| {
+                    Ok(
+                        Arc::new(posttroll_backend_purerust::PureRustTransport::secure(
+                            config,
+                        )?) as Arc<dyn Transport>,
+                    )
+                }),
+            ),
             #[cfg(feature = "secure-zmq")]
-            ("libzmq", posttroll_backend_securezmq::factory()),
+            (
+                "libzmq",
+                Box::new(|config: &Config| {
+                    Ok(Arc::new(
+                        posttroll_backend_securezmq::SecureZmqTransport::new(config)?
+                            .into_transport(),
+                    ) as Arc<dyn Transport>)
+                }),
+            ),
         ];
         registry.register("secure_zmq", by_engine("secure_zmq", secure));
     }
     registry
 }
 
+/// Makes the transport of one engine.
+#[cfg(any(feature = "zmq", feature = "purerust"))]
+type TransportFactory = Box<dyn Fn(&Config) -> Result<Arc<dyn Transport>> + Send + Sync>;
+
 /// The engines posttroll knows for the zmq backends, with the cargo feature
 /// of this crate that compiles each in.
 #[cfg(any(feature = "zmq", feature = "purerust"))]
 const KNOWN_ENGINES: &[(&str, &str)] = &[("purerust", "purerust"), ("libzmq", "zmq")];
 
-/// A factory for `backend` that builds it on the engine the config's
-/// `engine` key names, or, when unset, on the first of `engines` (the
-/// pure-Rust one where it is compiled in).
+/// A factory for `backend`: the transport of the engine the config's
+/// `engine` key names (when unset, the first of `engines`: the pure-Rust
+/// one where it is compiled in) and the UDP multicast discovery.
 #[cfg(any(feature = "zmq", feature = "purerust"))]
 fn by_engine(
     backend: &'static str,
-    engines: Vec<(&'static str, posttroll_core::BackendFactory)>,
+    engines: Vec<(&'static str, TransportFactory)>,
 ) -> posttroll_core::BackendFactory {
     Arc::new(move |config: &Config| {
         let chosen = match config.engine.as_deref() {
@@ -59,7 +117,13 @@ fn by_engine(
             Some(name) => engines.iter().find(|(engine, _)| *engine == name),
         };
         match chosen {
-            Some((_, factory)) => factory(config),
+            Some((_, transport)) => Ok(Backend {
+                name: backend.to_owned(),
+                transport: transport(config)?,
+                discovery: Arc::new(posttroll_discovery_multicast::MulticastDiscovery::new(
+                    config,
+                )?),
+            }),
             None => {
                 let name = config.engine.as_deref().unwrap_or_default();
                 let hint = match KNOWN_ENGINES.iter().find(|(e, _)| *e == name) {
@@ -236,5 +300,45 @@ impl Drop for GlobalContextGuard {
         *GLOBAL_OVERRIDE
             .write()
             .unwrap_or_else(PoisonError::into_inner) = self.previous.take();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_not_compiled_in_names_every_feature_that_adds_it() {
+        // No backend registered: each known one is "not compiled in".
+        let empty = Registry::knowing(KNOWN_BACKENDS);
+        let err = |name: &str| {
+            empty
+                .build_named(name, &Config::default())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            err("unsecure_zmq").contains("`purerust` or `zmq`"),
+            "{}",
+            err("unsecure_zmq")
+        );
+        assert!(err("secure_zmq").contains("`purerust` or `secure-zmq`"));
+        assert!(err("inproc").contains("`inproc`"));
+        let unknown = err("carrier_pigeon");
+        assert!(unknown.contains("posttroll knows"), "{unknown}");
+    }
+
+    #[cfg(any(feature = "zmq", feature = "purerust"))]
+    #[test]
+    fn the_zmq_backends_pair_an_engine_with_multicast_discovery() {
+        let backend = registry()
+            .build(&Config {
+                backend: "unsecure_zmq".into(),
+                ..Config::default()
+            })
+            .unwrap();
+        assert_eq!(backend.name, "unsecure_zmq");
+        assert!(format!("{:?}", backend.discovery).contains("Multicast"));
     }
 }

@@ -187,7 +187,7 @@ impl ClientKeyPolicy {
     }
 
     fn lock(&self) -> MutexGuard<'_, Cache> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+        crate::engine::lock(&self.cache)
     }
 
     /// Re-reads the folder if its listing changed since the last read.
