@@ -414,6 +414,7 @@ fn help_documents_every_flag() {
         "publish",
         "subscribe",
         "lookup",
+        "logger",
         "--config <FILE>",
         "--verbose",
     ] {
@@ -469,4 +470,83 @@ fn help_documents_every_flag() {
     ] {
         assert!(lookup.contains(item), "{item} missing from:\n{lookup}");
     }
+}
+
+/// A Rust program logs through `posttroll::log_publisher`, announced to the
+/// nameserver; `posttroll logger` finds it through the nameserver's address
+/// events and prints its records as the reference's `pytroll-logger` does.
+#[test]
+fn logger_prints_what_a_program_logs_through_the_log_publisher() {
+    use std::io::BufRead;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let net = Net::new();
+    let _ns = net.nameserver(&[]);
+    let mut logger = Guard(
+        net.command(POSTTROLL)
+            .args(["logger", "-s", "127.0.0.1", "-p"])
+            .arg(net.address_publish_port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr_pipe = logger.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr_pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let config = posttroll_testkit::with_test_engine(posttroll::Config {
+        backend: "unsecure_zmq".into(),
+        nameserver_port: net.nameserver_port,
+        broadcast_port: net.broadcast_port,
+        address_publish_port: net.address_publish_port,
+        own_ip: Some("127.0.0.1".into()),
+        ..posttroll::Config::default()
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let seen = rt.block_on(async {
+        let ctx = posttroll::Context::new(config).unwrap();
+        let (publisher, layer) = posttroll::log_publisher::LogPublisher::builder("rustapp")
+            .nameservers(["127.0.0.1"])
+            .context(ctx)
+            .start()
+            .await
+            .unwrap();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let seen = loop {
+            tracing::dispatcher::with_default(&dispatch, || {
+                tracing::warn!(target: "rustapp::io", file = "a.nc", "disk almost full");
+                tracing::debug!(target: "rustapp::io", "not shown without -v");
+            });
+            let found = lines
+                .try_iter()
+                .find(|l| l.contains("log/WARNING/rustapp.io"));
+            if let Some(line) = found {
+                break line;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "posttroll logger printed nothing of the program's log"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        drop(dispatch);
+        publisher.stop().await.unwrap();
+        seen
+    });
+    assert!(seen.starts_with('['), "{seen}");
+    assert!(seen.contains(" WARNING "), "{seen}");
+    assert!(seen.contains("disk almost full file=\"a.nc\""), "{seen}");
+    assert!(lines.try_iter().all(|l| !l.contains("not shown")));
 }

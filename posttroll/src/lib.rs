@@ -90,6 +90,8 @@ pub mod blocking;
 mod context;
 pub mod discovery;
 pub mod listener;
+#[cfg(feature = "log-publisher")]
+pub mod log_publisher;
 pub mod nameserver;
 pub mod publisher;
 pub mod subscriber;

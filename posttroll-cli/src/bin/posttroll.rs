@@ -1,7 +1,7 @@
 //! `posttroll`: publish, subscribe and look up publishers from the command
 //! line.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -53,6 +53,11 @@ enum Command {
     /// Ask the nameserver for the publishers of a service; prints them as
     /// one line of JSON (a list of address records).
     Lookup(LookupArgs),
+    /// Print the log messages of every publisher (those of the reference's
+    /// `PytrollHandler` and of `posttroll::log_publisher`), as the
+    /// reference's `pytroll-logger`: info and above, debug ones and other
+    /// messages too with -v.
+    Logger(LoggerArgs),
 }
 
 /// Messages come either from --subject (with --type and --data) or, with
@@ -208,6 +213,22 @@ struct SubscribeArgs {
 }
 
 #[derive(Debug, Args)]
+struct LoggerArgs {
+    /// Log to this file instead of stderr, renamed FILE.YYYY-MM-DD at
+    /// midnight (7 kept), as the reference's time-rotated log file.
+    #[arg(short = 'r', long, value_name = "FILE")]
+    rotated: Option<PathBuf>,
+
+    /// The nameserver whose address events tell the publishers.
+    #[arg(short = 's', long, value_name = "HOST", default_value = "localhost")]
+    server: String,
+
+    /// The port of the nameserver's address events.
+    #[arg(short = 'p', long, value_name = "PORT", default_value_t = 16543)]
+    port: u16,
+}
+
+#[derive(Debug, Args)]
 struct LookupArgs {
     /// The service (publisher name or alias); empty or absent: every
     /// publisher.
@@ -268,6 +289,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Publish(args) => publish(ctx, args, &mut shutdown).await,
         Command::Subscribe(args) => subscribe(ctx, args, cli.verbose > 0, &mut shutdown).await,
+        Command::Logger(args) => logger(ctx, args, cli.verbose > 0, &mut shutdown).await,
         Command::Lookup(args) => tokio::select! {
             result = lookup(ctx, args) => result,
             name = shutdown.recv() => Err(format!("{name} received; lookup abandoned")),
@@ -755,4 +777,113 @@ fn address_table(addresses: &[Address]) -> String {
         table.push('\n');
     }
     table
+}
+
+/// `posttroll logger`: the reference's `pytroll-logger`.
+async fn logger(
+    ctx: Context,
+    args: LoggerArgs,
+    verbose: bool,
+    shutdown: &mut Shutdown,
+) -> Result<ExitCode, String> {
+    let config = posttroll::Config {
+        address_publish_port: args.port,
+        ..ctx.config().clone()
+    };
+    let ctx = Context::new(config).map_err(|e| format!("cannot set up the backend: {e}"))?;
+    let mut out: Box<dyn Write + Send> = match &args.rotated {
+        Some(path) => Box::new(
+            posttroll_cli::logging::RotatingFile::open(path)
+                .map_err(|e| format!("cannot log to {}: {e}", path.display()))?,
+        ),
+        None => Box::new(std::io::stderr()),
+    };
+    let color = args.rotated.is_none() && std::io::stderr().is_terminal();
+    let subscriber = NSSubscriber::builder()
+        .services([""])
+        .addr_listener(true)
+        .nameserver(args.server.as_str())
+        .context(ctx)
+        .start()
+        .await
+        .map_err(|e| format!("cannot subscribe: {e}"))?;
+    let result = loop {
+        let msg = tokio::select! {
+            msg = subscriber.recv(None) => msg,
+            name = shutdown.recv() => {
+                tracing::info!("{name} received; stopping");
+                break Ok(ExitCode::SUCCESS);
+            }
+        };
+        let msg = match msg {
+            Ok(Some(msg)) => msg,
+            Ok(None) => continue,
+            Err(e) => break Err(format!("receiving: {e}")),
+        };
+        let Some(line) = logger_line(&msg, verbose, color) else {
+            continue;
+        };
+        if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+            break Err(format!("cannot write the log: {e}"));
+        }
+    };
+    if let Err(e) = subscriber.stop().await {
+        tracing::warn!("stopping the subscriber: {e}");
+    }
+    let _ = writeln!(
+        std::io::stdout(),
+        "Thanks for using pytroll/logger. See you soon on www.pytroll.org!"
+    );
+    result
+}
+
+/// The line `pytroll-logger` prints for `msg`, `[asctime LEVEL] subject
+/// sender data time`; `None` when not shown (debug ones without
+/// `verbose`).
+fn logger_line(msg: &Message, verbose: bool, color: bool) -> Option<String> {
+    let data = match (&msg.data, msg.data.as_text()) {
+        (_, Some(text)) => text.to_owned(),
+        (data, None) => match data.as_json() {
+            Some(value) => value.to_json().to_string(),
+            None => "[binary]".to_owned(),
+        },
+    };
+    let (level, text) = match msg.msg_type() {
+        "log.debug" | "log.info" | "log.warning" | "log.error" | "log.critical" => (
+            msg.msg_type()[4..].to_ascii_uppercase(),
+            format!(
+                "{} {} {} {}",
+                msg.subject(),
+                msg.sender(),
+                data,
+                msg.time.isoformat()
+            ),
+        ),
+        other => (
+            "DEBUG".to_owned(),
+            format!(
+                "{} {} {other} {data} {}",
+                msg.subject(),
+                msg.sender(),
+                msg.time.isoformat()
+            ),
+        ),
+    };
+    if level == "DEBUG" && !verbose {
+        return None;
+    }
+    let shown = if color {
+        let code = match level.as_str() {
+            "WARNING" => 33,
+            "INFO" => 32,
+            "DEBUG" => 34,
+            "CRITICAL" => 35,
+            _ => 31,
+        };
+        format!("\x1b[1;{code}m{level}\x1b[0m")
+    } else {
+        level
+    };
+    let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S,%3f");
+    Some(format!("[{now} {shown:<19}] {text}"))
 }
