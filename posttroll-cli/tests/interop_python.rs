@@ -102,3 +102,156 @@ fn the_binaries_work_with_python_publishers_and_lookups() {
     assert!(parts[1].starts_with("tcp://127.0.0.1:"), "{line}");
     assert_eq!(parts[2], "rssvc,rsalias");
 }
+
+/// The reference's `PytrollHandler` (with its `PytrollFormatter`) logs from
+/// Python; `posttroll logger` prints its records. The handler's publisher
+/// announces to the Rust nameserver (the test swaps `NoisyPublisher` in
+/// the reference's logger module for one with `nameservers`, as the
+/// handler itself only multicasts).
+const PY_LOGGING: &str = r#"
+import functools, logging, time
+import posttroll.logger as pl
+from posttroll.publisher import NoisyPublisher
+pl.NoisyPublisher = functools.partial(NoisyPublisher, nameservers=["127.0.0.1"], broadcast_interval=1)
+handler = pl.PytrollHandler("pyapp")
+handler.setFormatter(pl.PytrollFormatter(None, None))
+log = logging.getLogger("pyapp.io")
+log.addHandler(handler)
+log.setLevel(logging.INFO)
+print("started", flush=True)
+deadline = time.time() + 30
+try:
+    while time.time() < deadline:
+        log.warning("disk almost full")
+        time.sleep(0.1)
+finally:
+    handler.close()
+"#;
+
+#[test]
+fn posttroll_logger_prints_the_records_of_the_reference_handler() {
+    let Some(_) = python::require() else { return };
+    let net = Net::new();
+    let _ns = net.nameserver(&[]);
+    let mut logger = Guard(
+        net.command(POSTTROLL)
+            .args(["logger", "-s", "127.0.0.1", "-p"])
+            .arg(net.address_publish_port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = stderr_lines(&mut logger);
+    let config = Config {
+        nameserver_port: net.nameserver_port,
+        broadcast_port: net.broadcast_port,
+        address_publish_port: net.address_publish_port,
+        ..Config::default()
+    };
+    let script = format!("{}\n{PY_LOGGING}", patch_own_ip_snippet());
+    let peer = PythonProcess::spawn(&script, &[], &config_env(&config)).unwrap();
+    let line = lines
+        .find(|l| l.contains("log/WARNING/pyapp.io"))
+        .unwrap_or_else(|| panic!("posttroll logger printed nothing\n{}", peer.describe()));
+    assert!(line.contains(" WARNING "), "{line}");
+    assert!(line.contains("disk almost full"), "{line}");
+    peer.kill();
+}
+
+/// A Rust program logs through `posttroll::log_publisher`; the reference's
+/// `Logger` (what `pytroll-logger` runs) prints its records.
+const PY_LOGGER: &str = r#"
+import logging, sys, time
+import posttroll.logger as pl
+handler = logging.StreamHandler(sys.stdout)
+handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+pl.LOGGER.addHandler(handler)
+pl.LOGGER.setLevel(logging.DEBUG)
+logger = pl.Logger()
+logger.start()
+print("started", flush=True)
+time.sleep(30)
+logger.stop()
+"#;
+
+#[test]
+fn the_reference_logger_prints_the_records_of_the_log_publisher() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let Some(_) = python::require() else { return };
+    let net = Net::new();
+    let _ns = net.nameserver(&[]);
+    let config = posttroll_testkit::with_test_engine(Config {
+        backend: "unsecure_zmq".into(),
+        nameserver_port: net.nameserver_port,
+        broadcast_port: net.broadcast_port,
+        address_publish_port: net.address_publish_port,
+        own_ip: Some("127.0.0.1".into()),
+        ..Config::default()
+    });
+    let peer = PythonProcess::spawn(PY_LOGGER, &[], &config_env(&config)).unwrap();
+    assert!(
+        peer.wait_for_line(|l| l == "started", Duration::from_secs(30))
+            .is_some(),
+        "{}",
+        peer.describe()
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let seen = rt.block_on(async {
+        let ctx = posttroll::Context::new(config).unwrap();
+        let (publisher, layer) = posttroll::log_publisher::LogPublisher::builder("rustapp")
+            .nameservers(["127.0.0.1"])
+            .context(ctx)
+            .start()
+            .await
+            .unwrap();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let seen = loop {
+            tracing::dispatcher::with_default(&dispatch, || {
+                tracing::error!(target: "rustapp::io", file = "a.nc", "cannot read");
+            });
+            if let Some(line) = peer.read_line(Duration::from_millis(100)) {
+                if line.contains("log/ERROR/rustapp.io") {
+                    break line;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reference's Logger printed nothing of ours\n{}",
+                peer.describe()
+            );
+        };
+        drop(dispatch);
+        publisher.stop().await.unwrap();
+        seen
+    });
+    // The reference logs it at the record's level: `log.error` -> error.
+    assert!(seen.starts_with("ERROR log/ERROR/rustapp.io "), "{seen}");
+    assert!(seen.contains("cannot read file=\"a.nc\""), "{seen}");
+    peer.kill();
+}
+
+/// The lines of the child's stderr within 20 s, as they come.
+fn stderr_lines(guard: &mut Guard) -> impl Iterator<Item = String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let pipe = guard.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    std::iter::from_fn(move || {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        rx.recv_timeout(left).ok()
+    })
+}
