@@ -145,7 +145,7 @@ impl Shutdown {
     }
 
     /// Also catches SIGHUP, which then reopens the log file
-    /// ([`logging::reopen`](crate::logging::reopen), for logrotate) instead
+    /// ([`logging::reopen`], for logrotate) instead
     /// of ending the process (a daemon outlives the terminal that started
     /// it).
     ///
