@@ -347,7 +347,7 @@ impl IpAllowList {
     ///
     /// The reason for the refusal, for the log.
     pub fn check(&self, ip: Option<IpAddr>, address: &str) -> std::result::Result<(), String> {
-        match ip {
+        match ip.map(|ip| ip.to_canonical()) {
             Some(ip) if self.contains(ip) => Ok(()),
             Some(ip) => Err(format!("{ip} is not in authorized_client_addresses")),
             None => Err(format!(
