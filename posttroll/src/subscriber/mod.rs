@@ -773,6 +773,10 @@ impl Subscriber {
     /// nothing sent is missed, the publisher waits
     /// ([`Publisher::wait_for_subscribers`](crate::publisher::Publisher::wait_for_subscribers)).
     ///
+    /// On the libzmq engine an `inproc://` address reports no connection
+    /// (libzmq has no handshake there to watch), so waiting for one times
+    /// out; the pure-Rust engine and the in-process backend report it.
+    ///
     /// Errors with `Timeout` (naming the addresses not connected) when
     /// `timeout` passes first, with `Closed` when the subscriber stops.
     pub async fn wait_connected(&self, timeout: Duration) -> Result<()> {
