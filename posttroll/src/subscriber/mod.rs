@@ -773,9 +773,10 @@ impl Subscriber {
     /// nothing sent is missed, the publisher waits
     /// ([`Publisher::wait_for_subscribers`](crate::publisher::Publisher::wait_for_subscribers)).
     ///
-    /// On the libzmq engine an `inproc://` address reports no connection
-    /// (libzmq has no handshake there to watch), so waiting for one times
-    /// out; the pure-Rust engine and the in-process backend report it.
+    /// On the two ZMTP engines an `inproc://` address reports no
+    /// connection (their connection events come from TCP and IPC
+    /// handshakes), so waiting for one times out there; the in-process
+    /// backend (`backend: inproc`) reports its addresses.
     ///
     /// Errors with `Timeout` (naming the addresses not connected) when
     /// `timeout` passes first, with `Closed` when the subscriber stops.
