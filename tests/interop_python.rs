@@ -36,12 +36,13 @@
 
 use std::time::Duration;
 
-use posttroll::backend::SubSocket;
+use posttroll::backend::{EventSink, SubSocket};
 use posttroll::nameserver::get_pub_address;
 use posttroll::publisher::NoisyPublisher;
 use posttroll::subscriber::{NSSubscriber, Subscriber};
 use posttroll::{
-    Address, Config, Context, Data, DateTime, Endpoint, ErrorKind, Message, Security, Value,
+    Address, Config, ConnectionEvent, Context, Data, DateTime, Endpoint, ErrorKind, Message,
+    Security, Value,
 };
 use posttroll_testkit::python::{self, config_env, PythonProcess};
 use posttroll_testkit::{
@@ -274,6 +275,27 @@ async fn raw_subscriber(ctx: &Context, uri: &str, topic: &str) -> Box<dyn SubSoc
         )
         .await
         .unwrap()
+}
+
+/// [`raw_subscriber`] to a publisher that runs already, returned once
+/// connected: an event published once (an address added) then reaches it.
+async fn connected_raw_subscriber(ctx: &Context, uri: &str, topic: &str) -> Box<dyn SubSocket> {
+    let mut socket = raw_subscriber(ctx, uri, topic).await;
+    let (tx, rx) = std::sync::mpsc::channel();
+    socket.set_event_sink(EventSink::new(move |event| {
+        let _ = tx.send(event);
+    }));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match rx.try_recv() {
+            Ok(ConnectionEvent::Connected { .. }) => return socket,
+            Ok(_) => {}
+            Err(_) => {
+                assert!(Instant::now() < deadline, "{uri}: not connected in time");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
 }
 
 async fn recv_raw(socket: &mut Box<dyn SubSocket>) -> Vec<u8> {
@@ -617,7 +639,7 @@ async fn rust_nameserver_expiry_reaches_rust_and_python_address_listeners() {
     let ns = rust_nameserver(false, SHORT_MAX_AGE).await;
     let ctx = ns.context().clone();
     let events_uri = format!("tcp://127.0.0.1:{}", ns.config().address_publish_port);
-    let mut events = raw_subscriber(&ctx, &events_uri, "pytroll://address").await;
+    let mut events = connected_raw_subscriber(&ctx, &events_uri, "pytroll://address").await;
     let subscriber = NSSubscriber::builder()
         .services(["py_exp_6"])
         .addr_listener(true)
@@ -693,7 +715,7 @@ async fn python_nameserver_expiry_reaches_rust_address_listener() {
     .await;
     wait_for_nameserver(&ctx).await;
     let events_uri = format!("tcp://127.0.0.1:{}", config.address_publish_port);
-    let mut events = raw_subscriber(&ctx, &events_uri, "pytroll://address").await;
+    let mut events = connected_raw_subscriber(&ctx, &events_uri, "pytroll://address").await;
     let subscriber = NSSubscriber::builder()
         .services(["rs_exp_6"])
         .addr_listener(true)
