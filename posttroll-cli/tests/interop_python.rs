@@ -177,18 +177,10 @@ logger.stop()
 
 #[test]
 fn the_reference_logger_prints_the_records_of_the_log_publisher() {
-    use tracing_subscriber::layer::SubscriberExt;
     let Some(_) = python::require() else { return };
     let net = Net::new();
     let _ns = net.nameserver(&[]);
-    let config = posttroll_testkit::with_test_engine(Config {
-        backend: "unsecure_zmq".into(),
-        nameserver_port: net.nameserver_port,
-        broadcast_port: net.broadcast_port,
-        address_publish_port: net.address_publish_port,
-        own_ip: Some("127.0.0.1".into()),
-        ..Config::default()
-    });
+    let config = net.config();
     let peer = PythonProcess::spawn(PY_LOGGER, &[], &config_env(&config)).unwrap();
     assert!(
         peer.wait_for_line(|l| l == "started", Duration::from_secs(30))
@@ -196,40 +188,19 @@ fn the_reference_logger_prints_the_records_of_the_log_publisher() {
         "{}",
         peer.describe()
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let seen = rt.block_on(async {
-        let ctx = posttroll::Context::new(config).unwrap();
-        let (publisher, layer) = posttroll::log_publisher::LogPublisher::builder("rustapp")
-            .nameservers(["127.0.0.1"])
-            .context(ctx)
-            .start()
-            .await
-            .unwrap();
-        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let seen = loop {
-            tracing::dispatcher::with_default(&dispatch, || {
-                tracing::error!(target: "rustapp::io", file = "a.nc", "cannot read");
-            });
-            if let Some(line) = peer.read_line(Duration::from_millis(100)) {
-                if line.contains("log/ERROR/rustapp.io") {
-                    break line;
-                }
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the reference's Logger printed nothing of ours\n{}",
-                peer.describe()
-            );
-        };
-        drop(dispatch);
-        publisher.stop().await.unwrap();
-        seen
-    });
+    let seen = common::log_until(
+        config,
+        Duration::from_secs(20),
+        || tracing::error!(target: "rustapp::io", file = "a.nc", "cannot read"),
+        || {
+            peer.read_line(Duration::from_millis(100))
+                .filter(|line| line.contains("log/ERROR/rustapp.io"))
+        },
+        &format!(
+            "the reference's Logger printed nothing of ours\n{}",
+            peer.describe()
+        ),
+    );
     // The reference logs it at the record's level: `log.error` -> error.
     assert!(seen.starts_with("ERROR log/ERROR/rustapp.io "), "{seen}");
     assert!(seen.contains("cannot read file=\"a.nc\""), "{seen}");

@@ -478,7 +478,6 @@ fn help_documents_every_flag() {
 #[test]
 fn logger_prints_what_a_program_logs_through_the_log_publisher() {
     use std::io::BufRead;
-    use tracing_subscriber::layer::SubscriberExt;
 
     let net = Net::new();
     let _ns = net.nameserver(&[]);
@@ -501,50 +500,24 @@ fn logger_prints_what_a_program_logs_through_the_log_publisher() {
             }
         }
     });
-    let config = posttroll_testkit::with_test_engine(posttroll::Config {
-        backend: "unsecure_zmq".into(),
-        nameserver_port: net.nameserver_port,
-        broadcast_port: net.broadcast_port,
-        address_publish_port: net.address_publish_port,
-        own_ip: Some("127.0.0.1".into()),
-        ..posttroll::Config::default()
-    });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let seen = rt.block_on(async {
-        let ctx = posttroll::Context::new(config).unwrap();
-        let (publisher, layer) = posttroll::log_publisher::LogPublisher::builder("rustapp")
-            .nameservers(["127.0.0.1"])
-            .context(ctx)
-            .start()
-            .await
-            .unwrap();
-        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        let seen = loop {
-            tracing::dispatcher::with_default(&dispatch, || {
-                tracing::warn!(target: "rustapp::io", file = "a.nc", "disk almost full");
-                tracing::debug!(target: "rustapp::io", "not shown without -v");
-            });
+    let seen = common::log_until(
+        net.config(),
+        Duration::from_secs(15),
+        || {
+            tracing::warn!(target: "rustapp::io", file = "a.nc", "disk almost full");
+            tracing::debug!(target: "rustapp::io", "not shown without -v");
+        },
+        || {
             let found = lines
                 .try_iter()
                 .find(|l| l.contains("log/WARNING/rustapp.io"));
-            if let Some(line) = found {
-                break line;
+            if found.is_none() {
+                std::thread::sleep(Duration::from_millis(100));
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "posttroll logger printed nothing of the program's log"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        drop(dispatch);
-        publisher.stop().await.unwrap();
-        seen
-    });
+            found
+        },
+        "posttroll logger printed nothing of the program's log",
+    );
     assert!(seen.starts_with('['), "{seen}");
     assert!(seen.contains(" WARNING "), "{seen}");
     assert!(seen.contains("disk almost full file=\"a.nc\""), "{seen}");

@@ -550,15 +550,7 @@ pub async fn wait_for_subscribers_beside_a_waiting_no_drop_sender(t: &dyn Transp
         Bytes::from(frame)
     };
     let reader = tokio::spawn(async move {
-        let mut expected = 0;
-        while expected < count {
-            let frame = next_data(&mut *subscriber).await;
-            assert_eq!(number_of(&frame), expected, "lost or reordered");
-            expected += 1;
-            if expected % 20 == 0 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
+        slow_reader(&mut *subscriber, count, 20).await;
         subscriber
     });
     let sender = {
@@ -628,6 +620,21 @@ pub async fn wait_for_subscribers_beside_a_waiting_no_drop_sender(t: &dyn Transp
 
 // ---------------------------------------------------------------- high-water marks
 
+/// Reads `count` [`numbered`] frames, asserting that each arrives once and
+/// in order, and pauses 5 ms every `pause_every` frames so that the
+/// sender's queue fills up again and again.
+async fn slow_reader(subscriber: &mut dyn SubSocket, count: u32, pause_every: u32) {
+    let mut expected = 0;
+    while expected < count {
+        let frame = next_data(subscriber).await;
+        assert_eq!(number_of(&frame), expected, "lost or reordered");
+        expected += 1;
+        if expected % pause_every == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
 /// A `no_drop` publisher with a high-water mark of 10 sends `count`
 /// [`numbered`] frames on `bind` to a slow reader: every one arrives, in
 /// order, and the publisher had to wait for room at least once.
@@ -647,16 +654,8 @@ pub async fn no_drop_through(t: &dyn Transport, bind: Endpoint, count: u32) {
     // A slow reader: it pauses every 1000 frames, so the publisher's
     // queue (10 frames, then the socket buffers) fills up again and again.
     let reader = tokio::spawn(async move {
-        let mut expected = 0;
-        while expected < count {
-            let frame = next_data(&mut *subscriber).await;
-            assert_eq!(number_of(&frame), expected, "lost or reordered");
-            expected += 1;
-            if expected % 1000 == 0 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-        expected
+        slow_reader(&mut *subscriber, count, 1000).await;
+        count
     });
     let start = Instant::now();
     let mut waited = 0;

@@ -243,3 +243,59 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+impl Net {
+    /// The library configuration of this test's ports, on the engine of
+    /// the test run, announcing 127.0.0.1.
+    pub fn config(&self) -> posttroll::Config {
+        posttroll_testkit::with_test_engine(posttroll::Config {
+            backend: "unsecure_zmq".into(),
+            nameserver_port: self.nameserver_port,
+            broadcast_port: self.broadcast_port,
+            address_publish_port: self.address_publish_port,
+            own_ip: Some("127.0.0.1".into()),
+            ..posttroll::Config::default()
+        })
+    }
+}
+
+/// Logs through `posttroll::log_publisher` (program `rustapp`, announced
+/// to the nameserver on 127.0.0.1 with `config`): calls `emit` with the
+/// layer in place, then `found` (which may wait up to about 100 ms), again
+/// and again until `found` returns a line, which is returned. Fails the
+/// test with `nothing` after `timeout`.
+pub fn log_until(
+    config: posttroll::Config,
+    timeout: Duration,
+    emit: impl Fn(),
+    mut found: impl FnMut() -> Option<String>,
+    nothing: &str,
+) -> String {
+    use tracing_subscriber::layer::SubscriberExt;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ctx = posttroll::Context::new(config).unwrap();
+        let (publisher, layer) = posttroll::log_publisher::LogPublisher::builder("rustapp")
+            .nameservers(["127.0.0.1"])
+            .context(ctx)
+            .start()
+            .await
+            .unwrap();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        let deadline = Instant::now() + timeout;
+        let seen = loop {
+            tracing::dispatcher::with_default(&dispatch, &emit);
+            if let Some(line) = found() {
+                break line;
+            }
+            assert!(Instant::now() < deadline, "{nothing}");
+        };
+        drop(dispatch);
+        publisher.stop().await.unwrap();
+        seen
+    })
+}
