@@ -13,31 +13,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use posttroll::backend::{Backend, DatagramReceiver, DatagramSender, Discovery};
 use posttroll::nameserver::{get_pub_address, get_pub_addresses};
-use posttroll::publisher::NoisyPublisher;
 use posttroll::subscriber::{NSSubscriber, Subscriber};
 use posttroll::{
     Address, Config, Context, Data, Endpoint, ErrorKind, Message, Result, Security, Value,
 };
 use posttroll_backend_inproc::InprocNetwork;
-use posttroll_nameserver::{NameServer, NameServerHandle};
+use posttroll_nameserver::NameServer;
+use posttroll_testkit::isolated::{default_ctx, isolated, noisy, start_ns};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-/// A context on a fresh, isolated in-process network.
-fn isolated(config: Config) -> (Context, InprocNetwork) {
-    let network = InprocNetwork::new();
-    let config = Config {
-        backend: "inproc".into(),
-        own_ip: Some("127.0.0.1".into()),
-        ..config
-    };
-    let backend = network.backend(&config);
-    (Context::with_backend(config, backend), network)
-}
-
-fn default_ctx() -> (Context, InprocNetwork) {
-    isolated(Config::default())
-}
 
 /// Waits (on tokio's clock) until `cond` holds, checking every 5 ms; panics
 /// with `what` after `limit`.
@@ -47,40 +31,6 @@ async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool)
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-async fn start_ns(ctx: &Context, multicast: bool, max_age: Duration) -> NameServerHandle {
-    NameServer::builder()
-        .context(ctx.clone())
-        .multicast(multicast)
-        .max_age(max_age)
-        .start()
-        .await
-        .unwrap()
-}
-
-/// A named publisher announcing by multicast or to the nameserver on
-/// localhost.
-async fn noisy(
-    ctx: &Context,
-    name: &str,
-    aliases: &[&str],
-    multicast: bool,
-    interval: Duration,
-) -> NoisyPublisher {
-    let nameservers = if multicast {
-        vec![]
-    } else {
-        vec!["localhost".to_owned()]
-    };
-    NoisyPublisher::builder(name)
-        .aliases(aliases.iter().copied())
-        .nameservers(nameservers)
-        .broadcast_interval(interval)
-        .context(ctx.clone())
-        .start()
-        .await
-        .unwrap()
 }
 
 // --- lookups -----------------------------------------------------------------

@@ -11,6 +11,9 @@
 //!   multicast anywhere but on loopback, with a TTL of 0.
 //! - [`fixture`]: a running nameserver on free ports ([`NameServerFixture`],
 //!   and [`blocking::NameServerFixture`] for plain `#[test]`s).
+//! - [`isolated`]: an isolated in-process network with a nameserver and
+//!   named publishers on it ([`isolated::isolated`], [`isolated::start_ns`],
+//!   [`isolated::noisy`]).
 //! - [`recorder`]: the reference's `patched_publisher` in Rust shape: a
 //!   [`Recorder`] sees every frame the publishers of an isolated in-process
 //!   network send ([`recording_context`]).
@@ -57,6 +60,7 @@ pub mod conformance;
 pub mod curve_keys;
 pub mod engine;
 pub mod fixture;
+pub mod isolated;
 pub mod multicast;
 pub mod patched;
 pub mod peers;

@@ -13,60 +13,9 @@ use posttroll::listener::ListenerContainer;
 use posttroll::nameserver::{get_pub_address, get_pub_addresses};
 use posttroll::publisher::NoisyPublisher;
 use posttroll::subscriber::{NSSubscriber, Subscriber};
-use posttroll::{Address, Config, Context, ErrorKind, Message, Value};
-use posttroll_backend_inproc::InprocNetwork;
-use posttroll_nameserver::{NameServer, NameServerHandle};
+use posttroll::{Address, ErrorKind, Message, Value};
+use posttroll_testkit::isolated::{default_ctx, noisy, start_ns};
 use tokio::time::Instant;
-
-/// A context on a fresh, isolated in-process network.
-fn isolated(config: Config) -> (Context, InprocNetwork) {
-    let network = InprocNetwork::new();
-    let config = Config {
-        backend: "inproc".into(),
-        own_ip: Some("127.0.0.1".into()),
-        ..config
-    };
-    let backend = network.backend(&config);
-    (Context::with_backend(config, backend), network)
-}
-
-fn default_ctx() -> (Context, InprocNetwork) {
-    isolated(Config::default())
-}
-
-async fn start_ns(ctx: &Context, multicast: bool, max_age: Duration) -> NameServerHandle {
-    NameServer::builder()
-        .context(ctx.clone())
-        .multicast(multicast)
-        .max_age(max_age)
-        .start()
-        .await
-        .unwrap()
-}
-
-/// A named publisher announcing by multicast or to the nameserver on
-/// localhost.
-async fn noisy(
-    ctx: &Context,
-    name: &str,
-    aliases: &[&str],
-    multicast: bool,
-    interval: Duration,
-) -> NoisyPublisher {
-    let nameservers = if multicast {
-        vec![]
-    } else {
-        vec!["localhost".to_owned()]
-    };
-    NoisyPublisher::builder(name)
-        .aliases(aliases.iter().copied())
-        .nameservers(nameservers)
-        .broadcast_interval(interval)
-        .context(ctx.clone())
-        .start()
-        .await
-        .unwrap()
-}
 
 /// Sends `/counter` probes until `subscriber` receives one (subscriptions
 /// join asynchronously), then drains nothing more.
