@@ -479,26 +479,32 @@ async fn subscribe(
         args.topics.clone()
     };
     let plain = args.services.is_empty() && !args.addresses.is_empty() && !args.addr_listener;
+    // Both subscriber builders take the heartbeat alarm the same way.
+    macro_rules! with_alarm {
+        ($builder:expr) => {
+            match args.heartbeat_alarm_scale {
+                Some(scale) => $builder
+                    .heartbeat_alarm_scale(scale)
+                    .reconnect_when_silent(args.reconnect_when_silent),
+                None => $builder,
+            }
+        };
+    }
     let starting = async {
         if plain {
-            let mut builder = Subscriber::builder()
+            let builder = Subscriber::builder()
                 .addresses(args.addresses.iter().map(String::as_str))
                 .topics(topics.iter().map(String::as_str))
                 .translate(args.translate)
                 .context(ctx.clone());
-            if let Some(scale) = args.heartbeat_alarm_scale {
-                builder = builder
-                    .heartbeat_alarm_scale(scale)
-                    .reconnect_when_silent(args.reconnect_when_silent);
-            }
-            builder.start().await
+            with_alarm!(builder).start().await
         } else {
             let services = if args.services.is_empty() {
                 vec![String::new()]
             } else {
                 args.services.clone()
             };
-            let mut builder = NSSubscriber::builder()
+            let builder = NSSubscriber::builder()
                 .services(services)
                 .topics(topics)
                 .addr_listener(args.addr_listener)
@@ -507,12 +513,7 @@ async fn subscribe(
                 .translate(args.translate)
                 .nameserver(args.nameserver.as_str())
                 .context(ctx.clone());
-            if let Some(scale) = args.heartbeat_alarm_scale {
-                builder = builder
-                    .heartbeat_alarm_scale(scale)
-                    .reconnect_when_silent(args.reconnect_when_silent);
-            }
-            builder.start().await
+            with_alarm!(builder).start().await
         }
     };
     let timed_out = async {
