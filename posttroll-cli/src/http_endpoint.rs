@@ -7,9 +7,12 @@
 //! request per connection (`Connection: close`); the request head (request
 //! line and headers) is at most [`Limits::max_head_bytes`] (8 KiB, else 431)
 //! and must arrive within [`Limits::read_timeout`] (else 408); the reply
-//! must be taken within [`Limits::write_timeout`]; at most
-//! [`Limits::max_connections`] are served at once (others get 503 at once,
-//! if their socket takes it, and are closed); each connection is its own
+//! must be taken within [`Limits::write_timeout`], after which the
+//! connection is closed (what the peer sent beyond the head is dropped, at
+//! most 64 KiB or 1 s, so that the close does not reset the reply); at most
+//! [`Limits::max_connections`] are served at once (others are closed at
+//! once, after a 503 if their socket takes it without waiting; the peer may
+//! see a reset instead); each connection is its own
 //! task, so a slow one stalls no other. A request line that is not
 //! `METHOD TARGET HTTP/1.x` gets 400, a method other than `GET` on a known
 //! path 405 (`Allow: GET`), an unknown path 404. Headers and bodies are
@@ -188,9 +191,12 @@ impl HttpEndpoint {
                 }
                 Err(_) => {
                     tracing::debug!(%peer, "metrics endpoint busy: closing a connection");
-                    let reply = Reply::text(503, "too many connections\n").bytes();
-                    // Only what the socket takes at once; then closed.
-                    let _ = stream.try_write(&reply);
+                    // Without waiting for anything: what has arrived is
+                    // dropped (so the close is less likely to reset the
+                    // reply), the reply is what the socket takes at once.
+                    let mut sink = [0u8; 1024];
+                    while matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {}
+                    let _ = stream.try_write(&Reply::text(503, "too many connections\n").bytes());
                 }
             }
         }
@@ -271,8 +277,30 @@ async fn answer(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         .map_err(io::Error::from)
     {
         tracing::debug!(%peer, error = %e, "metrics endpoint: the reply was not taken");
+        return;
     }
+    // What the peer sent beyond the head (a body, the rest of a head too
+    // long) is read and dropped until it closes, at most `DRAIN_BYTES` and
+    // `DRAIN_TIME`: closing with unread input would reset the connection,
+    // and the peer could lose the reply.
+    let drain = async {
+        let mut sink = [0u8; 1024];
+        let mut drained = 0;
+        while drained < DRAIN_BYTES {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME.min(limits.read_timeout), drain).await;
 }
+
+/// The most bytes read and dropped after a reply.
+const DRAIN_BYTES: usize = 64 * 1024;
+
+/// How long a peer may take to close after its reply.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
 
 /// The reply to a request head.
 fn route(head: &[u8], shared: &Shared) -> Reply {
