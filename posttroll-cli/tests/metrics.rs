@@ -12,10 +12,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use common::{Guard, Net, NAMESERVER, POSTTROLL};
 use posttroll::Endpoint;
 use posttroll_cli::http_endpoint::{HttpEndpoint, Limits, Readiness};
-use posttroll_testkit::peers::RawDealer;
+use posttroll_testkit::peers::Dealer;
 use posttroll_testkit::{engine_from_env, free_tcp_ports};
 
 const DEADLINE: Duration = Duration::from_secs(15);
@@ -107,18 +108,31 @@ impl Served {
     }
 }
 
-/// The requests of a raw ZMTP peer, as a REQ would send them (the replies
-/// are never read).
-fn raw_requests(port: u16, bodies: &[&[u8]]) {
-    let rt = posttroll_cli::runtime().unwrap();
-    rt.block_on(async {
-        let endpoint: Endpoint = format!("tcp://127.0.0.1:{port}").parse().unwrap();
-        let mut dealer = RawDealer::connect(&endpoint).await.unwrap();
-        for body in bodies {
-            // The peer may have hung up after an oversized one.
-            let _ = dealer.send_request(body).await;
-        }
-    });
+impl Served {
+    /// Sends `body` as a request to the nameserver's `port` from a ZMTP
+    /// DEALER (as a REQ would; the reply is never read) and, while it stays
+    /// connected, waits until each of `series` is at least 1.
+    fn request_until(&self, port: u16, body: Vec<u8>, series: &[&str]) {
+        let rt = posttroll_cli::runtime().unwrap();
+        rt.block_on(async {
+            let endpoint: Endpoint = format!("tcp://127.0.0.1:{port}").parse().unwrap();
+            let dealer = Dealer::connect(&endpoint).await.unwrap();
+            dealer.send_request(Bytes::from(body)).await.unwrap();
+            let deadline = Instant::now() + DEADLINE;
+            for series in series {
+                // Each scrape is short; between them the dealer's tasks run.
+                loop {
+                    let (_, scrape) = get(self.metrics, "/metrics").unwrap();
+                    if value(&scrape, series).is_some_and(|v| v >= 1.0) {
+                        break;
+                    }
+                    assert!(Instant::now() < deadline, "{series} stayed at 0:\n{scrape}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            dealer.close().await;
+        });
+    }
 }
 
 #[test]
@@ -204,25 +218,36 @@ fn counters_move_on_a_live_nameserver_and_readyz_goes_200() {
 
     // A malformed lookup (answered with an error), then an oversized one
     // (over the 64 KiB of the lookup port: the engine hangs up).
-    raw_requests(net.nameserver_port, &[b"hello"]);
-    served.at_least(
-        "posttroll_nameserver_lookups_total{result=\"refused\"}",
-        1.0,
+    served.request_until(
+        net.nameserver_port,
+        b"hello".to_vec(),
+        &[
+            "posttroll_nameserver_lookups_total{result=\"refused\"}",
+            "posttroll_refusals_total{reason=\"malformed\"}",
+        ],
     );
-    served.at_least("posttroll_refusals_total{reason=\"malformed\"}", 1.0);
-    raw_requests(net.nameserver_port, &[&vec![b'x'; 70 * 1024]]);
     // The libzmq engine drops an oversized frame on a reply socket without
     // telling (no monitor there); the pure-Rust engine reports it.
-    if engine_from_env().as_deref() != Some("libzmq") {
-        served.at_least("posttroll_refusals_total{reason=\"size\"}", 1.0);
-        served.at_least("posttroll_connections_opened_total", 1.0);
-    }
+    let pure_rust = engine_from_env().as_deref() != Some("libzmq");
+    served.request_until(
+        net.nameserver_port,
+        vec![b'x'; 70 * 1024],
+        if pure_rust {
+            &[
+                "posttroll_refusals_total{reason=\"size\"}",
+                "posttroll_connections_opened_total",
+                "posttroll_connections_closed_total",
+            ]
+        } else {
+            &[]
+        },
+    );
 
     // A malformed announcement on the broadcast port.
-    raw_requests(net.broadcast_port, &[b"not an announcement"]);
-    served.at_least(
-        "posttroll_nameserver_announcements_total{source=\"designated\",result=\"refused\"}",
-        1.0,
+    served.request_until(
+        net.broadcast_port,
+        b"not an announcement".to_vec(),
+        &["posttroll_nameserver_announcements_total{source=\"designated\",result=\"refused\"}"],
     );
 
     // Still serving, still ready.
