@@ -289,6 +289,7 @@ fn help_lists_every_flag() {
         "--max-age <SECONDS>",
         "--log-format <FORMAT>",
         "-c, --config <FILE>",
+        "--metrics-address <HOST:PORT>",
         "POSTTROLL_NAMESERVER_PORT",
         "start",
         "status",
