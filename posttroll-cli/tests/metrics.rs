@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Guard, Net, NAMESERVER, POSTTROLL};
+use common::{Guard, Net, NAMESERVER};
 use posttroll::Endpoint;
 use posttroll_cli::http_endpoint::{HttpEndpoint, Limits, Readiness};
 use posttroll_testkit::peers::Dealer;
@@ -181,24 +181,7 @@ fn counters_move_on_a_live_nameserver_and_readyz_goes_200() {
 
     // A publisher announced once (the next would be in 60 s): accepted,
     // found, then expired (max age 1 s).
-    let _publisher = Guard(
-        net.command(POSTTROLL)
-            .args(["publish", "metered", "--nameserver", "127.0.0.1"])
-            .args([
-                "--broadcast-interval",
-                "60",
-                "-s",
-                "/x",
-                "-n",
-                "0",
-                "-i",
-                "1",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _publisher = net.silent_publisher("metered");
     net.lookup_until("metered", DEADLINE, |found| !found.is_empty());
     let scrape = served.at_least("posttroll_nameserver_lookups_total{result=\"found\"}", 1.0);
     assert!(

@@ -429,67 +429,121 @@ pub fn describe() {
     }
 }
 
-#[cfg(all(test, feature = "metrics"))]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{Arc, Mutex};
+/// A recorder that keeps every counter and gauge in memory, by series
+/// (`name{label=value,...}`, labels in the order given): for tests of code
+/// that counts through posttroll (install it with
+/// `metrics::set_global_recorder` or `metrics::with_local_recorder`).
+/// Cheap to clone: clones share the values. Histograms are dropped.
+///
+/// # Examples
+///
+/// ```
+/// use posttroll_core::metrics::{refused, CountingRecorder, Refusal};
+///
+/// let recorder = CountingRecorder::default();
+/// metrics::with_local_recorder(&recorder, || refused(Refusal::Size));
+/// assert_eq!(recorder.get("posttroll_refusals_total{reason=size}"), 1);
+/// assert_eq!(recorder.get("posttroll_refusals_total{reason=policy}"), 0);
+/// ```
+#[cfg(feature = "metrics")]
+#[derive(Debug, Clone, Default)]
+pub struct CountingRecorder(
+    std::sync::Arc<
+        std::sync::Mutex<
+            std::collections::BTreeMap<String, std::sync::Arc<std::sync::atomic::AtomicU64>>,
+        >,
+    >,
+);
 
-    use metrics::{
-        Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
-    };
-
-    /// Counters by `name{label=value,...}`; gauges too (their value's
-    /// bits).
-    #[derive(Default)]
-    struct Tiny(Mutex<BTreeMap<String, Arc<AtomicU64>>>);
-
-    fn series(key: &Key) -> String {
+#[cfg(feature = "metrics")]
+impl CountingRecorder {
+    fn slot(&self, key: &metrics::Key) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
         let labels: Vec<String> = key
             .labels()
             .map(|l| format!("{}={}", l.key(), l.value()))
             .collect();
-        format!("{}{{{}}}", key.name(), labels.join(","))
+        let series = format!("{}{{{}}}", key.name(), labels.join(","));
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(series)
+            .or_default()
+            .clone()
     }
 
-    impl Tiny {
-        fn slot(&self, key: &Key) -> Arc<AtomicU64> {
-            self.0
-                .lock()
-                .unwrap()
-                .entry(series(key))
-                .or_default()
-                .clone()
-        }
-        fn get(&self, series: &str) -> Option<u64> {
-            self.0
-                .lock()
-                .unwrap()
-                .get(series)
-                .map(|v| v.load(Ordering::Relaxed))
-        }
+    /// A counter's value (0 when it was never registered), e.g.
+    /// `get("posttroll_messages_sent_total{}")`.
+    pub fn get(&self, series: &str) -> u64 {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(series)
+            .map_or(0, |v| v.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    impl Recorder for Tiny {
-        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-            Counter::from_arc(self.slot(key))
-        }
-        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-            Gauge::from_arc(self.slot(key))
-        }
-        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-            Histogram::noop()
-        }
+    /// A gauge's value, when it was registered.
+    pub fn gauge(&self, series: &str) -> Option<f64> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(series)
+            .map(|v| f64::from_bits(v.load(std::sync::atomic::Ordering::Relaxed)))
     }
+
+    /// True when the series was registered (a counter at 0 included).
+    pub fn has(&self, series: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains_key(series)
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl metrics::Recorder for CountingRecorder {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        metrics::Counter::from_arc(self.slot(key))
+    }
+    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::from_arc(self.slot(key))
+    }
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+#[cfg(all(test, feature = "metrics"))]
+mod tests {
+    use super::*;
 
     #[test]
     fn every_series_is_created_and_counts() {
-        let recorder = Tiny::default();
+        let recorder = CountingRecorder::default();
         metrics::with_local_recorder(&recorder, || {
             describe();
             refused(Refusal::Size);
@@ -501,35 +555,29 @@ mod tests {
                 crate::log_sampling::sample(n, events::TABLE_FULL);
             }
         });
-        assert_eq!(
-            recorder.get("posttroll_refusals_total{reason=size}"),
-            Some(2)
-        );
-        assert_eq!(
-            recorder.get("posttroll_refusals_total{reason=not_authorised}"),
-            Some(0)
-        );
+        assert_eq!(recorder.get("posttroll_refusals_total{reason=size}"), 2);
+        assert!(recorder.has("posttroll_refusals_total{reason=not_authorised}"));
         assert_eq!(
             recorder
                 .get("posttroll_nameserver_announcements_total{source=designated,result=accepted}"),
-            Some(1)
+            1
         );
+        assert!(recorder
+            .has("posttroll_nameserver_announcements_total{source=multicast,result=ignored}"));
         assert_eq!(
-            recorder
-                .get("posttroll_nameserver_announcements_total{source=multicast,result=ignored}"),
-            Some(0)
+            recorder.gauge("posttroll_nameserver_addresses{}"),
+            Some(3.0)
         );
-        let gauge = recorder.get("posttroll_nameserver_addresses{}").unwrap();
-        assert_eq!(f64::from_bits(gauge), 3.0);
         assert_eq!(
             recorder.get("posttroll_nameserver_addresses_expired_total{}"),
-            Some(2)
+            2
         );
         // 1 and 1000 are logged: 999 suppressed.
         assert_eq!(
             recorder.get("posttroll_log_lines_suppressed_total{event=table_full}"),
-            Some(999)
+            999
         );
-        assert_eq!(recorder.get("posttroll_messages_sent_total{}"), Some(0));
+        assert!(recorder.has("posttroll_messages_sent_total{}"));
+        assert_eq!(recorder.get("posttroll_messages_sent_total{}"), 0);
     }
 }

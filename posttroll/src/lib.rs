@@ -101,6 +101,9 @@ pub use context::{registry, Context, GlobalContextGuard};
 pub use posttroll_core::config;
 /// The message codec's details: versions, the magic topic, the JSON map.
 pub use posttroll_core::message;
+/// The metrics posttroll counts through the `metrics` facade (cargo feature
+/// `metrics`): their names, `describe()`, and a recorder for tests.
+pub use posttroll_core::metrics;
 pub use posttroll_core::{
     Address, Config, ConnectionEvent, Data, DateTime, Endpoint, Error, ErrorKind, Message,
     MessageError, Result, Security, Value,

@@ -1,71 +1,30 @@
 //! With the `metrics` feature, publishers and subscribers count what they
 //! send, receive, cannot decode and refuse by size, into the recorder the
-//! application installs (here a tiny one of the test's own).
+//! application installs (here `posttroll::metrics::CountingRecorder`).
 
 #![cfg(feature = "metrics")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use posttroll::metrics::CountingRecorder;
 use posttroll::publisher::Publisher;
 use posttroll::subscriber::Subscriber;
 use posttroll::{Config, Context, Message};
 use posttroll_testkit::{assert_test_engine, with_test_engine};
 use tokio::time::Instant;
 
-/// Counters by `name{label=value,...}`.
-#[derive(Default, Clone)]
-struct Counters(Arc<Mutex<BTreeMap<String, Arc<AtomicU64>>>>);
-
-impl Counters {
-    fn slot(&self, key: &Key) -> Arc<AtomicU64> {
-        let labels: Vec<String> = key
-            .labels()
-            .map(|l| format!("{}={}", l.key(), l.value()))
-            .collect();
-        let series = format!("{}{{{}}}", key.name(), labels.join(","));
-        self.0.lock().unwrap().entry(series).or_default().clone()
-    }
-
-    fn get(&self, series: &str) -> u64 {
-        self.0
-            .lock()
-            .unwrap()
-            .get(series)
-            .map_or(0, |v| v.load(Ordering::Relaxed))
-    }
-
-    /// Waits (5 s at most) until `series` is at least `min`.
-    async fn reaches(&self, series: &str, min: u64) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.get(series) < min {
-            assert!(
-                Instant::now() < deadline,
-                "{series} stayed at {} (< {min})",
-                self.get(series)
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-}
-
-impl Recorder for Counters {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        Counter::from_arc(self.slot(key))
-    }
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::noop()
-    }
-    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::noop()
+/// Waits (5 s at most) until `series` is at least `min`.
+async fn reaches(counters: &CountingRecorder, series: &str, min: u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while counters.get(series) < min {
+        assert!(
+            Instant::now() < deadline,
+            "{series} stayed at {} (< {min})",
+            counters.get(series)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -77,7 +36,7 @@ const REFUSED_SIZE: &str = "posttroll_refusals_total{reason=size}";
 /// The only test of this binary: the recorder is the process's.
 #[tokio::test]
 async fn publishers_and_subscribers_count_into_the_installed_recorder() {
-    let counters = Counters::default();
+    let counters = CountingRecorder::default();
     metrics::set_global_recorder(counters.clone()).unwrap();
 
     // A real engine on loopback, frames up to 1 KiB.
@@ -127,8 +86,8 @@ async fn publishers_and_subscribers_count_into_the_installed_recorder() {
         .await
         .unwrap()
         .is_none());
-    counters.reaches(UNDECODABLE, 1).await;
-    counters.reaches(RECEIVED, 4).await;
+    reaches(&counters, UNDECODABLE, 1).await;
+    reaches(&counters, RECEIVED, 4).await;
     // Over the subscriber's 1 KiB: refused by its engine (sent after the
     // others: the pure-Rust engine drops the connection, and with it what
     // it had not delivered yet).
@@ -140,7 +99,7 @@ async fn publishers_and_subscribers_count_into_the_installed_recorder() {
         .await
         .unwrap();
     assert_eq!(counters.get(SENT), 5);
-    counters.reaches(REFUSED_SIZE, 1).await;
+    reaches(&counters, REFUSED_SIZE, 1).await;
     assert_eq!(
         counters.get(RECEIVED),
         4,

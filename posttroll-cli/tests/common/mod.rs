@@ -133,6 +133,30 @@ impl Net {
         }
     }
 
+    /// `posttroll publish SERVICE` announced once to the nameserver (the
+    /// next announcement would be in 60 s), then alive and silent: its
+    /// address expires after the nameserver's max age.
+    pub fn silent_publisher(&self, service: &str) -> Guard {
+        Guard(
+            self.command(POSTTROLL)
+                .args(["publish", service, "--nameserver", "127.0.0.1"])
+                .args([
+                    "--broadcast-interval",
+                    "60",
+                    "-s",
+                    "/x",
+                    "-n",
+                    "0",
+                    "-i",
+                    "1",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
     /// Looks `service` up until `done(list)` holds (`timeout` at most).
     pub fn lookup_until(
         &self,
