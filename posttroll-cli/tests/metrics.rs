@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Guard, Net, NAMESERVER};
+use common::{poll_until, Guard, Net, NAMESERVER};
 use posttroll::Endpoint;
 use posttroll_cli::http_endpoint::{HttpEndpoint, Limits, Readiness};
 use posttroll_testkit::peers::Dealer;
@@ -53,6 +53,15 @@ fn value(scrape: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// A scrape, printed as is when a wait fails.
+struct Scrape(String);
+
+impl std::fmt::Debug for Scrape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\n{}", self.0)
+    }
+}
+
 /// A nameserver (no multicast, max age 1 s) with its metrics endpoint, on
 /// free loopback ports.
 struct Served {
@@ -85,19 +94,12 @@ impl Served {
     /// Scrapes `/metrics` until `done` holds for the scrape (a deadline,
     /// no sleep as synchronisation: each try is a real scrape).
     fn scrape_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
+        let scrape = || {
             let (status, reply) = get(self.metrics, "/metrics").unwrap();
             assert_eq!(status, 200, "{reply}");
-            if done(&reply) {
-                return reply;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: never true; last scrape:\n{reply}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            Scrape(reply)
+        };
+        poll_until(what, DEADLINE, scrape, |s| done(&s.0)).0
     }
 
     /// Waits until the series is at least `min`.

@@ -164,18 +164,35 @@ impl Net {
         timeout: Duration,
         done: impl Fn(&[serde_json::Value]) -> bool,
     ) -> Vec<serde_json::Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let found = self.lookup(service);
-            if done(&found) {
-                return found;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "lookup of {service:?} never satisfied the condition; last: {found:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        poll_until(
+            &format!("lookup of {service:?}"),
+            timeout,
+            || self.lookup(service),
+            |found| done(found),
+        )
+    }
+}
+
+/// Takes `sample()` until `done` holds for it, `timeout` at most (each
+/// try is a real observation; 20 ms between tries); panics naming `what`
+/// and the last sample.
+pub fn poll_until<T: std::fmt::Debug>(
+    what: &str,
+    timeout: Duration,
+    mut sample: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = sample();
+        if done(&last) {
+            return last;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{what} never satisfied the condition; last: {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
