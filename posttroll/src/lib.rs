@@ -85,6 +85,9 @@
 //!   every builder takes one with `.context(...)`, else uses
 //!   [`Context::global`].
 //! - [`blocking`] — the blocking handles.
+//! - [`metrics`] — with the cargo feature `metrics`, publishers and
+//!   subscribers count messages sent, received, undecodable and refused
+//!   through the `metrics` facade, into the application's recorder.
 
 pub mod blocking;
 mod context;
