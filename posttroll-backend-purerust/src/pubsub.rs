@@ -402,13 +402,12 @@ pub(crate) async fn watch_server(
             }
         };
         match event {
-            Ok(MonitorEvent::Disconnected {
-                peer,
-                reason: DisconnectReason::Error(reason),
-                ..
-            }) => {
+            Ok(MonitorEvent::Disconnected { peer, reason, .. }) => {
+                posttroll_core::metrics::connection_closed();
                 pending.remove(&peer.connection_id);
-                log_error_disconnect(&bound, &peer, &reason);
+                if let DisconnectReason::Error(reason) = reason {
+                    log_error_disconnect(&bound, &peer, &reason);
+                }
             }
             Ok(MonitorEvent::Accepted { .. }) if !curve => {}
             Ok(MonitorEvent::Accepted {
@@ -422,6 +421,7 @@ pub(crate) async fn watch_server(
                 );
             }
             Ok(MonitorEvent::HandshakeSucceeded { peer, .. }) => {
+                posttroll_core::metrics::connection_opened();
                 pending.remove(&peer.connection_id);
             }
             Ok(MonitorEvent::HandshakeFailed {
@@ -448,8 +448,13 @@ pub(crate) async fn watch_server(
 }
 
 /// Logs a connection that omq closed for an error: a frame over the size
-/// limit, a protocol violation, a missed heartbeat, an I/O error.
+/// limit (also counted: `posttroll_refusals_total{reason="size"}`), a
+/// protocol violation, a missed heartbeat, an I/O error.
 fn log_error_disconnect(endpoint: &str, peer: &PeerInfo, reason: &str) {
+    // omq's `Error::MessageTooLarge`, as its text.
+    if reason.starts_with("message too large") {
+        posttroll_core::metrics::refused(posttroll_core::metrics::Refusal::Size);
+    }
     // A connecting socket's peer is the endpoint it connected to.
     let address = peer
         .peer_address

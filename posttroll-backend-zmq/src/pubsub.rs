@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use posttroll_core::log_sampling::first_and_every_thousandth;
+use posttroll_core::log_sampling;
+use posttroll_core::metrics::events;
 use posttroll_core::{ConnectionState, Endpoint, Error, EventSink, PubSocket, Result, SubSocket};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -512,7 +513,8 @@ fn fill(
         match socket.recv_msg(zmq::DONTWAIT) {
             Ok(msg) if msg.len() > max => {
                 *oversized += 1;
-                if first_and_every_thousandth(*oversized) {
+                posttroll_core::metrics::refused(posttroll_core::metrics::Refusal::Size);
+                if log_sampling::sample(*oversized, events::OVERSIZED_FRAME) {
                     tracing::warn!(
                         endpoint = %url,
                         dropped = *oversized,

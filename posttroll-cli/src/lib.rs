@@ -12,10 +12,15 @@
 //! - [`logging`]: `tracing` to stderr, to a file rotated daily, or nowhere.
 //! - [`Shutdown`]: waits for SIGINT or SIGTERM.
 //! - [`daemon`]: pid files and the processes they name.
+//! - [`prometheus`], [`http_endpoint`]: the nameserver's
+//!   `--metrics-address` (a recorder for the `metrics` facade rendering
+//!   Prometheus' text format; `/metrics`, `/healthz`, `/readyz`).
 //! - [`parse_seconds`]: a duration given in (decimal) seconds.
 
 pub mod daemon;
+pub mod http_endpoint;
 pub mod logging;
+pub mod prometheus;
 pub mod systemd;
 
 use std::io;

@@ -227,22 +227,7 @@ fn max_age_expires_silent_publishers() {
     let lines = events.stdout_lines();
     // Announced once (the next announcement would be in 60 s), then alive
     // and silent.
-    let mut publisher = Guard(
-        net.command(common::POSTTROLL)
-            .args(["publish", "expiring", "--nameserver", "127.0.0.1"])
-            .args([
-                "--broadcast-interval",
-                "60",
-                "-s",
-                "/x",
-                "-n",
-                "0",
-                "-i",
-                "1",
-            ])
-            .spawn()
-            .unwrap(),
-    );
+    let mut publisher = net.silent_publisher("expiring");
     let found = net.lookup_until("expiring", Duration::from_secs(10), |l| !l.is_empty());
     let uri = found[0]["URI"].as_str().unwrap().to_owned();
     let seen = Instant::now();
@@ -289,6 +274,7 @@ fn help_lists_every_flag() {
         "--max-age <SECONDS>",
         "--log-format <FORMAT>",
         "-c, --config <FILE>",
+        "--metrics-address <HOST:PORT>",
         "POSTTROLL_NAMESERVER_PORT",
         "start",
         "status",

@@ -295,6 +295,7 @@ pub fn routed_request(
         Ok(request) => Some(request),
         Err(not) => {
             *malformed += 1;
+            crate::metrics::refused(crate::metrics::Refusal::Malformed);
             tracing::debug!(
                 endpoint = %endpoint,
                 peer = not.peer.as_deref().unwrap_or("?"),
@@ -346,14 +347,20 @@ impl IpAllowList {
     /// # Errors
     ///
     /// The reason for the refusal, for the log.
+    ///
+    /// Called once per connection by the engines' admission checks, so a
+    /// refusal counts in `posttroll_refusals_total{reason="policy"}`
+    /// ([`metrics`](crate::metrics)).
     pub fn check(&self, ip: Option<IpAddr>, address: &str) -> std::result::Result<(), String> {
-        match ip.map(|ip| ip.to_canonical()) {
-            Some(ip) if self.contains(ip) => Ok(()),
-            Some(ip) => Err(format!("{ip} is not in authorized_client_addresses")),
-            None => Err(format!(
+        let refusal = match ip.map(|ip| ip.to_canonical()) {
+            Some(ip) if self.contains(ip) => return Ok(()),
+            Some(ip) => format!("{ip} is not in authorized_client_addresses"),
+            None => format!(
                 "peer '{address}' has no IP address to check against authorized_client_addresses"
-            )),
-        }
+            ),
+        };
+        crate::metrics::refused(crate::metrics::Refusal::Policy);
+        Err(refusal)
     }
 }
 

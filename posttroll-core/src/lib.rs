@@ -9,6 +9,8 @@
 //!   implements; [`registry`]: the `backend` key → a compiled-in backend.
 //! - [`address`]: endpoints and publisher addresses; [`error`]: the error
 //!   of everything above the codec.
+//! - [`metrics`]: the metrics posttroll emits through the `metrics` facade
+//!   (feature `metrics`), all named there.
 //! - `task` (feature `task`): background tasks that stop on request.
 
 pub mod address;
@@ -20,6 +22,7 @@ pub mod events;
 pub mod keystore;
 pub mod log_sampling;
 pub mod message;
+pub mod metrics;
 pub mod registry;
 pub mod requesters;
 #[cfg(feature = "task")]

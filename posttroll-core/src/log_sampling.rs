@@ -15,3 +15,25 @@
 pub fn first_and_every_thousandth(count: u64) -> bool {
     count == 1 || count.is_multiple_of(1000)
 }
+
+/// [`first_and_every_thousandth`], counting each occurrence it does not log
+/// in `posttroll_log_lines_suppressed_total{event}` (see
+/// [`metrics`](crate::metrics); `event` is one of
+/// [`metrics::events`](crate::metrics::events)).
+///
+/// # Examples
+///
+/// ```
+/// use posttroll_core::log_sampling::sample;
+/// use posttroll_core::metrics::events::TABLE_FULL;
+///
+/// assert!(sample(1, TABLE_FULL));
+/// assert!(!sample(2, TABLE_FULL)); // not logged, counted as suppressed
+/// ```
+pub fn sample(count: u64, event: &'static str) -> bool {
+    let logged = first_and_every_thousandth(count);
+    if !logged {
+        crate::metrics::log_line_suppressed(event);
+    }
+    logged
+}

@@ -13,7 +13,10 @@
 //!   `NameServer().run()`.
 //!
 //! It serves on the engines the `posttroll` facade is built with (its
-//! cargo features); this crate adds none.
+//! cargo features); this crate adds none. With its cargo feature `metrics`
+//! it counts lookups, announcements, refusals, expiries and the table's
+//! size through the `metrics` facade (named in `posttroll_core::metrics`);
+//! the `nameserver` binary serves them (`--metrics-address`).
 //!
 //! # Examples
 //!

@@ -10,7 +10,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use posttroll::publisher::{NoisyPublisher, Publisher};
 use posttroll::Context;
-use posttroll_core::log_sampling::first_and_every_thousandth;
+use posttroll_core::log_sampling;
+use posttroll_core::metrics::{
+    self, events, AnnouncementResult, AnnouncementSource, Refusal, ReplyPort,
+};
 use posttroll_core::task::{StopSignal, Worker};
 use posttroll_core::{
     BindSpec, DatagramReceiver, Delivery, Endpoint, ErrorKind, Message, ReplySocket, Result, Value,
@@ -112,7 +115,11 @@ impl AddressReceiverBuilder {
         let table = self
             .table
             .unwrap_or_else(|| Arc::new(Mutex::new(AddressTable::new(self.max_age))));
-        let max_age = lock(&table).max_age();
+        let (max_age, addresses) = {
+            let table = lock(&table);
+            (table.max_age(), table.len())
+        };
+        metrics::nameserver_addresses(addresses);
 
         let source = if self.multicast {
             let local_ips = if self.local_only {
@@ -437,7 +444,8 @@ impl Run {
                         None | Some(Ok(Delivery::Sent)) => {}
                         Some(Ok(dropped)) => {
                             let total = self.replies_dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                            if first_and_every_thousandth(total) {
+                            metrics::nameserver_reply_dropped(ReplyPort::Announcement);
+                            if log_sampling::sample(total, events::ANNOUNCEMENT_REPLY_DROPPED) {
                                 tracing::warn!(reason = ?dropped, total, peer = ?from, "dropped an announcement reply the announcer does not take");
                             }
                         }
@@ -474,6 +482,16 @@ impl Run {
     }
 
     async fn process(&mut self, frame: &[u8], from: Option<IpAddr>) {
+        let source = match self.source {
+            Source::Multicast { .. } => AnnouncementSource::Multicast,
+            Source::Reply(_) => AnnouncementSource::Designated,
+        };
+        let counted = |result, refusal: Option<Refusal>| {
+            metrics::nameserver_announcement(source, result);
+            if let Some(refusal) = refusal {
+                metrics::refused(refusal);
+            }
+        };
         if let (
             Source::Multicast {
                 local_ips: Some(local),
@@ -483,39 +501,62 @@ impl Run {
         ) = (&self.source, from)
         {
             if !is_local(ip, local) {
+                counted(AnnouncementResult::Refused, Some(Refusal::Policy));
                 tracing::debug!(%ip, "discarding an announcement from another host");
                 return;
             }
         }
         let now = self.clock.now();
-        let result = lock(&self.table).announce(frame, now);
+        let (result, addresses) = {
+            let mut table = lock(&self.table);
+            let result = table.announce(frame, now);
+            (result, table.len())
+        };
         match result {
             Ok(Some(event)) => {
+                counted(AnnouncementResult::Accepted, None);
+                metrics::nameserver_addresses(addresses);
                 tracing::info!(event = %event, "nameserver: publish add");
                 self.publisher.publish(&event).await;
             }
-            Ok(None) => tracing::trace!("address refreshed"),
+            Ok(None) => {
+                counted(AnnouncementResult::Accepted, None);
+                tracing::trace!("address refreshed");
+            }
             Err(e @ AnnouncementError::NotAnAnnouncement { .. }) => {
+                counted(AnnouncementResult::Ignored, None);
                 tracing::debug!(reason = %e, "ignoring a datagram")
             }
             Err(e @ AnnouncementError::TableFull { .. }) => {
+                counted(AnnouncementResult::Refused, Some(Refusal::TableFull));
                 self.table_full += 1;
-                if first_and_every_thousandth(self.table_full) {
+                if log_sampling::sample(self.table_full, events::TABLE_FULL) {
                     tracing::warn!(reason = %e, refused = self.table_full, from = ?from, "refusing a new address");
                 }
             }
-            Err(e) => tracing::warn!(
-                reason = %e,
-                frame = %excerpt(frame),
-                from = ?from,
-                "ignoring a malformed announcement"
-            ),
+            Err(e) => {
+                counted(AnnouncementResult::Refused, Some(Refusal::Malformed));
+                tracing::warn!(
+                    reason = %e,
+                    frame = %excerpt(frame),
+                    from = ?from,
+                    "ignoring a malformed announcement"
+                );
+            }
         }
     }
 
     async fn expire(&mut self) {
         let now = self.clock.now();
-        let removed = lock(&self.table).expire(now);
+        let (removed, addresses) = {
+            let mut table = lock(&self.table);
+            let removed = table.expire(now);
+            (removed, table.len())
+        };
+        if !removed.is_empty() {
+            metrics::nameserver_addresses_expired(removed.len());
+            metrics::nameserver_addresses(addresses);
+        }
         for event in removed {
             tracing::info!(event = %event, "publish remove");
             self.publisher.publish(&event).await;

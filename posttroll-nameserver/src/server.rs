@@ -9,7 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use posttroll::nameserver::{nameserver_endpoint, LOOKUP_SUBJECT};
 use posttroll::Context;
-use posttroll_core::log_sampling::first_and_every_thousandth;
+use posttroll_core::log_sampling;
+use posttroll_core::metrics::{self, events, LookupResult, Refusal, ReplyPort};
 use posttroll_core::task::{stop_all, StopSignal, Worker};
 use posttroll_core::{
     BindSpec, Config, Data, Delivery, Endpoint, ErrorKind, Message, ReplySocket, Result, Security,
@@ -415,16 +416,26 @@ impl Serve {
                     continue;
                 }
             };
-            let (reply, refused) = {
+            let (reply, outcome) = {
                 let table = lock(&self.table);
                 answer(&request.body, &table, self.configured_version.as_deref())
             };
             let peer = request.reply_to.peer.as_deref().unwrap_or("?");
-            if let Some(reason) = refused {
-                self.stats.refused.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(reason = %reason, request = %excerpt(&request.body), secure, peer, "bad lookup request");
-            } else {
-                self.stats.answered.fetch_add(1, Ordering::Relaxed);
+            match outcome {
+                Ok(found) => {
+                    self.stats.answered.fetch_add(1, Ordering::Relaxed);
+                    metrics::nameserver_lookup(if found > 0 {
+                        LookupResult::Found
+                    } else {
+                        LookupResult::NotFound
+                    });
+                }
+                Err((kind, reason)) => {
+                    self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                    metrics::nameserver_lookup(LookupResult::Refused);
+                    metrics::refused(kind);
+                    tracing::warn!(reason = %reason, request = %excerpt(&request.body), secure, peer, "bad lookup request");
+                }
             }
             let socket = match self.secure.as_mut() {
                 Some(socket) if secure => socket,
@@ -434,7 +445,8 @@ impl Serve {
                 Ok(Delivery::Sent) => {}
                 Ok(dropped) => {
                     let total = self.stats.replies_dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                    if first_and_every_thousandth(total) {
+                    metrics::nameserver_reply_dropped(ReplyPort::Lookup);
+                    if log_sampling::sample(total, events::LOOKUP_REPLY_DROPPED) {
                         tracing::warn!(secure, peer, reason = ?dropped, total, "dropped a lookup reply the requester does not take");
                     }
                 }
@@ -452,8 +464,8 @@ impl Serve {
     }
 }
 
-/// The reply frame to one lookup request, and the reason when the request
-/// was refused.
+/// The reply frame to one lookup request, and the number of addresses it
+/// holds, or why the request was refused.
 ///
 /// A valid lookup gets the reference's `get_active_address` reply:
 /// `Message("/oper/ns", "info", [metadata...])`, or no data when nothing
@@ -464,10 +476,13 @@ pub(crate) fn answer(
     frame: &[u8],
     table: &AddressTable,
     configured_version: Option<&str>,
-) -> (Bytes, Option<String>) {
+) -> (Bytes, std::result::Result<usize, (Refusal, String)>) {
     match lookup_reply(frame, table) {
-        Ok(reply) => (Bytes::from(reply.encode_with(configured_version)), None),
-        Err((reason, version)) => {
+        Ok((reply, found)) => (
+            Bytes::from(reply.encode_with(configured_version)),
+            Ok(found),
+        ),
+        Err((kind, reason, version)) => {
             let reply =
                 Message::new(LOOKUP_SUBJECT, "error", Data::Text(reason.clone())).and_then(|m| {
                     match version {
@@ -483,19 +498,24 @@ pub(crate) fn answer(
                     b"pytroll://oper/ns error unknown@unknown 2000-01-01T00:00:00 v1.01",
                 ),
             };
-            (frame, Some(reason))
+            (frame, Err((kind, reason)))
         }
     }
 }
 
-/// The lookup reply, or why the request is refused (and its version, when
-/// it decoded).
+/// Why a lookup request is refused, and its version when it decoded.
+type Refused = (Refusal, String, Option<String>);
+
+/// The lookup reply and the number of addresses in it, or why the request
+/// is refused.
 fn lookup_reply(
     frame: &[u8],
     table: &AddressTable,
-) -> std::result::Result<Message, (String, Option<String>)> {
+) -> std::result::Result<(Message, usize), Refused> {
+    let malformed = |reason: String, version: Option<String>| (Refusal::Malformed, reason, version);
     if frame.len() > MAX_REQUEST_SIZE {
         return Err((
+            Refusal::Size,
             format!(
                 "request too large: {} bytes (limit {MAX_REQUEST_SIZE})",
                 frame.len()
@@ -504,12 +524,13 @@ fn lookup_reply(
         ));
     }
     if std::str::from_utf8(frame).is_err() {
-        return Err(("request is not valid UTF-8".to_owned(), None));
+        return Err(malformed("request is not valid UTF-8".to_owned(), None));
     }
-    let request = Message::decode(frame).map_err(|e| (format!("malformed request: {e}"), None))?;
+    let request =
+        Message::decode(frame).map_err(|e| malformed(format!("malformed request: {e}"), None))?;
     let version = request.version().map(str::to_owned);
     if request.msg_type() != "request" {
-        return Err((
+        return Err(malformed(
             format!(
                 "wrong message type '{}', expected 'request'",
                 request.msg_type()
@@ -520,33 +541,35 @@ fn lookup_reply(
     let service = match request.data.get("service") {
         Some(Value::String(service)) => service,
         Some(_) => {
-            return Err((
+            return Err(malformed(
                 "the request's \"service\" is not a string".to_owned(),
                 version,
             ))
         }
         None => {
-            return Err((
+            return Err(malformed(
                 "the request's data is not a dict with a \"service\"".to_owned(),
                 version,
             ))
         }
     };
     let found = table.lookup(service);
-    tracing::debug!(service = %service, found = found.len(), "lookup");
+    let count = found.len();
+    tracing::debug!(service = %service, found = count, "lookup");
     let data = if found.is_empty() {
         Data::None
     } else {
         Data::Json(Value::Array(found))
     };
-    let reply =
-        Message::new(LOOKUP_SUBJECT, "info", data).map_err(|e| (e.to_string(), version.clone()))?;
-    match version {
+    let reply = Message::new(LOOKUP_SUBJECT, "info", data)
+        .map_err(|e| malformed(e.to_string(), version.clone()))?;
+    let reply = match version {
         Some(version) => reply
             .with_version(version)
-            .map_err(|e| (e.to_string(), None)),
-        None => Ok(reply),
-    }
+            .map_err(|e| malformed(e.to_string(), None))?,
+        None => reply,
+    };
+    Ok((reply, count))
 }
 
 #[cfg(test)]
@@ -579,8 +602,8 @@ mod tests {
     }
 
     fn ok(frame: &[u8], table: &AddressTable) -> Message {
-        let (reply, refused) = answer(frame, table, None);
-        assert_eq!(refused, None);
+        let (reply, outcome) = answer(frame, table, None);
+        assert!(outcome.is_ok(), "{outcome:?}");
         Message::decode(reply).unwrap()
     }
 
@@ -604,6 +627,16 @@ mod tests {
         }
         let all = ok(&lookup("v1.2", Value::from("")), &table);
         assert_eq!(all.data.as_json().unwrap().as_array().unwrap().len(), 1);
+        // The count of addresses found (the `result` label of the lookup
+        // metric).
+        assert_eq!(
+            answer(&lookup("v1.2", Value::from("sdr")), &table, None).1,
+            Ok(1)
+        );
+        assert_eq!(
+            answer(&lookup("v1.2", Value::from("x")), &table, None).1,
+            Ok(0)
+        );
     }
 
     #[test]
@@ -629,8 +662,14 @@ mod tests {
             (request("v1.2", Data::Json(Value::from(vec!["sdr"]))), "\"service\"", Some("v1.2")),
         ];
         for (frame, expected, version) in cases {
-            let (reply, refused) = answer(&frame, &table, None);
-            let reason = refused.unwrap();
+            let (reply, outcome) = answer(&frame, &table, None);
+            let (kind, reason) = outcome.unwrap_err();
+            let expected_kind = if expected == "too large" {
+                Refusal::Size
+            } else {
+                Refusal::Malformed
+            };
+            assert_eq!(kind, expected_kind, "{reason}");
             assert!(reason.contains(expected), "{expected}: {reason}");
             let reply = Message::decode(reply).unwrap();
             assert_eq!(reply.subject(), LOOKUP_SUBJECT);

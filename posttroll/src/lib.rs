@@ -85,6 +85,9 @@
 //!   every builder takes one with `.context(...)`, else uses
 //!   [`Context::global`].
 //! - [`blocking`] — the blocking handles.
+//! - [`metrics`] — with the cargo feature `metrics`, publishers and
+//!   subscribers count messages sent, received, undecodable and refused
+//!   through the `metrics` facade, into the application's recorder.
 
 pub mod blocking;
 mod context;
@@ -101,6 +104,9 @@ pub use context::{registry, Context, GlobalContextGuard};
 pub use posttroll_core::config;
 /// The message codec's details: versions, the magic topic, the JSON map.
 pub use posttroll_core::message;
+/// The metrics posttroll counts through the `metrics` facade (cargo feature
+/// `metrics`): their names, `describe()`, and a recorder for tests.
+pub use posttroll_core::metrics;
 pub use posttroll_core::{
     Address, Config, ConnectionEvent, Data, DateTime, Endpoint, Error, ErrorKind, Message,
     MessageError, Result, Security, Value,

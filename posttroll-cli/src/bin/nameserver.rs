@@ -1,8 +1,9 @@
 //! `nameserver`: the posttroll nameserver, as the Python reference's
-//! `nameserver` script (same flags), plus `--max-age`, `--pid-file` and
-//! `--config`.
+//! `nameserver` script (same flags), plus `--max-age`, `--pid-file`,
+//! `--config` and `--metrics-address`.
 
 use std::io::{Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use posttroll::Context;
 use posttroll_cli::daemon::{self, PidFile, Status};
+use posttroll_cli::http_endpoint::{HttpEndpoint, Limits, Readiness};
 use posttroll_cli::logging::{self, LogFormat, LogTarget};
+use posttroll_cli::prometheus::PrometheusRecorder;
 use posttroll_cli::{load_config, parse_seconds, runtime, systemd, Shutdown};
 use posttroll_nameserver::{NameServer, DEFAULT_MAX_AGE};
 use tracing::level_filters::LevelFilter;
@@ -81,6 +84,15 @@ struct Args {
     #[arg(short = 'c', long, value_name = "FILE")]
     config: Option<PathBuf>,
 
+    /// Serve Prometheus metrics on http://HOST:PORT/metrics, liveness on
+    /// /healthz and readiness on /readyz (503 until the ports are bound and
+    /// the loops run). Off by default; the endpoint faces untrusted peers
+    /// (GET only, 8 KiB request heads, 5 s timeouts, 32 connections), but
+    /// it has no authentication: bind it to an address only the monitoring
+    /// can reach (e.g. 127.0.0.1:9105).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_address)]
+    metrics_address: Option<SocketAddr>,
+
     /// Internal: this process is the daemon started by `--daemon start`.
     #[arg(long, hide = true)]
     daemon_child: bool,
@@ -105,6 +117,18 @@ fn parse_max_age(text: &str) -> Result<Duration, String> {
         Duration::ZERO => Err("the max age must be more than 0 seconds".to_owned()),
         max_age => Ok(max_age),
     }
+}
+
+/// `--metrics-address`: `HOST:PORT`, an IP (`127.0.0.1:9105`,
+/// `[::1]:9105`) or a host name (its first address).
+fn parse_metrics_address(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(address) = text.parse() {
+        return Ok(address);
+    }
+    text.to_socket_addrs()
+        .map_err(|e| format!("'{text}' is not HOST:PORT ({e})"))?
+        .next()
+        .ok_or_else(|| format!("'{text}' resolves to no address"))
 }
 
 /// This program's file name (the daemon runs this same file), e.g.
@@ -203,6 +227,16 @@ async fn run(args: &Args, as_daemon: bool) -> ExitCode {
         Ok(ctx) => ctx,
         Err(e) => return fail(&format!("cannot set up the backend: {e}")),
     };
+    // The endpoint first, so that /healthz answers (and /readyz says 503)
+    // while the nameserver starts.
+    let readiness = Readiness::new();
+    let endpoint = match args.metrics_address {
+        Some(address) => match serve_metrics(address, readiness.clone()).await {
+            Ok(task) => Some(task),
+            Err(e) => return fail(&e),
+        },
+        None => None,
+    };
     let started = NameServer::builder()
         .context(ctx)
         .multicast(!args.no_multicast)
@@ -225,20 +259,51 @@ async fn run(args: &Args, as_daemon: bool) -> ExitCode {
             return fail(&e.to_string());
         }
     }
+    readiness.set_ready(true);
     systemd::ready("serving");
     tokio::select! {
         name = shutdown.recv() => tracing::info!("{name} received; stopping"),
         () = ns.wait() => {}
         () = systemd::watchdog() => {}
     }
+    readiness.set_ready(false);
     systemd::stopping();
     ns.stop().await;
+    if let Some(endpoint) = endpoint {
+        endpoint.abort();
+    }
     if as_daemon {
         if let Err(e) = pid_file.remove_if(std::process::id()) {
             tracing::warn!("{e}");
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Installs the Prometheus recorder (the counters of
+/// `posttroll_core::metrics`, each at 0) and serves `/metrics`, `/healthz`
+/// and `/readyz` on `address` in a task of this runtime.
+async fn serve_metrics(
+    address: SocketAddr,
+    readiness: Readiness,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let handle = PrometheusRecorder::new()
+        .install()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    posttroll_core::metrics::describe();
+    let endpoint = HttpEndpoint::bind(
+        address,
+        move || handle.render(),
+        readiness,
+        Limits::default(),
+    )
+    .await
+    .map_err(|e| format!("cannot serve metrics on {address}: {e}"))?;
+    tracing::info!(
+        "metrics on http://{0}/metrics, health on http://{0}/healthz and /readyz",
+        endpoint.local_addr()
+    );
+    Ok(tokio::spawn(endpoint.serve()))
 }
 
 /// Logs a fatal error, also on stderr when `echo`; the exit status 1.
@@ -360,6 +425,9 @@ fn daemon_command(args: &Args) -> Result<Command, String> {
     }
     if args.local_only {
         command.arg("--local-only");
+    }
+    if let Some(address) = args.metrics_address {
+        command.arg("--metrics-address").arg(address.to_string());
     }
     command
         .current_dir("/")

@@ -133,6 +133,30 @@ impl Net {
         }
     }
 
+    /// `posttroll publish SERVICE` announced once to the nameserver (the
+    /// next announcement would be in 60 s), then alive and silent: its
+    /// address expires after the nameserver's max age.
+    pub fn silent_publisher(&self, service: &str) -> Guard {
+        Guard(
+            self.command(POSTTROLL)
+                .args(["publish", service, "--nameserver", "127.0.0.1"])
+                .args([
+                    "--broadcast-interval",
+                    "60",
+                    "-s",
+                    "/x",
+                    "-n",
+                    "0",
+                    "-i",
+                    "1",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
     /// Looks `service` up until `done(list)` holds (`timeout` at most).
     pub fn lookup_until(
         &self,
@@ -140,18 +164,35 @@ impl Net {
         timeout: Duration,
         done: impl Fn(&[serde_json::Value]) -> bool,
     ) -> Vec<serde_json::Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let found = self.lookup(service);
-            if done(&found) {
-                return found;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "lookup of {service:?} never satisfied the condition; last: {found:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        poll_until(
+            &format!("lookup of {service:?}"),
+            timeout,
+            || self.lookup(service),
+            |found| done(found),
+        )
+    }
+}
+
+/// Takes `sample()` until `done` holds for it, `timeout` at most (each
+/// try is a real observation; 20 ms between tries); panics naming `what`
+/// and the last sample.
+pub fn poll_until<T: std::fmt::Debug>(
+    what: &str,
+    timeout: Duration,
+    mut sample: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = sample();
+        if done(&last) {
+            return last;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{what} never satisfied the condition; last: {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use super::{required_setting, zpl, PublicKey};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::metrics::Refusal;
 
 /// The decision about one client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,42 +258,53 @@ impl ClientKeyPolicy {
     /// (`None` for a plain connection), `ip` its address (`None` when it
     /// has none, e.g. over IPC). Logs and counts the decision.
     pub fn admit(&self, key: Option<&PublicKey>, ip: Option<IpAddr>) -> Admission {
-        let decision = self.decide(key, ip);
         let peer = ip.map_or_else(|| "a peer with no IP".to_owned(), |ip| ip.to_string());
-        match &decision {
-            Admission::Admit => {
+        match self.decide(key, ip) {
+            Ok(()) => {
                 self.admitted.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%peer, key = ?key.map(PublicKey::to_z85), "admitted a client");
+                Admission::Admit
             }
-            Admission::Refuse { reason } => {
+            Err((kind, reason)) => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::refused(kind);
                 tracing::warn!(%peer, key = ?key.map(PublicKey::to_z85), "refused a client from {peer}: {reason}");
+                Admission::Refuse { reason }
             }
         }
-        decision
     }
 
-    fn decide(&self, key: Option<&PublicKey>, ip: Option<IpAddr>) -> Admission {
+    /// The decision, and for a refusal its kind (an IP not admitted is
+    /// `Policy`, a key not admitted `NotAuthorised`) and reason.
+    fn decide(
+        &self,
+        key: Option<&PublicKey>,
+        ip: Option<IpAddr>,
+    ) -> std::result::Result<(), (Refusal, String)> {
         if let Some(allowed) = &self.allowed_ips {
             match ip.map(canonical_ip) {
                 Some(ip) if allowed.contains(&ip) => {}
                 Some(ip) => {
-                    return Admission::Refuse {
-                        reason: format!("{ip} is not in authorized_client_addresses"),
-                    }
+                    return Err((
+                        Refusal::Policy,
+                        format!("{ip} is not in authorized_client_addresses"),
+                    ))
                 }
-                None => return Admission::Refuse {
-                    reason:
+                None => {
+                    return Err((
+                        Refusal::Policy,
                         "the peer has no IP address to check against authorized_client_addresses"
                             .to_owned(),
-                },
+                    ))
+                }
             }
         }
         match key {
-            None => Admission::Admit,
-            Some(key) if self.is_key_admitted(key) => Admission::Admit,
-            Some(key) => Admission::Refuse {
-                reason: format!(
+            None => Ok(()),
+            Some(key) if self.is_key_admitted(key) => Ok(()),
+            Some(key) => Err((
+                Refusal::NotAuthorised,
+                format!(
                     "its public key {} is in no *.key file of {}",
                     key.to_z85(),
                     self.dir.as_deref().map_or_else(
@@ -300,7 +312,7 @@ impl ClientKeyPolicy {
                         |d| d.display().to_string()
                     )
                 ),
-            },
+            )),
         }
     }
 

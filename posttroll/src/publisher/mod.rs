@@ -119,7 +119,9 @@ impl Publisher {
                 self.inner.endpoint
             )));
         }
-        self.inner.socket.send(frame.into()).await
+        self.inner.socket.send(frame.into()).await?;
+        posttroll_core::metrics::message_sent();
+        Ok(())
     }
 
     /// Waits until at least `n` subscribers have subscribed (their

@@ -854,6 +854,7 @@ impl Inner {
         let mut msg = match Message::decode(&frame.bytes) {
             Ok(msg) => msg,
             Err(err) => {
+                posttroll_core::metrics::message_undecodable();
                 let start = &frame.bytes[..frame.bytes.len().min(LOGGED_BYTES)];
                 tracing::warn!(
                     "dropping a frame from {} that does not decode ({err}); it starts with {:?}",
@@ -954,6 +955,7 @@ async fn reader(mut socket: Box<dyn SubSocket>, mut link: Link, mut stop: StopSi
         match received {
             Ok(bytes) => {
                 failing = false;
+                posttroll_core::metrics::message_received();
                 if let Some(beats) = link.beats.as_mut() {
                     if beats.observe(&bytes) && !link.pass_beats {
                         continue;
