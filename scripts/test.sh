@@ -58,13 +58,22 @@ as_root() {
 }
 
 # --- (a) system packages ----------------------------------------------------
-step "system packages (pkg-config, libzmq3-dev)"
+step "system packages (pkg-config, libzmq3-dev; curl, iproute2, systemd for the deployment guide)"
 missing=()
 for pkg in pkg-config libzmq3-dev; do
     if dpkg -s "$pkg" >/dev/null 2>&1; then
         echo "present: $pkg"
     else
         missing+=("$pkg")
+    fi
+done
+# The commands docs/deploy.md uses (its test runs them): by command, so a
+# machine that has them from elsewhere installs nothing.
+for pair in curl:curl ip:iproute2 systemd-analyze:systemd; do
+    if command -v "${pair%%:*}" >/dev/null 2>&1; then
+        echo "present: ${pair%%:*}"
+    else
+        missing+=("${pair#*:}")
     fi
 done
 if [ "${#missing[@]}" -gt 0 ]; then
