@@ -133,9 +133,18 @@ async fn no_client_can_wedge_a_reply_port() {
         let mut sent = 0;
         let mut held_back = false;
         while dropped() == before && sent < FLOOD && start.elapsed() < DEADLINE {
-            if !send(&mut dealer, &request).await {
-                held_back = true;
-                break;
+            match send(&mut dealer, &request).await {
+                Sent::Yes => {}
+                Sent::HeldBack => {
+                    held_back = true;
+                    break;
+                }
+                // Being cut off proves nothing about the flood: the
+                // requests were not taken (a client that broke the
+                // protocol is cut off before its first one).
+                Sent::CutOff(e) => panic!(
+                    "{engine}: {what}: the nameserver cut the flooder off after {sent} requests: {e}"
+                ),
             }
             sent += 1;
             if sent % 5000 == 0 {
@@ -175,10 +184,19 @@ async fn no_client_can_wedge_a_reply_port() {
     ns.stop().await;
 }
 
-/// Sends one request of the flood: false when the flooder could not send
-/// for 2 s (the peer no longer reads its connection) or the peer cut the
-/// connection (reset: the flooder is disconnected).
-async fn send(dealer: &mut Flooder, request: &Bytes) -> bool {
+/// What became of one request of the flood.
+enum Sent {
+    /// It was sent.
+    Yes,
+    /// The flooder could not send for 2 s: the peer no longer reads its
+    /// connection (TCP backpressure).
+    HeldBack,
+    /// The peer cut the connection.
+    CutOff(posttroll::Error),
+}
+
+/// Sends one request of the flood.
+async fn send(dealer: &mut Flooder, request: &Bytes) -> Sent {
     let sent = async {
         match dealer {
             Flooder::Raw(raw) => raw.send_request(request).await,
@@ -186,12 +204,9 @@ async fn send(dealer: &mut Flooder, request: &Bytes) -> bool {
         }
     };
     match tokio::time::timeout(Duration::from_secs(2), sent).await {
-        Ok(Ok(())) => true,
-        Ok(Err(e)) => {
-            eprintln!("the nameserver cut the flooder off: {e}");
-            false
-        }
-        Err(_) => false,
+        Ok(Ok(())) => Sent::Yes,
+        Ok(Err(e)) => Sent::CutOff(e),
+        Err(_) => Sent::HeldBack,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Raw ZMTP peers that misbehave on purpose, to test that our sockets
 //! survive them whatever engine serves them (pure Rust, on omq).
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use omq_tokio::{MechanismSetup, Message, Options, Socket, SocketType};
 use posttroll::{Config, Endpoint, Error, Result};
@@ -95,9 +97,9 @@ impl Dealer {
 }
 
 /// A plain (NULL mechanism) ZMTP 3.0 DEALER written by hand over a TCP
-/// stream that is never read at all: it sends its greeting, its READY and
-/// then requests (`["", body]`), and leaves everything the peer sends in
-/// the kernel's buffers. Unlike an engine's socket, its sending never
+/// stream that is read only for the handshake: it sends its greeting and
+/// READY, reads the peer's, then sends requests (`["", body]`) and leaves
+/// everything the peer sends after the handshake in the kernel's buffers. Unlike an engine's socket, its sending never
 /// depends on its receiving, so it can flood for as long as the peer
 /// reads.
 #[derive(Debug)]
@@ -106,8 +108,8 @@ pub struct RawDealer {
 }
 
 impl RawDealer {
-    /// Connects to a plain `tcp://host:port` reply socket and sends the
-    /// greeting and READY (without waiting for the peer's).
+    /// Connects to a plain `tcp://host:port` reply socket, sends the
+    /// greeting and READY and reads the peer's (at most 5 s).
     ///
     /// # Errors
     ///
@@ -147,7 +149,46 @@ impl RawDealer {
             .write_all(&greeting)
             .await
             .map_err(|e| Error::io("greeting as a raw dealer", e))?;
+        // A client may send messages only once the handshake is done: a
+        // server that asks its ZAP handler (libzmq with an allow-list) cuts
+        // off a client whose messages come before its own READY.
+        tokio::time::timeout(Duration::from_secs(5), dealer.read_handshake())
+            .await
+            .map_err(|_| {
+                Error::io(
+                    "a raw dealer's handshake",
+                    std::io::ErrorKind::TimedOut.into(),
+                )
+            })??;
         Ok(dealer)
+    }
+
+    /// Reads the peer's greeting (64 bytes) and its READY command.
+    async fn read_handshake(&mut self) -> Result<()> {
+        use tokio::io::AsyncReadExt;
+        let read = |e| Error::io("reading the handshake as a raw dealer", e);
+        let mut greeting = [0u8; 64];
+        self.stream.read_exact(&mut greeting).await.map_err(read)?;
+        let mut flags = [0u8; 1];
+        self.stream.read_exact(&mut flags).await.map_err(read)?;
+        let size = if flags[0] & 0x02 == 0 {
+            let mut size = [0u8; 1];
+            self.stream.read_exact(&mut size).await.map_err(read)?;
+            u64::from(size[0])
+        } else {
+            let mut size = [0u8; 8];
+            self.stream.read_exact(&mut size).await.map_err(read)?;
+            u64::from_be_bytes(size)
+        };
+        if flags[0] & 0x04 == 0 || size > 4096 {
+            return Err(Error::io(
+                "reading the handshake as a raw dealer",
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "no READY command"),
+            ));
+        }
+        let mut body = vec![0u8; usize::try_from(size).unwrap_or(0)];
+        self.stream.read_exact(&mut body).await.map_err(read)?;
+        Ok(())
     }
 
     /// Sends one request (`["", body]`).
