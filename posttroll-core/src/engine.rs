@@ -1,15 +1,15 @@
 //! What the ZMTP engines (`posttroll-backend-purerust` on omq,
 //! `posttroll-backend-zmq` on libzmq) share and is not about their library:
-//! the random-port bind loop, the TCP keepalive keys read as one value, the
-//! IP allow-list of server sockets, and a mutex lock that ignores
-//! poisoning. Each engine plugs its own socket
-//! calls in.
+//! the random-port bind loop, the TCP keepalive keys read as one value, the IP
+//! allow-list of server sockets and the canonical name of a peer's
+//! address, and a mutex lock that ignores poisoning. Each engine plugs its
+//! own socket calls in.
 
 use std::collections::hash_map::RandomState;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -305,6 +305,30 @@ pub fn routed_request(
     }
 }
 
+/// A peer's address as logs, refusals and the allow-list name it: an IPv4
+/// client of a dual-stack socket (`::ffff:a.b.c.d`, with or without a
+/// port: `[::ffff:a.b.c.d]:p`) by its IPv4 address (`a.b.c.d`,
+/// `a.b.c.d:p`); any other address (IPv4, IPv6, an IPC path) as given.
+///
+/// # Examples
+///
+/// ```
+/// use posttroll_core::engine::canonical_peer;
+///
+/// assert_eq!(canonical_peer("::ffff:127.0.0.1"), "127.0.0.1");
+/// assert_eq!(canonical_peer("[::ffff:127.0.0.1]:40000"), "127.0.0.1:40000");
+/// assert_eq!(canonical_peer("[::1]:40000"), "[::1]:40000");
+/// ```
+pub fn canonical_peer(address: &str) -> String {
+    if let Ok(ip) = address.parse::<IpAddr>() {
+        return ip.to_canonical().to_string();
+    }
+    match address.parse::<SocketAddr>() {
+        Ok(peer) => SocketAddr::new(peer.ip().to_canonical(), peer.port()).to_string(),
+        Err(_) => address.to_owned(),
+    }
+}
+
 /// Admits only peers whose IP is in a list (`authorized_client_addresses`),
 /// for the plain server sockets of either engine (libzmq's ZAP handler,
 /// omq's handshake authenticator). A peer with no IP (an IPC peer) is
@@ -334,11 +358,7 @@ impl IpAllowList {
     /// True when `ip` is admitted (an IPv4 client on a dual-stack socket,
     /// `::ffff:a.b.c.d`, as its IPv4 address).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        self.ips.contains(&ip)
+        self.ips.contains(&ip.to_canonical())
     }
 
     /// Whether the peer at `address` (its IP, if it has one) may connect.
@@ -422,6 +442,36 @@ mod tests {
         spec.port_range = (6000, 6000);
         let err = bind_endpoint(&spec, |_| Ok(BindAttempt::Bound(1))).unwrap_err();
         assert!(err.to_string().contains("empty"), "{err}");
+    }
+
+    #[test]
+    fn peers_are_named_canonically() {
+        for (peer, named) in [
+            ("::ffff:127.0.0.1", "127.0.0.1"),
+            ("[::ffff:10.1.2.3]:5555", "10.1.2.3:5555"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("127.0.0.1:80", "127.0.0.1:80"),
+            ("::1", "::1"),
+            ("[::1]:9", "[::1]:9"),
+            ("fe80::1", "fe80::1"),
+            ("/tmp/some.sock", "/tmp/some.sock"),
+            ("", ""),
+        ] {
+            assert_eq!(canonical_peer(peer), named, "{peer}");
+        }
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+        let list = IpAllowList::resolve(&["10.1.2.3".into(), "::1".into()]).unwrap();
+        assert!(list.contains(mapped));
+        assert!(list.contains("::1".parse().unwrap()));
+        assert!(!list.contains("127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            list.check("::ffff:127.0.0.1".parse().ok(), "::ffff:127.0.0.1"),
+            Err("127.0.0.1 is not in authorized_client_addresses".to_owned())
+        );
+        assert_eq!(
+            list.check("::2".parse().ok(), "::2"),
+            Err("::2 is not in authorized_client_addresses".to_owned())
+        );
     }
 
     #[test]
