@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::*;
 use posttroll_backend_purerust::PureRustTransport;
-use posttroll_core::engine::TcpKeepalive;
+use posttroll_core::engine::{wildcard_is_dual_stack, TcpKeepalive};
 use posttroll_core::{
     BindSpec, Config, Endpoint, ErrorKind, PubOptions, PubSocket, Security, Transport,
 };
@@ -35,6 +35,11 @@ async fn pubsub_round_trip_tcp() {
     suite::pubsub_round_trip_tcp(&t).await;
     // IPv6 loopback.
     suite::round_trip(&t, ep("tcp://[::1]:0"), |bound| bound.clone()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wildcard_binds_take_ipv4_and_ipv6_clients() {
+    suite::wildcard_binds_take_ipv4_and_ipv6_clients(&transport()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -486,6 +491,24 @@ async fn refused_clients_get_nothing_and_the_refusal_is_logged() {
     });
     assert_times_out(&client, &endpoint).await;
     replier.abort();
+}
+
+/// The allow-list's IPv6 entries and clients on dual-stack `tcp://*`
+/// sockets; each refusal names the client by its canonical address (never
+/// `::ffff:127.0.0.1`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allow_list_checks_ipv6_clients_by_canonical_address() {
+    let allows = |ip: &str| {
+        transport_with(&Config {
+            authorized_client_addresses: vec![ip.into()],
+            ..Config::default()
+        })
+    };
+    suite::allow_list_checks_ipv6_clients(&allows("[::1]"), &allows("127.0.0.1"), &transport())
+        .await;
+    if wildcard_is_dual_stack() {
+        assert_refusals_logged_canonically().await;
+    }
 }
 
 // ---------------------------------------------------------------- closing

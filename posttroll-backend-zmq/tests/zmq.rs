@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use posttroll_backend_zmq::ZmqTransport;
-use posttroll_core::engine::TcpKeepalive;
+use posttroll_core::engine::{wildcard_is_dual_stack, TcpKeepalive};
 use posttroll_core::{BindSpec, Config, Endpoint, ErrorKind, PubSocket, Security, Transport};
 use posttroll_testkit::conformance::{
     self as suite, ep, hex, next_data, sample_frames, sync, topics, unhex, unique, DEADLINE, PROBE,
@@ -61,6 +61,22 @@ impl Write for Capture {
     }
 }
 
+/// Waits until the captured logs contain every one of `needles`.
+async fn wait_for_log(needles: &[&str]) {
+    let start = Instant::now();
+    loop {
+        let text = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
+        if needles.iter().all(|n| text.contains(n)) {
+            return;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "never logged {needles:?}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn transport() -> ZmqTransport {
     logs();
     ZmqTransport::new(&Config::default()).unwrap()
@@ -79,6 +95,11 @@ const TIMEOUT_SLACK: Duration = Duration::from_millis(100);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pubsub_round_trip_tcp() {
     suite::pubsub_round_trip_tcp(&transport()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wildcard_binds_take_ipv4_and_ipv6_clients() {
+    suite::wildcard_binds_take_ipv4_and_ipv6_clients(&transport()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -430,19 +451,42 @@ async fn refused_client_gets_nothing_and_the_refusal_is_logged() {
 
     // The refusal is logged with the client's IP (the handler thread logs
     // before it answers, and the client was refused before we got here).
-    let start = Instant::now();
-    loop {
-        let text = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
-        if text.contains("refused a connection from 127.0.0.1")
-            && text.contains("127.0.0.1 is not in authorized_client_addresses")
-        {
-            break;
-        }
-        assert!(start.elapsed() < DEADLINE, "no refusal logged:\n{text}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_log(&[
+        "refused a connection from 127.0.0.1",
+        "127.0.0.1 is not in authorized_client_addresses",
+    ])
+    .await;
     drop(admitted);
     drop(refused);
+}
+
+/// The allow-list's IPv6 entries and clients on dual-stack `tcp://*`
+/// sockets; each refusal names the client by its canonical address (never
+/// `::ffff:127.0.0.1`, as libzmq's ZAP request does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allow_list_checks_ipv6_clients_by_canonical_address() {
+    let allows = |ip: &str| {
+        transport_with(&Config {
+            authorized_client_addresses: vec![ip.into()],
+            ..Config::default()
+        })
+    };
+    suite::allow_list_checks_ipv6_clients(&allows("[::1]"), &allows("127.0.0.1"), &transport())
+        .await;
+    if wildcard_is_dual_stack() {
+        wait_for_log(&[
+            "refused a connection from 127.0.0.1",
+            "127.0.0.1 is not in authorized_client_addresses",
+            "refused a connection from ::1",
+            "::1 is not in authorized_client_addresses",
+        ])
+        .await;
+        let text = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
+        assert!(
+            !text.contains("::ffff:"),
+            "a peer named IPv4-mapped:\n{text}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- closing

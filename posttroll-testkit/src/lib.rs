@@ -9,6 +9,8 @@
 //! - [`multicast`]: loopback-only multicast settings
 //!   ([`unique_multicast_group`], [`loopback_multicast`]). Tests never
 //!   multicast anywhere but on loopback, with a TTL of 0.
+//! - [`ipv6`]: whether this host can test IPv6 on `::1`
+//!   ([`ipv6::dual_stack_or_skip`]).
 //! - [`fixture`]: a running nameserver on free ports ([`NameServerFixture`],
 //!   and [`blocking::NameServerFixture`] for plain `#[test]`s).
 //! - [`recorder`]: the reference's `patched_publisher` in Rust shape: a
@@ -57,6 +59,7 @@ pub mod conformance;
 pub mod curve_keys;
 pub mod engine;
 pub mod fixture;
+pub mod ipv6;
 pub mod multicast;
 pub mod patched;
 pub mod peers;

@@ -57,6 +57,23 @@ pub async fn wait_for_log(needles: &[&str]) {
     }
 }
 
+/// Waits until the refusals of the suite's `allow_list_checks_ipv6_clients`
+/// are logged, then checks that no peer was named `::ffff:a.b.c.d`.
+pub async fn assert_refusals_logged_canonically() {
+    wait_for_log(&[
+        "refused a connection from 127.0.0.1",
+        "127.0.0.1 is not in authorized_client_addresses",
+        "refused a connection from ::1",
+        "::1 is not in authorized_client_addresses",
+    ])
+    .await;
+    let text = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
+    assert!(
+        !text.contains("::ffff:"),
+        "a peer named IPv4-mapped:\n{text}"
+    );
+}
+
 pub fn transport() -> PureRustTransport {
     logs();
     PureRustTransport::new(&Config::default()).unwrap()
