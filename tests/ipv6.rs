@@ -11,8 +11,15 @@
 //! - the IP allow-list takes IPv6 entries and checks IPv6 clients, and an
 //!   IPv4 client of a dual-stack socket against its IPv4 entry.
 //!
+//! - a nameserver listening on an IPv6 multicast group (interface-local
+//!   `ff01::`, hop limit 0, on the loopback interface) hears a publisher
+//!   announcing there, and a subscriber finds it.
+//!
 //! All but the first need `tcp://*` to be dual-stack: on a host where it
-//! is not, they say so and pass (the host is served IPv4-only).
+//! is not, they say so and pass (the host is served IPv4-only). The
+//! multicast one runs where IPv6 multicast works on loopback: here, or in
+//! a network namespace of its own, or it says why not
+//! (`posttroll_testkit::ipv6`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -22,7 +29,11 @@ use posttroll::nameserver::get_pub_address;
 use posttroll::publisher::{NoisyPublisher, Publisher};
 use posttroll::subscriber::{NSSubscriber, Subscriber};
 use posttroll::{Address, Config, Context, ErrorKind, Message, Value};
-use posttroll_testkit::ipv6::dual_stack_or_skip;
+use posttroll_nameserver::NameServer;
+use posttroll_testkit::free_tcp_ports;
+use posttroll_testkit::ipv6::{
+    dual_stack_or_skip, ipv6_multicast_here_or_rerun, loopback_multicast_v6,
+};
 use posttroll_testkit::{assert_test_engine, with_test_engine, FixtureOptions, NameServerFixture};
 use tokio::time::Instant;
 
@@ -325,5 +336,67 @@ async fn a_nameserver_allowing_only_ipv6_loopback_answers_it_only() {
     // ... where an IPv4 client gets no answer.
     let refused = get_pub_address(&clients, "", Duration::from_millis(500), "127.0.0.1").await;
     assert_eq!(refused.unwrap_err().kind(), ErrorKind::Timeout);
+    ns.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nameserver_on_an_ipv6_group_hears_an_ipv6_publisher() {
+    const TEST: &str = "a_nameserver_on_an_ipv6_group_hears_an_ipv6_publisher";
+    if !dual_stack_or_skip(TEST) || !ipv6_multicast_here_or_rerun(TEST) {
+        return;
+    }
+    let ports = free_tcp_ports(3);
+    let ctx = Context::new(loopback_multicast_v6(Config {
+        nameserver_port: ports[0],
+        secure_zmq_nameserver_port: ports[1],
+        address_publish_port: ports[2],
+        own_ip: Some("::1".into()),
+        ..Config::default()
+    }))
+    .unwrap();
+    assert_test_engine(&ctx);
+    assert!(ctx.config().mc_group.starts_with("ff01::"));
+    // Local only: ::1 is this host.
+    let ns = NameServer::builder()
+        .context(ctx.clone())
+        .local_only(true)
+        .start()
+        .await
+        .unwrap();
+    let publisher = NoisyPublisher::builder("v6_multicast")
+        .broadcast_interval(Duration::from_millis(200))
+        .context(ctx.clone())
+        .start()
+        .await
+        .unwrap();
+    let uri = publisher.announced_uri().to_owned();
+    assert_eq!(
+        uri,
+        format!("tcp://[::1]:{}", publisher.port_number().unwrap())
+    );
+    assert_eq!(
+        uris(&lookup(&ctx, "v6_multicast", "[::1]").await),
+        [uri.as_str()]
+    );
+    let subscriber = NSSubscriber::builder()
+        .services(["v6_multicast"])
+        .nameserver("[::1]")
+        .context(ctx.clone())
+        .start()
+        .await
+        .unwrap();
+    publisher.wait_for_subscribers(1, WAIT).await.unwrap();
+    publisher
+        .send(&Message::new("/v6", "info", "by an IPv6 group").unwrap())
+        .await
+        .unwrap();
+    let msg = subscriber
+        .recv(Some(WAIT))
+        .await
+        .unwrap()
+        .expect("a message");
+    assert_eq!(msg.data.as_text(), Some("by an IPv6 group"));
+    subscriber.stop().await.unwrap();
+    publisher.stop().await.unwrap();
     ns.stop().await;
 }

@@ -10,7 +10,8 @@
 //!   ([`unique_multicast_group`], [`loopback_multicast`]). Tests never
 //!   multicast anywhere but on loopback, with a TTL of 0.
 //! - [`ipv6`]: whether this host can test IPv6 on `::1`
-//!   ([`ipv6::dual_stack_or_skip`]).
+//!   ([`ipv6::dual_stack_or_skip`]), and loopback-only IPv6 multicast
+//!   ([`ipv6::loopback_multicast_v6`], [`ipv6::ipv6_multicast_here_or_rerun`]).
 //! - [`fixture`]: a running nameserver on free ports ([`NameServerFixture`],
 //!   and [`blocking::NameServerFixture`] for plain `#[test]`s).
 //! - [`recorder`]: the reference's `patched_publisher` in Rust shape: a
