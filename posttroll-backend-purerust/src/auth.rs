@@ -5,7 +5,7 @@
 //!
 //! Every refusal is logged with `tracing::warn!`, naming the peer (an IPv4
 //! client of a dual-stack `tcp://*` socket by its IPv4 address, as
-//! [`canonical_peer`](posttroll_core::engine::canonical_peer) names it).
+//! [`canonical_peer`] names it).
 //!
 //! ```
 //! use posttroll_backend_purerust::auth::IpAllowList;
