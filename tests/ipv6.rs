@@ -50,25 +50,33 @@ async fn publish_and_subscribe_over_ipv6_loopback() {
         .unwrap();
     assert_eq!(publisher.endpoint().host(), Some("::1"));
     let uri = format!("tcp://[::1]:{}", publisher.port_number().unwrap());
-    let subscriber = Subscriber::builder()
-        .addresses([uri.as_str()])
-        .context(ctx)
-        .start()
-        .await
-        .unwrap();
+    let subscriber = subscriber_to(&ctx, uri).await;
+    delivered(&publisher, subscriber, "over ::1").await;
+    publisher.stop().await.unwrap();
+}
+
+/// Sends `text` on `publisher` once a subscriber is there; `subscriber`
+/// must get it (both within [`WAIT`]). Stops `subscriber`.
+async fn delivered(publisher: &Publisher, subscriber: Subscriber, text: &str) {
     publisher.wait_for_subscribers(1, WAIT).await.unwrap();
     publisher
-        .send(&Message::new("/v6", "info", "over ::1").unwrap())
+        .send(&Message::new("/v6", "info", text).unwrap())
         .await
         .unwrap();
-    let msg = subscriber
-        .recv(Some(WAIT))
+    let msg = subscriber.recv(Some(WAIT)).await.unwrap();
+    assert_eq!(msg.expect("a message").data.as_text(), Some(text));
+    subscriber.stop().await.unwrap();
+}
+
+/// A subscriber to `service`, found by the nameserver at `[::1]`.
+async fn subscriber_by_service(ctx: &Context, service: &str) -> Subscriber {
+    NSSubscriber::builder()
+        .services([service])
+        .nameserver("[::1]")
+        .context(ctx.clone())
+        .start()
         .await
         .unwrap()
-        .expect("the message over ::1");
-    assert_eq!(msg.data.as_text(), Some("over ::1"));
-    subscriber.stop().await.unwrap();
-    publisher.stop().await.unwrap();
 }
 
 /// A nameserver on the engine of the run, announcements by request (no
@@ -217,33 +225,9 @@ async fn an_ipv6_address_is_announced_found_and_subscribed_to() {
         let name = &publisher.services()[0];
         let found = lookup(&ctx, name, "[::1]").await;
         assert_eq!(uris(&found), [publisher.announced_uri()]);
-        let subscriber = NSSubscriber::builder()
-            .services([name.as_str()])
-            .nameserver("[::1]")
-            .context(ctx.clone())
-            .start()
-            .await
-            .unwrap();
-        assert_eq!(
-            subscriber
-                .addresses()
-                .iter()
-                .map(Address::uri)
-                .collect::<Vec<_>>(),
-            [publisher.announced_uri()]
-        );
-        publisher.wait_for_subscribers(1, WAIT).await.unwrap();
-        publisher
-            .send(&Message::new("/v6", "info", name.as_str()).unwrap())
-            .await
-            .unwrap();
-        let msg = subscriber
-            .recv(Some(WAIT))
-            .await
-            .unwrap()
-            .expect("a message");
-        assert_eq!(msg.data.as_text(), Some(name.as_str()));
-        subscriber.stop().await.unwrap();
+        let subscriber = subscriber_by_service(&ctx, name).await;
+        assert_eq!(uris(&subscriber.addresses()), [publisher.announced_uri()]);
+        delivered(publisher, subscriber, name).await;
     }
     by_own_ip.stop().await.unwrap();
     bound_on_v6.stop().await.unwrap();
@@ -378,25 +362,8 @@ async fn a_nameserver_on_an_ipv6_group_hears_an_ipv6_publisher() {
         uris(&lookup(&ctx, "v6_multicast", "[::1]").await),
         [uri.as_str()]
     );
-    let subscriber = NSSubscriber::builder()
-        .services(["v6_multicast"])
-        .nameserver("[::1]")
-        .context(ctx.clone())
-        .start()
-        .await
-        .unwrap();
-    publisher.wait_for_subscribers(1, WAIT).await.unwrap();
-    publisher
-        .send(&Message::new("/v6", "info", "by an IPv6 group").unwrap())
-        .await
-        .unwrap();
-    let msg = subscriber
-        .recv(Some(WAIT))
-        .await
-        .unwrap()
-        .expect("a message");
-    assert_eq!(msg.data.as_text(), Some("by an IPv6 group"));
-    subscriber.stop().await.unwrap();
+    let subscriber = subscriber_by_service(&ctx, "v6_multicast").await;
+    delivered(&publisher, subscriber, "by an IPv6 group").await;
     publisher.stop().await.unwrap();
     ns.stop().await;
 }

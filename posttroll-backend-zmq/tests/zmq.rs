@@ -18,64 +18,20 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use posttroll_backend_zmq::ZmqTransport;
-use posttroll_core::engine::{wildcard_is_dual_stack, TcpKeepalive};
+use posttroll_core::engine::TcpKeepalive;
 use posttroll_core::{BindSpec, Config, Endpoint, ErrorKind, PubSocket, Security, Transport};
 use posttroll_testkit::conformance::{
     self as suite, ep, hex, next_data, sample_frames, sync, topics, unhex, unique, DEADLINE, PROBE,
     PY_PUB, PY_SUB,
 };
+use posttroll_testkit::logs::{logs, wait_for_log};
 
 // ---------------------------------------------------------------- helpers
-
-/// Everything logged at WARN or above by any test of this binary.
-fn logs() -> &'static Mutex<Vec<u8>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let sink = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_writer(move || Capture(sink.clone()))
-            .finish();
-        // Another test may have raced us: then its subscriber is ours too.
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        buffer
-    })
-}
-
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        std::io::stderr().write_all(buf)?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Waits until the captured logs contain every one of `needles`.
-async fn wait_for_log(needles: &[&str]) {
-    let start = Instant::now();
-    loop {
-        let text = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
-        if needles.iter().all(|n| text.contains(n)) {
-            return;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "never logged {needles:?}:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 fn transport() -> ZmqTransport {
     logs();
@@ -465,28 +421,7 @@ async fn refused_client_gets_nothing_and_the_refusal_is_logged() {
 /// `::ffff:127.0.0.1`, as libzmq's ZAP request does).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allow_list_checks_ipv6_clients_by_canonical_address() {
-    let allows = |ip: &str| {
-        transport_with(&Config {
-            authorized_client_addresses: vec![ip.into()],
-            ..Config::default()
-        })
-    };
-    suite::allow_list_checks_ipv6_clients(&allows("[::1]"), &allows("127.0.0.1"), &transport())
-        .await;
-    if wildcard_is_dual_stack() {
-        wait_for_log(&[
-            "refused a connection from 127.0.0.1",
-            "127.0.0.1 is not in authorized_client_addresses",
-            "refused a connection from ::1",
-            "::1 is not in authorized_client_addresses",
-        ])
-        .await;
-        let text = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
-        assert!(
-            !text.contains("::ffff:"),
-            "a peer named IPv4-mapped:\n{text}"
-        );
-    }
+    suite::allow_list_checks_ipv6_clients(transport_with).await;
 }
 
 // ---------------------------------------------------------------- closing

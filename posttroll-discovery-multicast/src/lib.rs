@@ -347,12 +347,7 @@ impl MulticastDiscovery {
                 .set_broadcast(true)
                 .map_err(io("setting SO_BROADCAST"))?,
             Group::Multicast(_) => {
-                socket
-                    .set_multicast_ttl_v4(u32::from(self.ttl))
-                    .map_err(io("setting IP_MULTICAST_TTL"))?;
-                socket
-                    .set_multicast_loop_v4(true)
-                    .map_err(io("setting IP_MULTICAST_LOOP"))?;
+                multicast_options(&socket, Domain::IPV4, self.ttl, io)?;
                 if let Some(interface) = interface {
                     socket
                         .set_multicast_if_v4(&interface)
@@ -373,12 +368,7 @@ impl MulticastDiscovery {
         let index = self.interface_index()?;
         let io = sender_io;
         let socket = udp_socket(Domain::IPV6, io)?;
-        socket
-            .set_multicast_hops_v6(u32::from(self.ttl))
-            .map_err(io("setting IPV6_MULTICAST_HOPS"))?;
-        socket
-            .set_multicast_loop_v6(true)
-            .map_err(io("setting IPV6_MULTICAST_LOOP"))?;
+        multicast_options(&socket, Domain::IPV6, self.ttl, io)?;
         if index != 0 {
             socket
                 .set_multicast_if_v6(index)
@@ -410,12 +400,7 @@ impl MulticastDiscovery {
         if let Group::Multicast(_) = group {
             // As the reference does (both are the defaults, and only matter
             // for sending).
-            socket
-                .set_multicast_ttl_v4(u32::from(self.ttl))
-                .map_err(io("setting IP_MULTICAST_TTL"))?;
-            socket
-                .set_multicast_loop_v4(true)
-                .map_err(io("setting IP_MULTICAST_LOOP"))?;
+            multicast_options(&socket, Domain::IPV4, self.ttl, io)?;
         }
         bind_receiver(
             &socket,
@@ -448,12 +433,7 @@ impl MulticastDiscovery {
         socket
             .set_only_v6(true)
             .map_err(io("setting IPV6_V6ONLY"))?;
-        socket
-            .set_multicast_hops_v6(u32::from(self.ttl))
-            .map_err(io("setting IPV6_MULTICAST_HOPS"))?;
-        socket
-            .set_multicast_loop_v6(true)
-            .map_err(io("setting IPV6_MULTICAST_LOOP"))?;
+        multicast_options(&socket, Domain::IPV6, self.ttl, io)?;
         bind_receiver(
             &socket,
             SocketAddr::from((Ipv6Addr::UNSPECIFIED, self.port)),
@@ -487,6 +467,34 @@ where
         .set_reuse_address(true)
         .map_err(io("setting SO_REUSEADDR"))?;
     Ok(socket)
+}
+
+/// Sets the TTL (for IPv6: the hop limit) of the multicast `socket` of
+/// `domain` sends, and loopback on (errors through `io`).
+fn multicast_options<F>(
+    socket: &Socket,
+    domain: Domain,
+    ttl: u8,
+    io: fn(&'static str) -> F,
+) -> Result<()>
+where
+    F: Fn(std::io::Error) -> Error,
+{
+    if domain == Domain::IPV6 {
+        socket
+            .set_multicast_hops_v6(u32::from(ttl))
+            .map_err(io("setting IPV6_MULTICAST_HOPS"))?;
+        socket
+            .set_multicast_loop_v6(true)
+            .map_err(io("setting IPV6_MULTICAST_LOOP"))
+    } else {
+        socket
+            .set_multicast_ttl_v4(u32::from(ttl))
+            .map_err(io("setting IP_MULTICAST_TTL"))?;
+        socket
+            .set_multicast_loop_v4(true)
+            .map_err(io("setting IP_MULTICAST_LOOP"))
+    }
 }
 
 /// Binds a receiver's socket to the wildcard address at its port.

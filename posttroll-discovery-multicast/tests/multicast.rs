@@ -100,13 +100,21 @@ async fn two_receivers_both_get_each_datagram() {
     let mut first = discovery.receiver().await.unwrap();
     let mut second = discovery.receiver().await.unwrap();
     let sender = discovery.sender().await.unwrap();
+    each_gets_both(sender.as_ref(), [&mut first, &mut second], LOOPBACK).await;
+}
 
+/// Sends two datagrams; each receiver gets each, from `source`.
+async fn each_gets_both(
+    sender: &dyn DatagramSender,
+    mut receivers: [&mut Box<dyn DatagramReceiver>; 2],
+    source: IpAddr,
+) {
     for text in ["one", "two"] {
         sender.send(Bytes::from(text)).await.unwrap();
-        for receiver in [&mut first, &mut second] {
+        for receiver in receivers.iter_mut() {
             let (datagram, from) = recv_within(receiver.as_mut()).await;
             assert_eq!(datagram, text.as_bytes());
-            assert_eq!(from, Some(LOOPBACK));
+            assert_eq!(from, Some(source));
         }
     }
 }
@@ -155,20 +163,13 @@ async fn invalid_group_is_refused_naming_it() {
             mc_group: group.to_string(),
             ..loopback_config()
         };
-        let discovery = MulticastDiscovery::new(&config).unwrap();
-        for error in [
-            discovery.sender().await.unwrap_err(),
-            discovery.receiver().await.unwrap_err(),
-        ] {
-            assert_eq!(error.kind(), ErrorKind::InvalidAddress, "{error}");
-            let text = error.to_string();
-            assert!(
-                text.contains(&format!("invalid multicast group {group}")),
-                "{text}"
-            );
-            assert!(text.contains("224.x.x.x–239.x.x.x"), "{text}");
-            assert!(text.contains("0.0.0.0/255.255.255.255"), "{text}");
-        }
+        let invalid = format!("invalid multicast group {group}");
+        let needles = [
+            invalid.as_str(),
+            "224.x.x.x–239.x.x.x",
+            "0.0.0.0/255.255.255.255",
+        ];
+        assert_refused(&config, &needles).await;
     }
 }
 
@@ -205,15 +206,22 @@ async fn invalid_interface_is_refused_naming_it() {
             multicast_interface: Some(interface.to_string()),
             ..loopback_config()
         };
-        let discovery = MulticastDiscovery::new(&config).unwrap();
-        for error in [
-            discovery.sender().await.unwrap_err(),
-            discovery.receiver().await.unwrap_err(),
-        ] {
-            assert_eq!(error.kind(), ErrorKind::InvalidAddress, "{error}");
-            let text = error.to_string();
-            assert!(text.contains(interface), "{text}");
-            assert!(text.contains("multicast_interface"), "{text}");
+        assert_refused(&config, &[interface, "multicast_interface"]).await;
+    }
+}
+
+/// Both the sender and the receiver of `config` are refused as invalid
+/// addresses, with errors saying each of `needles`.
+async fn assert_refused(config: &Config, needles: &[&str]) {
+    let discovery = MulticastDiscovery::new(config).unwrap();
+    for error in [
+        discovery.sender().await.unwrap_err(),
+        discovery.receiver().await.unwrap_err(),
+    ] {
+        assert_eq!(error.kind(), ErrorKind::InvalidAddress, "{error}");
+        let text = error.to_string();
+        for needle in needles {
+            assert!(text.contains(needle), "{needle:?} not in {text}");
         }
     }
 }
@@ -317,16 +325,7 @@ async fn ipv6_interface_is_a_name_an_index_or_an_address() {
             multicast_interface: Some(interface.to_owned()),
             ..loopback_multicast_v6(Config::default())
         };
-        let discovery = MulticastDiscovery::new(&config).unwrap();
-        for error in [
-            discovery.sender().await.unwrap_err(),
-            discovery.receiver().await.unwrap_err(),
-        ] {
-            assert_eq!(error.kind(), ErrorKind::InvalidAddress, "{error}");
-            let text = error.to_string();
-            assert!(text.contains(interface), "{text}");
-            assert!(text.contains("multicast_interface"), "{text}");
-        }
+        assert_refused(&config, &[interface, "multicast_interface"]).await;
     }
 }
 
@@ -372,14 +371,7 @@ async fn ipv6_round_trip_on_loopback_comes_from_ipv6_loopback() {
         sender.target(),
         SocketAddrV6::new(group, config.broadcast_port, 0, loopback_index()).into()
     );
-    for text in ["one", "two"] {
-        sender.send(Bytes::from(text)).await.unwrap();
-        for receiver in [&mut first, &mut second] {
-            let (datagram, from) = recv_within(receiver.as_mut()).await;
-            assert_eq!(datagram, text.as_bytes());
-            assert_eq!(from, Some(LOOPBACK_V6));
-        }
-    }
+    each_gets_both(&sender, [&mut first, &mut second], LOOPBACK_V6).await;
 }
 
 // ---------------------------------------------------------------------------

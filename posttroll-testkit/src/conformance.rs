@@ -38,7 +38,7 @@ use posttroll::backend::{
     BindSpec, Delivery, EventSink, PubOptions, PubSocket, ReplySocket, ReplyTo, SubSocket,
     Transport,
 };
-use posttroll::{ConnectionEvent, Endpoint, ErrorKind, Security};
+use posttroll::{Config, ConnectionEvent, Endpoint, ErrorKind, Security};
 use tokio::sync::mpsc;
 
 /// The frame PUB/SUB tests repeat until a subscriber sees it.
@@ -244,25 +244,32 @@ async fn admitted_not_refused(
     }
 }
 
-/// The IP allow-list on `tcp://*` sockets of a dual-stack host:
-/// `allows_v6` admits `::1` only, `allows_v4` `127.0.0.1` only (an IPv4
-/// client of the dual-stack socket, `::ffff:127.0.0.1`, is checked as
-/// `127.0.0.1`); `client` connects from each. Publishers admit and refuse
-/// subscribers; `allows_v6`'s replier answers `::1` and never `127.0.0.1`.
-/// The refusals are logged (`127.0.0.1 is not in
-/// authorized_client_addresses`, `::1 is not ...`): the engine's tests
-/// check their logs. Says so and returns where `*` binds IPv4 only.
-pub async fn allow_list_checks_ipv6_clients(
-    allows_v6: &dyn Transport,
-    allows_v4: &dyn Transport,
-    client: &dyn Transport,
-) {
+/// The IP allow-list on `tcp://*` sockets of a dual-stack host, with
+/// transports of the engine `transport` makes from a configuration: one
+/// admits `::1` only, one `127.0.0.1` only (an IPv4 client of the
+/// dual-stack socket, `::ffff:127.0.0.1`, is checked as `127.0.0.1`), and a
+/// client connects from each. Publishers admit and refuse subscribers; the
+/// `::1` replier answers `::1` and never `127.0.0.1`. Each refusal is
+/// logged naming the client by its canonical address (`127.0.0.1 is not in
+/// authorized_client_addresses`, `::1 is not ...`), never as
+/// `::ffff:127.0.0.1` (see [`crate::logs`]). Says so and returns where `*`
+/// binds IPv4 only.
+pub async fn allow_list_checks_ipv6_clients<T: Transport>(transport: impl Fn(&Config) -> T) {
+    crate::logs::logs();
     if wildcard_hosts().len() < 2 {
         return;
     }
+    let allows = |ip: &str| {
+        transport(&Config {
+            authorized_client_addresses: vec![ip.into()],
+            ..Config::default()
+        })
+    };
+    let (allows_v6, allows_v4) = (allows("[::1]"), allows("127.0.0.1"));
+    let client = &transport(&Config::default());
     for (server, admitted, refused) in [
-        (allows_v6, "::1", "127.0.0.1"),
-        (allows_v4, "127.0.0.1", "::1"),
+        (&allows_v6, "::1", "127.0.0.1"),
+        (&allows_v4, "127.0.0.1", "::1"),
     ] {
         let publisher = server
             .bind_publisher(BindSpec::new(ep("tcp://*:0")))
@@ -287,14 +294,22 @@ pub async fn allow_list_checks_ipv6_clients(
         .unwrap();
     let port = rep.endpoint().port().unwrap();
     let server = echo_replies(rep, 1);
-    assert_times_out(
-        client,
-        &Endpoint::tcp("127.0.0.1", port),
-        Duration::from_secs(5),
-    )
-    .await;
+    let slack = Duration::from_secs(5);
+    assert_times_out(client, &Endpoint::tcp("127.0.0.1", port), slack).await;
     assert_echo(client, &Endpoint::tcp("::1", port), "over ::1").await;
     server.await.unwrap();
+    crate::logs::wait_for_log(&[
+        "refused a connection from 127.0.0.1",
+        "127.0.0.1 is not in authorized_client_addresses",
+        "refused a connection from ::1",
+        "::1 is not in authorized_client_addresses",
+    ])
+    .await;
+    let logged = crate::logs::logged();
+    assert!(
+        !logged.contains("::ffff:"),
+        "a peer named IPv4-mapped:\n{logged}"
+    );
 }
 
 /// PUB/SUB over an `ipc://` socket file in the temporary directory.
