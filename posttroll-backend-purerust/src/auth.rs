@@ -3,7 +3,9 @@
 //! policy. Both run as omq's authenticator callback, once per handshake
 //! (on tokio's blocking pool), the pure-Rust counterpart of libzmq's ZAP.
 //!
-//! Every refusal is logged with `tracing::warn!`, naming the peer.
+//! Every refusal is logged with `tracing::warn!`, naming the peer (an IPv4
+//! client of a dual-stack `tcp://*` socket by its IPv4 address, as
+//! [`canonical_peer`] names it).
 //!
 //! ```
 //! use posttroll_backend_purerust::auth::IpAllowList;
@@ -16,6 +18,7 @@
 
 use std::sync::Arc;
 
+use posttroll_core::engine::canonical_peer;
 pub use posttroll_core::engine::IpAllowList;
 use posttroll_core::keystore::ClientKeyPolicy;
 use posttroll_core::PublicKey;
@@ -33,7 +36,9 @@ pub(crate) enum Gate {
 impl Gate {
     /// Runs the check on one handshake, logging a refusal.
     pub(crate) fn admit(&self, peer: &omq_tokio::MechanismPeerInfo) -> bool {
-        let address = peer.peer_address.as_deref();
+        // An IPv4 client of a dual-stack socket by its IPv4 address.
+        let address = peer.peer_address.as_deref().map(canonical_peer);
+        let address = address.as_deref();
         match self {
             Gate::Ips(ips) => {
                 match ips.check(address.and_then(|a| a.parse().ok()), address.unwrap_or("")) {

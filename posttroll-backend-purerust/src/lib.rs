@@ -29,6 +29,13 @@
 //! [`RANDOM_PORT_TRIES`] times as pyzmq's `bind_to_random_port` does; the
 //! socket's endpoint reports the port bound.
 //!
+//! `tcp://*:PORT` binds dual-stack where the host allows it
+//! (`engine::wildcard_is_dual_stack`: IPv6 is there and its sockets are
+//! not IPv6-only by default, which omq keeps): as `tcp://[::]:PORT`, so
+//! IPv4 clients (named `127.0.0.1`, not `::ffff:127.0.0.1`, in logs and
+//! allow-list checks) and IPv6 ones connect; elsewhere, or when that bind
+//! fails, on IPv4 only as the reference does.
+//!
 //! TCP keepalive: `tcp_keepalive` = 1 turns `SO_KEEPALIVE` on with
 //! `tcp_keepalive_idle`, `tcp_keepalive_intvl` and `tcp_keepalive_cnt`
 //! (each unset one takes the system's value from
@@ -41,6 +48,7 @@
 //! (PUB, REP) on `tcp://` or `ipc://` checks each new peer's IP in its
 //! handshake (omq's NULL-mechanism authenticator; see [`auth`]): only peers
 //! from those IPs are admitted, each refusal is logged with the peer's IP.
+//! IPv6 entries and clients are checked alike.
 //! `inproc://` never checks, as in the reference; IPC peers have no IP, so
 //! with an allow-list they are refused.
 //!

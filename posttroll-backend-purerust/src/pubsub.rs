@@ -11,7 +11,7 @@ use omq_tokio::{
     DisconnectReason, Message, MonitorEvent, MonitorRecvError, MonitorStream, PeerInfo, Socket,
     TrySendError,
 };
-use posttroll_core::engine::lock;
+use posttroll_core::engine::{canonical_peer, lock};
 use posttroll_core::{ConnectionState, Endpoint, Error, EventSink, PubSocket, Result, SubSocket};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -417,7 +417,11 @@ pub(crate) async fn watch_server(
             }) => {
                 pending.insert(
                     connection_id,
-                    (endpoint.to_string(), peer_ident.to_string(), Instant::now()),
+                    (
+                        endpoint.to_string(),
+                        canonical_peer(&peer_ident.to_string()),
+                        Instant::now(),
+                    ),
                 );
             }
             Ok(MonitorEvent::HandshakeSucceeded { peer, .. }) => {
@@ -429,13 +433,13 @@ pub(crate) async fn watch_server(
                 peer_ident,
                 reason,
             }) => {
-                let peer = peer_ident.to_string();
+                let peer = canonical_peer(&peer_ident.to_string());
                 pending.retain(|_, (_, pending_peer, _)| *pending_peer != peer);
                 failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     endpoint = %endpoint,
-                    peer = %peer_ident,
-                    "a CURVE handshake on {endpoint} from {peer_ident} failed: {reason}"
+                    peer = %peer,
+                    "a CURVE handshake on {endpoint} from {peer} failed: {reason}"
                 );
             }
             // Missed events may be handshakes that ended: forget the
@@ -458,7 +462,7 @@ fn log_error_disconnect(endpoint: &str, peer: &PeerInfo, reason: &str) {
     // A connecting socket's peer is the endpoint it connected to.
     let address = peer
         .peer_address
-        .map(|a| a.to_string())
+        .map(|a| canonical_peer(&a.to_string()))
         .unwrap_or_else(|| endpoint.trim_start_matches("tcp://").to_owned());
     tracing::warn!(
         endpoint = %endpoint,

@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use omq_tokio::{IdentitySocket, Message, Socket, TrySendError};
-use posttroll_core::engine::routed_request;
+use posttroll_core::engine::{canonical_peer, routed_request};
 use posttroll_core::{Delivery, Endpoint, Error, ReplySocket, ReplyTo, Request, Result};
 
 use crate::{omq_error, SocketOptions};
@@ -109,7 +109,10 @@ impl ReplySocket for PureReplySocket {
                 Err(omq_tokio::Error::Closed) => return Err(self.closed_error()),
                 Err(e) => return Err(omq_error("receiving a request (ROUTER)")(e)),
             };
-            let peer = identity.peer_info().peer_address.map(|a| a.to_string());
+            let peer = identity
+                .peer_info()
+                .peer_address
+                .map(|a| canonical_peer(&a.to_string()));
             let mut message = message;
             let mut frames = Vec::with_capacity(message.len());
             while let Some(part) = message.pop_front() {

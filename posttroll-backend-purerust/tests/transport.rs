@@ -38,6 +38,11 @@ async fn pubsub_round_trip_tcp() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wildcard_binds_take_ipv4_and_ipv6_clients() {
+    suite::wildcard_binds_take_ipv4_and_ipv6_clients(&transport()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pubsub_round_trip_ipc() {
     suite::pubsub_round_trip_ipc(&transport()).await;
 }
@@ -486,6 +491,13 @@ async fn refused_clients_get_nothing_and_the_refusal_is_logged() {
     });
     assert_times_out(&client, &endpoint).await;
     replier.abort();
+}
+
+/// The allow-list's IPv6 entries and clients on dual-stack `tcp://*`
+/// sockets; each refusal names the client by its canonical address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allow_list_checks_ipv6_clients_by_canonical_address() {
+    suite::allow_list_checks_ipv6_clients(transport_with).await;
 }
 
 // ---------------------------------------------------------------- closing

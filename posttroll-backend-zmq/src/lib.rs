@@ -28,6 +28,14 @@
 //! engine); the socket's endpoint reports the port bound
 //! (`ZMQ_LAST_ENDPOINT`).
 //!
+//! `tcp://*:PORT` binds dual-stack where the host allows it
+//! (`engine::wildcard_is_dual_stack`): as `tcp://[::]:PORT` with
+//! `ZMQ_IPV6`, which libzmq binds with `IPV6_V6ONLY` off, so IPv4 clients
+//! (named `127.0.0.1`, not `::ffff:127.0.0.1`, in logs and ZAP checks) and
+//! IPv6 ones connect; elsewhere, or when that bind fails, on IPv4 only as
+//! the reference does. `ZMQ_IPV6` is also set for endpoints with an IPv6
+//! host (`tcp://[::1]:PORT`).
+//!
 //! TCP keepalive: the [`Config`]'s four keys as posttroll-core's
 //! `engine::TcpKeepalive` reads them: `tcp_keepalive` = 1 sets
 //! `ZMQ_TCP_KEEPALIVE` and those of `tcp_keepalive_cnt`,
@@ -40,7 +48,8 @@
 //! starts for the transport's context (see [`zap`]), and every server
 //! socket (PUB, REP) on `tcp://` or `ipc://` gets the ZAP domain `global`:
 //! only peers from those IPs are admitted, each refusal is logged with the
-//! peer's IP. `inproc://` never uses ZAP (nor any security), as in the
+//! peer's IP. IPv6 entries (`::1`, `[::1]`, names with AAAA records) and
+//! IPv6 clients are checked alike. `inproc://` never uses ZAP (nor any security), as in the
 //! reference. IPC peers have no IP, so with an allow-list they are refused
 //! (as the reference's authenticator refuses them).
 //!

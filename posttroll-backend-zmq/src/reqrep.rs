@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use posttroll_core::engine::routed_request;
+use posttroll_core::engine::{canonical_peer, routed_request};
 use posttroll_core::{Delivery, Endpoint, Error, ReplySocket, ReplyTo, Request, Result};
 
 use crate::util::{self, into_bytes, zmq_error, Registered};
@@ -100,7 +100,7 @@ impl ZmqReplySocket {
             Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return Ok(None),
             Err(e) => return Err(zmq_error(what)(e)),
         };
-        let peer = first.gets("Peer-Address").map(str::to_owned);
+        let peer = first.gets("Peer-Address").map(canonical_peer);
         let mut more = first.get_more();
         let mut frames = vec![into_bytes(first)];
         while more {

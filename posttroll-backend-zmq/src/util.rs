@@ -207,11 +207,16 @@ pub(crate) fn connect(socket: &zmq::Socket, endpoint: &Endpoint) -> Result<()> {
 
 /// Binds `socket` as `spec` says and returns the endpoint bound (a TCP
 /// port 0 replaced by the port picked): core's bind loop with libzmq's
-/// bind.
+/// bind. `ZMQ_IPV6` is on for an IPv6 host (`tcp://*` is tried as
+/// `tcp://[::]`, which libzmq then binds dual-stack, `IPV6_V6ONLY` off)
+/// and off otherwise.
 pub(crate) fn bind(socket: &zmq::Socket, spec: &BindSpec) -> Result<Endpoint> {
     bind_endpoint(spec, |candidate| {
         let url = candidate.to_string();
         check_endpoint(&url)?;
+        socket
+            .set_ipv6(candidate.host().is_some_and(|h| h.contains(':')))
+            .map_err(zmq_error("setting ZMQ_IPV6"))?;
         Ok(match socket.bind(&url) {
             Ok(()) => BindAttempt::Bound(bound_port(socket, candidate.port().unwrap_or(0))),
             Err(e @ zmq::Error::EADDRINUSE) => BindAttempt::InUse(e.to_string()),

@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use posttroll_core::engine::canonical_peer;
 pub use posttroll_core::engine::IpAllowList;
 use posttroll_core::{Error, Result};
 
@@ -46,8 +47,11 @@ pub const ZAP_DOMAIN: &str = "global";
 pub struct ZapRequest {
     /// The server socket's `ZMQ_ZAP_DOMAIN` ([`ZAP_DOMAIN`] for ours).
     pub domain: String,
-    /// The peer's address: its IP for TCP (`127.0.0.1`, `::1`); for IPC,
-    /// libzmq's description of the peer process, which is no IP.
+    /// The peer's address: its IP for TCP (`127.0.0.1`, `::1`; an IPv4
+    /// client of a dual-stack `tcp://*` socket, which libzmq names
+    /// `::ffff:127.0.0.1`, by its IPv4 address as
+    /// [`canonical_peer`] names it); for IPC, libzmq's description of the
+    /// peer process, which is no IP.
     pub address: String,
     /// The peer's routing id (usually empty).
     pub identity: Vec<u8>,
@@ -73,11 +77,10 @@ impl ZapRequest {
     /// The peer's IP, when [`ZapRequest::address`] is one (an IPv4-mapped
     /// IPv6 address is returned as IPv4).
     pub fn peer_ip(&self) -> Option<IpAddr> {
-        let ip: IpAddr = self.address.parse().ok()?;
-        Some(match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        })
+        self.address
+            .parse::<IpAddr>()
+            .ok()
+            .map(|ip| ip.to_canonical())
     }
 
     /// The CURVE public key of the client, when the mechanism is `CURVE`.
@@ -175,7 +178,7 @@ fn answer(policy: &dyn ZapPolicy, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let request = ZapRequest {
         domain: text(&frames[2]),
-        address: text(&frames[3]),
+        address: canonical_peer(&text(&frames[3])),
         identity: frames[4].clone(),
         mechanism: text(&frames[5]),
         credentials: frames[6..].to_vec(),
@@ -363,6 +366,16 @@ mod tests {
                 b"NULL".to_vec(),
             ]
         };
+        // An IPv4 client of a dual-stack socket, refused by its IPv4 address.
+        let mapped = answer(&list, &req("::ffff:127.0.0.1"));
+        assert_eq!(mapped[2], b"400");
+        assert_eq!(
+            mapped[3],
+            b"127.0.0.1 is not in authorized_client_addresses"
+        );
+        assert_eq!(answer(&list, &req("::ffff:127.0.0.2"))[2], b"200");
+        let v6 = answer(&list, &req("::1"));
+        assert_eq!(v6[3], b"::1 is not in authorized_client_addresses");
         let ok = answer(&list, &req("127.0.0.2"));
         assert_eq!(ok[0], b"1.0");
         assert_eq!(ok[1], b"7");

@@ -1,16 +1,17 @@
 //! What the ZMTP engines (`posttroll-backend-purerust` on omq,
 //! `posttroll-backend-zmq` on libzmq) share and is not about their library:
-//! the random-port bind loop, the TCP keepalive keys read as one value, the
-//! IP allow-list of server sockets, and a mutex lock that ignores
-//! poisoning. Each engine plugs its own socket
-//! calls in.
+//! the random-port bind loop (with `tcp://*` bound dual-stack where the
+//! host allows), the TCP keepalive keys read as one value, the IP
+//! allow-list of server sockets and the canonical name of a peer's
+//! address, and a mutex lock that ignores poisoning. Each engine plugs its
+//! own socket calls in.
 
 use std::collections::hash_map::RandomState;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use crate::address::Endpoint;
@@ -41,16 +42,60 @@ pub enum BindAttempt {
     Failed(String),
 }
 
+/// The host a `tcp://*:PORT` bind uses where the system allows it: the
+/// IPv6 wildcard, which also takes IPv4 clients (as `::ffff:a.b.c.d`) on a
+/// dual-stack host.
+pub const DUAL_STACK_HOST: &str = "::";
+
+/// True when an IPv6 socket bound on `[::]` takes IPv4 clients too on this
+/// host (IPv6 is there, and its sockets are not IPv6-only by default: on
+/// Linux `net.ipv6.bindv6only = 0`, the default). Probed once, with two
+/// throw-away listeners: one on `[::]:0`, then one on `0.0.0.0` at the
+/// same port, which a dual-stack listener already holds.
+///
+/// Both engines bind `tcp://*:PORT` on `[::]` when this is true, and on
+/// `0.0.0.0` (IPv4 only, as the reference) when it is not.
+pub fn wildcard_is_dual_stack() -> bool {
+    static DUAL_STACK: OnceLock<bool> = OnceLock::new();
+    *DUAL_STACK.get_or_init(|| match probe_dual_stack() {
+        Ok(()) => true,
+        Err(reason) => {
+            tracing::debug!("tcp://* binds IPv4 only: {reason}");
+            false
+        }
+    })
+}
+
+/// Whether a listener on `[::]` holds the IPv4 port too (see
+/// [`wildcard_is_dual_stack`]), or why not.
+fn probe_dual_stack() -> std::result::Result<(), String> {
+    let v6 = TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0))
+        .map_err(|e| format!("no IPv6 listener can be bound on [::] ({e})"))?;
+    let port = v6
+        .local_addr()
+        .map_err(|e| format!("the IPv6 listener has no address ({e})"))?
+        .port();
+    match TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Ok(()),
+        Ok(_) => Err("IPv6 sockets are IPv6-only by default here (net.ipv6.bindv6only = 1)".into()),
+        Err(e) => Err(format!("cannot tell whether [::] takes IPv4 clients ({e})")),
+    }
+}
+
 /// The endpoints a bind tries, and the errors it reports.
 struct BindPlan<'a> {
     spec: &'a BindSpec,
     /// The random-port range `[lo, hi)` when the endpoint is TCP port 0.
     random: Option<(u32, u32)>,
+    /// True while a `*` endpoint is tried on [`DUAL_STACK_HOST`].
+    dual_stack: bool,
     tried: usize,
 }
 
 impl<'a> BindPlan<'a> {
-    fn new(spec: &'a BindSpec) -> Result<BindPlan<'a>> {
+    /// The plan for `spec`; `dual_stack`: whether a `*` host is tried on
+    /// [`DUAL_STACK_HOST`] first.
+    fn new(spec: &'a BindSpec, dual_stack: bool) -> Result<BindPlan<'a>> {
         let random = match &spec.endpoint {
             Endpoint::Tcp { port: 0, .. } => {
                 let (min, max) = spec.port_range;
@@ -72,6 +117,7 @@ impl<'a> BindPlan<'a> {
         Ok(BindPlan {
             spec,
             random,
+            dual_stack: dual_stack && spec.endpoint.host() == Some("*"),
             tried: 0,
         })
     }
@@ -87,25 +133,40 @@ impl<'a> BindPlan<'a> {
             return None;
         }
         self.tried += 1;
-        Some(match self.random {
+        let port = match self.random {
             Some((lo, hi)) => {
                 let offset = random_u64() % u64::from(hi - lo);
-                let port = u16::try_from(u64::from(lo) + offset).unwrap_or(u16::MAX);
-                self.spec.endpoint.with_port(port)
+                u16::try_from(u64::from(lo) + offset).unwrap_or(u16::MAX)
             }
-            None => self.spec.endpoint.clone(),
+            None => self.spec.endpoint.port().unwrap_or(0),
+        };
+        Some(match &self.spec.endpoint {
+            Endpoint::Tcp { .. } if self.dual_stack => Endpoint::tcp(DUAL_STACK_HOST, port),
+            Endpoint::Tcp { .. } => self.spec.endpoint.with_port(port),
+            other => other.clone(),
         })
     }
 
-    /// What one attempt on `candidate` means: the endpoint bound, the
-    /// error, or `None` to try another port.
-    fn outcome(&self, candidate: &Endpoint, attempt: BindAttempt) -> Option<Result<Endpoint>> {
+    /// What one attempt on `candidate` means: the endpoint bound (with the
+    /// host as given), the error, or `None` to try again: another port,
+    /// or the same one on IPv4 only when the dual-stack attempt failed.
+    fn outcome(&mut self, candidate: &Endpoint, attempt: BindAttempt) -> Option<Result<Endpoint>> {
         match attempt {
             BindAttempt::Bound(port) => Some(Ok(match candidate {
-                Endpoint::Tcp { .. } => candidate.with_port(port),
+                Endpoint::Tcp { .. } => self.spec.endpoint.with_port(port),
                 other => other.clone(),
             })),
             BindAttempt::InUse(_) if self.random.is_some() => None,
+            BindAttempt::InUse(reason) | BindAttempt::Failed(reason) if self.dual_stack => {
+                tracing::debug!(
+                    "binding {candidate} failed ({reason}): binding {} on IPv4 only",
+                    self.spec.endpoint
+                );
+                self.dual_stack = false;
+                // The failed attempt does not count: the same tries on IPv4.
+                self.tried -= 1;
+                None
+            }
             BindAttempt::InUse(reason) | BindAttempt::Failed(reason) => {
                 Some(Err(bind_error(&candidate.to_string(), reason)))
             }
@@ -139,6 +200,13 @@ fn bind_error(endpoint: &str, reason: String) -> Error {
 /// port bound; the host is kept as given. An error of `attempt` (e.g. an
 /// endpoint the engine cannot parse) stops the loop.
 ///
+/// The host `*` (every interface) is tried as `[::]` ([`DUAL_STACK_HOST`]:
+/// IPv6 and IPv4 clients) when [`wildcard_is_dual_stack`]; when that bind
+/// fails (no IPv6 after all, or the port taken on IPv6 only), the same
+/// bind is made on IPv4 only, as the reference binds, and a debug line
+/// says why. The endpoint returned keeps `*`. An explicit `0.0.0.0` or
+/// `[::]` is bound as given.
+///
 /// # Errors
 ///
 /// [`Error::Bind`] naming the endpoint: an empty port range, no free port
@@ -166,9 +234,18 @@ fn bind_error(endpoint: &str, reason: String) -> Error {
 /// ```
 pub fn bind_endpoint(
     spec: &BindSpec,
+    attempt: impl FnMut(&Endpoint) -> Result<BindAttempt>,
+) -> Result<Endpoint> {
+    bind_with(spec, wildcard_is_dual_stack(), attempt)
+}
+
+/// [`bind_endpoint`], with dual-stack wildcards or not.
+fn bind_with(
+    spec: &BindSpec,
+    dual_stack: bool,
     mut attempt: impl FnMut(&Endpoint) -> Result<BindAttempt>,
 ) -> Result<Endpoint> {
-    let mut plan = BindPlan::new(spec)?;
+    let mut plan = BindPlan::new(spec, dual_stack)?;
     while let Some(candidate) = plan.next() {
         let tried = attempt(&candidate)?;
         if let Some(outcome) = plan.outcome(&candidate, tried) {
@@ -188,7 +265,7 @@ where
     F: FnMut(Endpoint) -> Fut,
     Fut: Future<Output = Result<BindAttempt>>,
 {
-    let mut plan = BindPlan::new(spec)?;
+    let mut plan = BindPlan::new(spec, wildcard_is_dual_stack())?;
     while let Some(candidate) = plan.next() {
         let tried = attempt(candidate.clone()).await?;
         if let Some(outcome) = plan.outcome(&candidate, tried) {
@@ -306,6 +383,30 @@ pub fn routed_request(
     }
 }
 
+/// A peer's address as logs, refusals and the allow-list name it: an IPv4
+/// client of a dual-stack socket (`::ffff:a.b.c.d`, with or without a
+/// port: `[::ffff:a.b.c.d]:p`) by its IPv4 address (`a.b.c.d`,
+/// `a.b.c.d:p`); any other address (IPv4, IPv6, an IPC path) as given.
+///
+/// # Examples
+///
+/// ```
+/// use posttroll_core::engine::canonical_peer;
+///
+/// assert_eq!(canonical_peer("::ffff:127.0.0.1"), "127.0.0.1");
+/// assert_eq!(canonical_peer("[::ffff:127.0.0.1]:40000"), "127.0.0.1:40000");
+/// assert_eq!(canonical_peer("[::1]:40000"), "[::1]:40000");
+/// ```
+pub fn canonical_peer(address: &str) -> String {
+    if let Ok(ip) = address.parse::<IpAddr>() {
+        return ip.to_canonical().to_string();
+    }
+    match address.parse::<SocketAddr>() {
+        Ok(peer) => SocketAddr::new(peer.ip().to_canonical(), peer.port()).to_string(),
+        Err(_) => address.to_owned(),
+    }
+}
+
 /// Admits only peers whose IP is in a list (`authorized_client_addresses`),
 /// for the plain server sockets of either engine (libzmq's ZAP handler,
 /// omq's handshake authenticator). A peer with no IP (an IPC peer) is
@@ -335,11 +436,7 @@ impl IpAllowList {
     /// True when `ip` is admitted (an IPv4 client on a dual-stack socket,
     /// `::ffff:a.b.c.d`, as its IPv4 address).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        self.ips.contains(&ip)
+        self.ips.contains(&ip.to_canonical())
     }
 
     /// Whether the peer at `address` (its IP, if it has one) may connect.
@@ -429,6 +526,129 @@ mod tests {
         spec.port_range = (6000, 6000);
         let err = bind_endpoint(&spec, |_| Ok(BindAttempt::Bound(1))).unwrap_err();
         assert!(err.to_string().contains("empty"), "{err}");
+    }
+
+    /// The endpoints `bind_with` tries on `spec` when each attempt gives
+    /// the next of `answers`, and what it returns.
+    fn tries(
+        spec: &str,
+        dual_stack: bool,
+        answers: &[BindAttempt],
+    ) -> (Vec<String>, Result<Endpoint>) {
+        let spec = BindSpec::new(spec.parse().unwrap());
+        let mut tried = Vec::new();
+        let result = bind_with(&spec, dual_stack, |candidate| {
+            tried.push(candidate.to_string());
+            Ok(answers
+                .get(tried.len() - 1)
+                .cloned()
+                .unwrap_or(BindAttempt::InUse("taken".into())))
+        });
+        (tried, result)
+    }
+
+    #[test]
+    fn a_wildcard_binds_dual_stack_and_keeps_the_wildcard() {
+        let (tried, bound) = tries("tcp://*:5557", true, &[BindAttempt::Bound(5557)]);
+        assert_eq!(tried, ["tcp://[::]:5557"]);
+        assert_eq!(bound.unwrap().to_string(), "tcp://*:5557");
+    }
+
+    #[test]
+    fn a_wildcard_falls_back_to_ipv4_when_ipv6_fails() {
+        let failed = BindAttempt::Failed("Address family not supported".into());
+        let (tried, bound) = tries("tcp://*:5557", true, &[failed, BindAttempt::Bound(5557)]);
+        assert_eq!(tried, ["tcp://[::]:5557", "tcp://*:5557"]);
+        assert_eq!(bound.unwrap().to_string(), "tcp://*:5557");
+        // A fixed port taken on IPv6 only (by an IPv6-only socket) is still
+        // bound on IPv4, as before dual-stack binds ...
+        let taken = BindAttempt::InUse("Address already in use".into());
+        let (tried, bound) = tries(
+            "tcp://*:5557",
+            true,
+            &[taken.clone(), BindAttempt::Bound(5557)],
+        );
+        assert_eq!(tried, ["tcp://[::]:5557", "tcp://*:5557"]);
+        assert_eq!(bound.unwrap().to_string(), "tcp://*:5557");
+        // ... and one taken on IPv4 too is the error it always was.
+        let (tried, bound) = tries("tcp://*:5557", true, &[taken.clone(), taken]);
+        assert_eq!(tried, ["tcp://[::]:5557", "tcp://*:5557"]);
+        let err = bound.unwrap_err().to_string();
+        assert!(
+            err.contains("tcp://*:5557") && err.contains("in use"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn random_ports_stay_dual_stack_until_ipv6_fails() {
+        let taken = BindAttempt::InUse("taken".into());
+        let failed = BindAttempt::Failed("no IPv6".into());
+        let (tried, bound) = tries(
+            "tcp://*:0",
+            true,
+            &[taken, failed, BindAttempt::Bound(50000)],
+        );
+        assert_eq!(tried.len(), 3, "{tried:?}");
+        assert!(tried[0].starts_with("tcp://[::]:"), "{tried:?}");
+        assert!(tried[1].starts_with("tcp://[::]:"), "{tried:?}");
+        assert!(tried[2].starts_with("tcp://*:"), "{tried:?}");
+        assert_eq!(bound.unwrap().to_string(), "tcp://*:50000");
+        // The fallback is no extra try: all taken, RANDOM_PORT_TRIES in all.
+        let (tried, bound) = tries("tcp://*:0", true, &[]);
+        assert_eq!(tried.len(), RANDOM_PORT_TRIES);
+        assert!(bound.is_err());
+    }
+
+    #[test]
+    fn only_the_wildcard_goes_dual_stack() {
+        for (spec, dual_stack) in [
+            ("tcp://*:5557", false),
+            ("tcp://0.0.0.0:5557", true),
+            ("tcp://[::]:5557", true),
+            ("tcp://127.0.0.1:5557", true),
+            ("tcp://[::1]:5557", true),
+        ] {
+            let (tried, bound) = tries(spec, dual_stack, &[BindAttempt::Bound(5557)]);
+            assert_eq!(tried, [spec]);
+            assert_eq!(bound.unwrap().to_string(), spec);
+        }
+    }
+
+    #[test]
+    fn this_host_reports_whether_wildcards_are_dual_stack() {
+        // Whatever the answer, it is the same each time (it is probed once).
+        assert_eq!(wildcard_is_dual_stack(), wildcard_is_dual_stack());
+    }
+
+    #[test]
+    fn peers_are_named_canonically() {
+        for (peer, named) in [
+            ("::ffff:127.0.0.1", "127.0.0.1"),
+            ("[::ffff:10.1.2.3]:5555", "10.1.2.3:5555"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("127.0.0.1:80", "127.0.0.1:80"),
+            ("::1", "::1"),
+            ("[::1]:9", "[::1]:9"),
+            ("fe80::1", "fe80::1"),
+            ("/tmp/some.sock", "/tmp/some.sock"),
+            ("", ""),
+        ] {
+            assert_eq!(canonical_peer(peer), named, "{peer}");
+        }
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+        let list = IpAllowList::resolve(&["10.1.2.3".into(), "::1".into()]).unwrap();
+        assert!(list.contains(mapped));
+        assert!(list.contains("::1".parse().unwrap()));
+        assert!(!list.contains("127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            list.check("::ffff:127.0.0.1".parse().ok(), "::ffff:127.0.0.1"),
+            Err("127.0.0.1 is not in authorized_client_addresses".to_owned())
+        );
+        assert_eq!(
+            list.check("::2".parse().ok(), "::2"),
+            Err("::2 is not in authorized_client_addresses".to_owned())
+        );
     }
 
     #[test]

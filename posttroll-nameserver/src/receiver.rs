@@ -295,11 +295,19 @@ fn local_ips() -> HashSet<IpAddr> {
 }
 
 fn is_local(ip: IpAddr, local_ips: &HashSet<IpAddr>) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = ip.to_canonical();
     ip.is_loopback() || local_ips.contains(&ip)
+}
+
+/// The IP of a requester as a reply socket names it (`ip:port` on the
+/// pure-Rust engine, `ip` on libzmq), canonical: an IPv4 announcer on a
+/// dual-stack socket by its IPv4 address. `None` for a peer with no IP.
+fn peer_ip(peer: &str) -> Option<IpAddr> {
+    let ip = match peer.parse::<std::net::SocketAddr>() {
+        Ok(address) => address.ip(),
+        Err(_) => peer.parse::<IpAddr>().ok()?,
+    };
+    Some(ip.to_canonical())
 }
 
 /// A wall clock that follows tokio's clock, so paused-time tests see
@@ -343,14 +351,9 @@ impl Source {
             Source::Multicast { receiver, .. } => receiver
                 .recv()
                 .await
-                .map(|(frame, from)| (frame, from, None)),
+                .map(|(frame, from)| (frame, from.map(|ip| ip.to_canonical()), None)),
             Source::Reply(socket) => socket.recv().await.map(|request| {
-                let from = request
-                    .reply_to
-                    .peer
-                    .as_deref()
-                    .and_then(|peer| peer.parse::<std::net::SocketAddr>().ok())
-                    .map(|peer| peer.ip());
+                let from = request.reply_to.peer.as_deref().and_then(peer_ip);
                 let reply = socket.reply(&request.reply_to, Bytes::from_static(b"ok"));
                 (request.body, from, Some(reply))
             }),
@@ -606,6 +609,22 @@ mod tests {
         ));
         assert!(!is_local(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 4)), &own));
         assert!(!is_local(IpAddr::V4(Ipv4Addr::BROADCAST), &own));
+    }
+
+    #[test]
+    fn requesters_are_named_by_their_canonical_ip() {
+        for (peer, ip) in [
+            ("[::ffff:127.0.0.1]:40000", Some("127.0.0.1")),
+            ("::ffff:10.1.2.3", Some("10.1.2.3")),
+            ("127.0.0.1:40000", Some("127.0.0.1")),
+            ("127.0.0.1", Some("127.0.0.1")),
+            ("[::1]:40000", Some("::1")),
+            ("::1", Some("::1")),
+            ("/tmp/ns.sock", None),
+            ("", None),
+        ] {
+            assert_eq!(peer_ip(peer), ip.map(|ip| ip.parse().unwrap()), "{peer}");
+        }
     }
 
     #[test]

@@ -76,7 +76,11 @@ impl NameServerBuilder {
     /// is `secure_zmq` or (with `unsecure_zmq`) `server_secret_key_file`
     /// is configured, also `tcp://*:<secure_zmq_nameserver_port>` with
     /// CURVE (when the keys are missing or that fails, a warning is logged
-    /// and lookups are served plain only, as the reference does).
+    /// and lookups are served plain only, as the reference does). `*`, here
+    /// as for the address receiver's sockets, is every interface: IPv6 and
+    /// IPv4 clients where the host is dual-stack (IPv4 ones are logged and
+    /// allow-list-checked by their IPv4 address), IPv4 only elsewhere, as
+    /// the reference listens.
     ///
     /// Errors when the address receiver or the plain lookup socket cannot
     /// be set up (e.g. a port is taken).

@@ -38,7 +38,7 @@ use posttroll::backend::{
     BindSpec, Delivery, EventSink, PubOptions, PubSocket, ReplySocket, ReplyTo, SubSocket,
     Transport,
 };
-use posttroll::{ConnectionEvent, Endpoint, ErrorKind, Security};
+use posttroll::{Config, ConnectionEvent, Endpoint, ErrorKind, Security};
 use tokio::sync::mpsc;
 
 /// The frame PUB/SUB tests repeat until a subscriber sees it.
@@ -178,6 +178,138 @@ pub async fn pubsub_round_trip_tcp(t: &dyn Transport) {
         Endpoint::tcp("127.0.0.1", bound.port().unwrap())
     })
     .await;
+}
+
+/// The hosts a client reaches a `tcp://*` socket on: `127.0.0.1` and,
+/// where the host is dual-stack (so `*` binds `[::]`), `::1`; elsewhere a
+/// line on stderr says that IPv6 is not tested
+/// ([`crate::ipv6::dual_stack_or_skip`]).
+fn wildcard_hosts() -> &'static [&'static str] {
+    if crate::ipv6::dual_stack_or_skip("IPv6 clients of tcp://*") {
+        &["127.0.0.1", "::1"]
+    } else {
+        &["127.0.0.1"]
+    }
+}
+
+/// `tcp://*` (port 0 and a fixed port) takes IPv4 and IPv6 clients where
+/// the host is dual-stack: publishers and repliers alike, the bound
+/// endpoint keeping `*`.
+pub async fn wildcard_binds_take_ipv4_and_ipv6_clients(t: &dyn Transport) {
+    let hosts = wildcard_hosts();
+    let publisher = t
+        .bind_publisher(BindSpec::new(ep("tcp://*:0")))
+        .await
+        .unwrap();
+    assert_eq!(publisher.endpoint().host(), Some("*"));
+    let port = publisher.endpoint().port().unwrap();
+    for host in hosts {
+        let mut subscriber = t
+            .connect_subscriber(&Endpoint::tcp(*host, port), &topics(&[""]), Security::Plain)
+            .await
+            .unwrap();
+        sync(&*publisher, &mut *subscriber, PROBE).await;
+    }
+    let fixed = crate::ports::free_tcp_port();
+    let rep = t
+        .bind_reply(BindSpec::new(Endpoint::tcp("*", fixed)))
+        .await
+        .unwrap();
+    assert_eq!(rep.endpoint(), &Endpoint::tcp("*", fixed));
+    let server = echo_replies(rep, hosts.len());
+    for host in hosts {
+        assert_echo(t, &Endpoint::tcp(*host, fixed), host).await;
+    }
+    server.await.unwrap();
+}
+
+/// Sends [`PROBE`] on `publisher` until `admitted` got 20 of it, checking
+/// each time that `refused` got nothing.
+async fn admitted_not_refused(
+    publisher: &dyn PubSocket,
+    admitted: &mut dyn SubSocket,
+    refused: &mut dyn SubSocket,
+) {
+    let start = Instant::now();
+    let mut got = 0;
+    while got < 20 {
+        assert!(start.elapsed() < DEADLINE, "the admitted client got {got}");
+        publisher.send(Bytes::from_static(PROBE)).await.unwrap();
+        if let Ok(frame) = tokio::time::timeout(Duration::from_millis(10), admitted.recv()).await {
+            assert_eq!(frame.unwrap(), PROBE);
+            got += 1;
+        }
+        let leaked = tokio::time::timeout(Duration::from_millis(1), refused.recv()).await;
+        assert!(leaked.is_err(), "a refused client received");
+    }
+}
+
+/// The IP allow-list on `tcp://*` sockets of a dual-stack host, with
+/// transports of the engine `transport` makes from a configuration: one
+/// admits `::1` only, one `127.0.0.1` only (an IPv4 client of the
+/// dual-stack socket, `::ffff:127.0.0.1`, is checked as `127.0.0.1`), and a
+/// client connects from each. Publishers admit and refuse subscribers; the
+/// `::1` replier answers `::1` and never `127.0.0.1`. Each refusal is
+/// logged naming the client by its canonical address (`127.0.0.1 is not in
+/// authorized_client_addresses`, `::1 is not ...`), never as
+/// `::ffff:127.0.0.1` (see [`crate::logs`]). Says so and returns where `*`
+/// binds IPv4 only.
+pub async fn allow_list_checks_ipv6_clients<T: Transport>(transport: impl Fn(&Config) -> T) {
+    crate::logs::logs();
+    if wildcard_hosts().len() < 2 {
+        return;
+    }
+    let allows = |ip: &str| {
+        transport(&Config {
+            authorized_client_addresses: vec![ip.into()],
+            ..Config::default()
+        })
+    };
+    let (allows_v6, allows_v4) = (allows("[::1]"), allows("127.0.0.1"));
+    let client = &transport(&Config::default());
+    for (server, admitted, refused) in [
+        (&allows_v6, "::1", "127.0.0.1"),
+        (&allows_v4, "127.0.0.1", "::1"),
+    ] {
+        let publisher = server
+            .bind_publisher(BindSpec::new(ep("tcp://*:0")))
+            .await
+            .unwrap();
+        let port = publisher.endpoint().port().unwrap();
+        let connect = |host: &str| Endpoint::tcp(host, port);
+        let all = topics(&[""]);
+        let mut admitted = client
+            .connect_subscriber(&connect(admitted), &all, Security::Plain)
+            .await
+            .unwrap();
+        let mut refused = client
+            .connect_subscriber(&connect(refused), &all, Security::Plain)
+            .await
+            .unwrap();
+        admitted_not_refused(&*publisher, &mut *admitted, &mut *refused).await;
+    }
+    let rep = allows_v6
+        .bind_reply(BindSpec::new(ep("tcp://*:0")))
+        .await
+        .unwrap();
+    let port = rep.endpoint().port().unwrap();
+    let server = echo_replies(rep, 1);
+    let slack = Duration::from_secs(5);
+    assert_times_out(client, &Endpoint::tcp("127.0.0.1", port), slack).await;
+    assert_echo(client, &Endpoint::tcp("::1", port), "over ::1").await;
+    server.await.unwrap();
+    crate::logs::wait_for_log(&[
+        "refused a connection from 127.0.0.1",
+        "127.0.0.1 is not in authorized_client_addresses",
+        "refused a connection from ::1",
+        "::1 is not in authorized_client_addresses",
+    ])
+    .await;
+    let logged = crate::logs::logged();
+    assert!(
+        !logged.contains("::ffff:"),
+        "a peer named IPv4-mapped:\n{logged}"
+    );
 }
 
 /// PUB/SUB over an `ipc://` socket file in the temporary directory.

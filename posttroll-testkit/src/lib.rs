@@ -9,6 +9,11 @@
 //! - [`multicast`]: loopback-only multicast settings
 //!   ([`unique_multicast_group`], [`loopback_multicast`]). Tests never
 //!   multicast anywhere but on loopback, with a TTL of 0.
+//! - [`ipv6`]: whether this host can test IPv6 on `::1`
+//!   ([`ipv6::dual_stack_or_skip`]), and loopback-only IPv6 multicast
+//!   ([`ipv6::loopback_multicast_v6`], [`ipv6::ipv6_multicast_here_or_rerun`]).
+//! - [`logs`]: a test binary's logs captured, and waiting for a line
+//!   ([`logs::wait_for_log`]).
 //! - [`fixture`]: a running nameserver on free ports ([`NameServerFixture`],
 //!   and [`blocking::NameServerFixture`] for plain `#[test]`s).
 //! - [`isolated`]: an isolated in-process network with a nameserver and
@@ -60,7 +65,9 @@ pub mod conformance;
 pub mod curve_keys;
 pub mod engine;
 pub mod fixture;
+pub mod ipv6;
 pub mod isolated;
+pub mod logs;
 pub mod multicast;
 pub mod patched;
 pub mod peers;

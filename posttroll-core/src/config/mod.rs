@@ -92,13 +92,17 @@ pub struct Config {
     pub broadcast_port: u16,
     /// The multicast group of address announcements (default
     /// `225.0.0.212`; legacy variable `PYTROLL_MC_GROUP`). `0.0.0.0` or
-    /// `255.255.255.255` mean UDP broadcast instead.
+    /// `255.255.255.255` mean UDP broadcast instead. An IPv6 group
+    /// (`ff00::/8`, e.g. `ff05::…`) announces over IPv6, between posttroll-rs
+    /// peers only: the reference is IPv4-only.
     pub mc_group: String,
-    /// The TTL of multicast announcements (default 31; legacy variable
-    /// `PYTROLL_MC_TTL`, the only name the reference knows).
+    /// The TTL of multicast announcements, the hop limit for an IPv6
+    /// group (default 31; legacy variable `PYTROLL_MC_TTL`, the only name
+    /// the reference knows).
     pub mc_ttl: u8,
     /// The interface (its IP address) to send and receive multicast on;
-    /// `None` (default) lets the system choose.
+    /// `None` (default) lets the system choose. For an IPv6 `mc_group`,
+    /// also its name (`eth0`) or index, or one of its IPv6 addresses.
     pub multicast_interface: Option<String>,
     /// The lowest port a publisher created with port 0 binds to (default
     /// 49152).
@@ -120,6 +124,8 @@ pub struct Config {
     pub message_version: Option<String>,
     /// The hosts (names or IPs) allowed to connect to server sockets, plain
     /// or secure; empty (default, or `null` in a file) means no restriction.
+    /// IPv6 addresses (`::1` or `[::1]`) are entries too; an IPv4 client of
+    /// a dual-stack socket is checked (and logged) by its IPv4 address.
     #[serde(deserialize_with = "null_as_empty")]
     pub authorized_client_addresses: Vec<String>,
     /// The server's CURVE certificate with its secret key (`secure_zmq`).
@@ -132,8 +138,9 @@ pub struct Config {
     /// The server's public CURVE certificate, used by `secure_zmq` clients.
     pub server_public_key_file: Option<PathBuf>,
     /// The host or IP a named publisher announces in its address
-    /// (`tcp://<own_ip>:<port>`) instead of the auto-detected one; `None`
-    /// (default) auto-detects. Not a key of the reference.
+    /// (`tcp://<own_ip>:<port>`, `tcp://[<own_ip>]:<port>` for an IPv6
+    /// address) instead of the auto-detected one; `None` (default)
+    /// auto-detects. Not a key of the reference.
     pub own_ip: Option<String>,
     /// The largest message, in bytes, that any socket receiving from the
     /// network accepts (default 4 MiB = 4194304; `POSTTROLL_MAX_MESSAGE_SIZE`).

@@ -173,7 +173,7 @@ impl ClientKeyPolicy {
 
     /// Admits only clients from these IPs (on top of the key check).
     pub fn with_allowed_ips(mut self, ips: impl IntoIterator<Item = IpAddr>) -> ClientKeyPolicy {
-        self.allowed_ips = Some(ips.into_iter().map(canonical_ip).collect());
+        self.allowed_ips = Some(ips.into_iter().map(|ip| ip.to_canonical()).collect());
         self
     }
 
@@ -258,6 +258,8 @@ impl ClientKeyPolicy {
     /// (`None` for a plain connection), `ip` its address (`None` when it
     /// has none, e.g. over IPC). Logs and counts the decision.
     pub fn admit(&self, key: Option<&PublicKey>, ip: Option<IpAddr>) -> Admission {
+        // An IPv4 client of a dual-stack socket by its IPv4 address.
+        let ip = ip.map(|ip| ip.to_canonical());
         let peer = ip.map_or_else(|| "a peer with no IP".to_owned(), |ip| ip.to_string());
         match self.decide(key, ip) {
             Ok(()) => {
@@ -282,7 +284,7 @@ impl ClientKeyPolicy {
         ip: Option<IpAddr>,
     ) -> std::result::Result<(), (Refusal, String)> {
         if let Some(allowed) = &self.allowed_ips {
-            match ip.map(canonical_ip) {
+            match ip {
                 Some(ip) if allowed.contains(&ip) => {}
                 Some(ip) => {
                     return Err((
@@ -326,14 +328,6 @@ impl ClientKeyPolicy {
     }
 }
 
-/// An IPv4-mapped IPv6 address as IPv4; others unchanged.
-fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 /// Resolves host names and IP literals (`authorized_client_addresses`) to
 /// IPs.
 ///
@@ -349,7 +343,7 @@ pub fn resolve_hosts(hosts: &[String]) -> Result<BTreeSet<IpAddr>> {
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host);
         if let Ok(ip) = bare.parse::<IpAddr>() {
-            ips.insert(canonical_ip(ip));
+            ips.insert(ip.to_canonical());
             continue;
         }
         let bad = |reason: String| Error::InvalidAddress {
@@ -359,7 +353,7 @@ pub fn resolve_hosts(hosts: &[String]) -> Result<BTreeSet<IpAddr>> {
         let resolved = (bare, 0)
             .to_socket_addrs()
             .map_err(|e| bad(format!("cannot resolve the host name: {e}")))?;
-        let resolved: Vec<IpAddr> = resolved.map(|a| canonical_ip(a.ip())).collect();
+        let resolved: Vec<IpAddr> = resolved.map(|a| a.ip().to_canonical()).collect();
         if resolved.is_empty() {
             return Err(bad("the host name resolves to no address".to_owned()));
         }

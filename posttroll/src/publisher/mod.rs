@@ -73,8 +73,10 @@ pub struct PublisherBuilder {
 
 impl Publisher {
     /// A builder binding `address`, e.g. `tcp://*:0` (a free port in
-    /// `[min_port, max_port)`), `tcp://*:9000`, `ipc:///tmp/pub.sock` or
-    /// `inproc://x`.
+    /// `[min_port, max_port)`), `tcp://*:9000`, `tcp://[::1]:9000`,
+    /// `ipc:///tmp/pub.sock` or `inproc://x`. `*` is every interface: IPv6
+    /// and IPv4 where the host is dual-stack, else IPv4 (as the reference);
+    /// `0.0.0.0` is IPv4 only.
     pub fn builder(address: impl Into<String>) -> PublisherBuilder {
         PublisherBuilder {
             address: address.into(),

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use posttroll_core::Result;
+use posttroll_core::{Endpoint, Result};
 
 use super::Publisher;
 use crate::discovery::{address_message, own_ip, Announcer};
@@ -16,9 +16,12 @@ use crate::Context;
 /// the name or an alias) find it (the reference's `NoisyPublisher`).
 ///
 /// It binds `tcp://*:<port>` (port 0: a free port in `[min_port,
-/// max_port)`) and announces `tcp://<own ip>:<bound port>` (see
-/// [`own_ip`]) with the services `[name] + aliases`, by multicast, or to
-/// the designated `nameservers` when some are given.
+/// max_port)`; `*` is every interface, IPv6 and IPv4 where the host is
+/// dual-stack) and announces `tcp://<own ip>:<bound port>` (see
+/// [`own_ip`]; an IPv6 address in brackets, `tcp://[<ip>]:<port>`) with
+/// the services `[name] + aliases`, by multicast, or to the designated
+/// `nameservers` when some are given. Bound on one address instead
+/// ([`NoisyPublisherBuilder::host`]), it announces that address.
 ///
 /// # Examples
 ///
@@ -50,6 +53,7 @@ pub struct NoisyPublisher {
 #[must_use = "a builder does nothing until started"]
 pub struct NoisyPublisherBuilder {
     name: String,
+    host: String,
     port: u16,
     aliases: Vec<String>,
     broadcast_interval: Duration,
@@ -65,6 +69,7 @@ impl NoisyPublisher {
     pub fn builder(name: impl Into<String>) -> NoisyPublisherBuilder {
         NoisyPublisherBuilder {
             name: name.into(),
+            host: "*".to_owned(),
             port: 0,
             aliases: Vec::new(),
             broadcast_interval: Duration::from_secs(2),
@@ -75,7 +80,8 @@ impl NoisyPublisher {
         }
     }
 
-    /// The URI announced, `tcp://<own ip>:<port>`.
+    /// The URI announced, `tcp://<own ip>:<port>` (`tcp://[<ip>]:<port>`
+    /// for an IPv6 address).
     pub fn announced_uri(&self) -> &str {
         &self.announced_uri
     }
@@ -137,6 +143,16 @@ impl NoisyPublisherBuilder {
         self
     }
 
+    /// The interface to bind: `*` (the default: every interface), or one
+    /// address, e.g. `::1` or `[::1]`, `192.0.2.7`, a host name. Bound on
+    /// one address, the publisher announces that address rather than
+    /// [`own_ip`] (`0.0.0.0` and `::` are every interface of one family,
+    /// and announce [`own_ip`] as `*` does).
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
     /// The port to bind (0, the default: a free port in `[min_port,
     /// max_port)`).
     pub fn port(mut self, port: u16) -> Self {
@@ -194,7 +210,12 @@ impl NoisyPublisherBuilder {
             Some(ctx) => ctx,
             None => Context::global()?,
         };
-        let mut builder = Publisher::builder(format!("tcp://*:{}", self.port))
+        let host = self.host.trim();
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let mut builder = Publisher::builder(Endpoint::tcp(host, self.port).to_string())
             .name(self.name.clone())
             .context(ctx.clone());
         if let Some(p) = self.min_port {
@@ -230,6 +251,14 @@ impl NoisyPublisherBuilder {
     }
 }
 
+/// True for the hosts that bind every interface: `*`, `0.0.0.0`, `::`.
+fn is_every_interface(host: &str) -> bool {
+    host == "*"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified())
+}
+
 async fn announce(
     ctx: &Context,
     publisher: &Publisher,
@@ -239,11 +268,18 @@ async fn announce(
     nameservers: Vec<String>,
 ) -> Result<(String, Vec<String>, Announcer)> {
     let port = publisher.port_number().unwrap_or(0);
-    let ip = own_ip(ctx.config()).await;
-    let uri = if ip.contains(':') && !ip.starts_with('[') {
-        format!("tcp://[{ip}]:{port}")
-    } else {
-        format!("tcp://{ip}:{port}")
+    let uri = match publisher.endpoint().host() {
+        Some(host) if !is_every_interface(host) => Endpoint::tcp(host, port).to_string(),
+        _ => {
+            let ip = own_ip(ctx.config()).await;
+            let ip = ip
+                .strip_prefix('[')
+                .and_then(|ip| ip.strip_suffix(']'))
+                .unwrap_or(&ip);
+            // As the reference for IPv4 (`tcp://<ip>:<port>`), bracketed
+            // for IPv6.
+            Endpoint::tcp(ip, port).to_string()
+        }
     };
     let mut services = Vec::with_capacity(aliases.len() + 1);
     services.push(name.to_owned());
