@@ -24,6 +24,9 @@ use posttroll_core::{
 };
 use posttroll_testkit::conformance as suite;
 
+// Every body of the behaviour suite that needs nothing but a transport.
+posttroll_testkit::conformance_tests!(transport());
+
 /// How much later than its timeout a request to nobody may fail here.
 const TIMEOUT_SLACK: Duration = Duration::from_millis(150);
 
@@ -35,21 +38,6 @@ async fn pubsub_round_trip_tcp() {
     suite::pubsub_round_trip_tcp(&t).await;
     // IPv6 loopback.
     suite::round_trip(&t, ep("tcp://[::1]:0"), |bound| bound.clone()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wildcard_binds_take_ipv4_and_ipv6_clients() {
-    suite::wildcard_binds_take_ipv4_and_ipv6_clients(&transport()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pubsub_round_trip_ipc() {
-    suite::pubsub_round_trip_ipc(&transport()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pubsub_round_trip_inproc() {
-    suite::pubsub_round_trip_inproc(&transport()).await;
 }
 
 /// Unlike libzmq's per-context namespace, omq's `inproc://` names are
@@ -65,11 +53,6 @@ async fn inproc_is_process_wide() {
         .await
         .unwrap();
     sync(&*publisher, &mut *foreign, PROBE).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscriber_connects_before_publisher_binds() {
-    suite::subscriber_connects_before_publisher_binds(&transport()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,11 +83,6 @@ async fn subscriber_reconnects_after_the_publisher_restarts() {
         }
     };
     sync(&*second, &mut *subscriber, b"pytroll://probe again").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn topics_filter_by_prefix() {
-    suite::topics_filter_by_prefix(&transport()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,46 +255,9 @@ async fn publisher_waits_for_a_subscriber_then_sends_once() {
     eprintln!("100 rounds; the longest wait for the subscriber took {longest:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_for_subscribers_times_out() {
-    suite::wait_for_subscribers_times_out(&transport()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_for_subscribers_beside_a_waiting_no_drop_sender() {
-    suite::wait_for_subscribers_beside_a_waiting_no_drop_sender(&transport()).await;
-}
-
 // ---------------------------------------------------------------- high-water marks
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_drop_loses_nothing_over_tcp() {
-    suite::no_drop_loses_nothing_over_tcp(&transport()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_drop_loses_nothing_over_inproc() {
-    suite::no_drop_loses_nothing_over_inproc(&transport()).await;
-}
-
-/// The default publisher drops what a subscriber that does not read cannot
-/// take; the count received is printed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn default_high_water_mark_drops_under_load() {
-    suite::default_high_water_mark_drops_under_load(&transport()).await;
-}
-
 // ---------------------------------------------------------------- req/rep
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_reply_round_trip() {
-    suite::request_reply_round_trip(&transport()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reply_socket_survives_a_client_that_never_reads() {
-    suite::reply_socket_survives_a_client_that_never_reads(&transport()).await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_frames_are_refused_and_the_peer_is_logged() {
@@ -338,11 +279,6 @@ async fn silent_publisher_is_noticed_and_followed_again() {
     });
     let (detection, recovery) = suite::silent_publisher_is_noticed_and_followed_again(&t).await;
     eprintln!("silent publisher noticed after {detection:?}, followed again {recovery:?} after the path healed");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_reply_over_inproc_and_ipc() {
-    suite::request_reply_over_inproc_and_ipc(&transport()).await;
 }
 
 async fn assert_times_out(t: &PureRustTransport, endpoint: &Endpoint) {
@@ -402,11 +338,6 @@ async fn request_to_a_dead_peer_times_out_then_recovers() {
 }
 
 // ---------------------------------------------------------------- cancel-safety
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelled_receives_lose_nothing() {
-    suite::cancelled_receives_lose_nothing(&transport()).await;
-}
 
 // ---------------------------------------------------------------- security
 

@@ -43,6 +43,9 @@ fn transport_with(config: &Config) -> ZmqTransport {
     ZmqTransport::new(config).unwrap()
 }
 
+// Every body of the behaviour suite that needs nothing but a transport.
+posttroll_testkit::conformance_tests!(transport());
+
 /// How much later than its timeout a request to nobody may fail here.
 const TIMEOUT_SLACK: Duration = Duration::from_millis(100);
 
@@ -51,21 +54,6 @@ const TIMEOUT_SLACK: Duration = Duration::from_millis(100);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pubsub_round_trip_tcp() {
     suite::pubsub_round_trip_tcp(&transport()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wildcard_binds_take_ipv4_and_ipv6_clients() {
-    suite::wildcard_binds_take_ipv4_and_ipv6_clients(&transport()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pubsub_round_trip_ipc() {
-    suite::pubsub_round_trip_ipc(&transport()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pubsub_round_trip_inproc() {
-    suite::pubsub_round_trip_inproc(&transport()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,16 +77,6 @@ async fn inproc_is_reachable_only_from_the_same_transport() {
     }
     let nothing = tokio::time::timeout(Duration::from_millis(200), foreign.recv()).await;
     assert!(nothing.is_err(), "a foreign context received over inproc");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscriber_connects_before_publisher_binds() {
-    suite::subscriber_connects_before_publisher_binds(&transport()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn topics_filter_by_prefix() {
-    suite::topics_filter_by_prefix(&transport()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,11 +163,6 @@ async fn publisher_waits_for_a_subscriber_then_sends_once() {
     eprintln!("100 rounds; the longest wait for the subscriber took {longest:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_for_subscribers_times_out() {
-    suite::wait_for_subscribers_times_out(&transport()).await;
-}
-
 /// libzmq does not say which peer a subscription comes from: the count is
 /// of subscriptions (a subscriber of two topics counts twice; one topic
 /// given twice is subscribed once), and it goes back to zero when the
@@ -228,43 +201,9 @@ async fn wait_for_subscribers_counts_subscriptions() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_for_subscribers_beside_a_waiting_no_drop_sender() {
-    suite::wait_for_subscribers_beside_a_waiting_no_drop_sender(&transport()).await;
-}
-
 // ---------------------------------------------------------------- high-water marks
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_drop_loses_nothing_over_tcp() {
-    suite::no_drop_loses_nothing_over_tcp(&transport()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_drop_loses_nothing_over_inproc() {
-    suite::no_drop_loses_nothing_over_inproc(&transport()).await;
-}
-
-/// The default publisher drops what a subscriber that does not read cannot
-/// take. Measured here: of 100 000 frames of 420 bytes sent while the
-/// subscriber does not read, a few thousand arrive (SNDHWM 1000 + RCVHWM
-/// 1000 + the loopback socket buffers); the count is printed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn default_high_water_mark_drops_under_load() {
-    suite::default_high_water_mark_drops_under_load(&transport()).await;
-}
-
 // ---------------------------------------------------------------- req/rep
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_reply_round_trip() {
-    suite::request_reply_round_trip(&transport()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reply_socket_survives_a_client_that_never_reads() {
-    suite::reply_socket_survives_a_client_that_never_reads(&transport()).await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_frames_are_refused() {
@@ -287,11 +226,6 @@ async fn silent_publisher_is_noticed_and_followed_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_reply_over_inproc_and_ipc() {
-    suite::request_reply_over_inproc_and_ipc(&transport()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_times_out_when_nothing_is_bound() {
     suite::request_times_out_when_nothing_is_bound(&transport(), TIMEOUT_SLACK).await;
 }
@@ -302,11 +236,6 @@ async fn request_times_out_when_the_reply_never_comes() {
 }
 
 // ---------------------------------------------------------------- cancel-safety
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelled_receives_lose_nothing() {
-    suite::cancelled_receives_lose_nothing(&transport()).await;
-}
 
 // ---------------------------------------------------------------- security
 

@@ -3,9 +3,12 @@
 //! pure-Rust one (`posttroll-backend-purerust`), written once against the
 //! engine-neutral [`Transport`] trait.
 //!
-//! Each engine's test file keeps a thin `#[tokio::test]` per body, calling
-//! it with that engine's transport, so both engines run the same checks
-//! under the same test names; what only one engine does (libzmq's ZAP and
+//! Each engine's test file calls [`conformance_tests!`](crate::conformance_tests)
+//! with its transport: one `#[tokio::test]` per body that needs nothing
+//! but a transport, under the body's name, so every engine runs every such
+//! check (a body added to the macro's list runs on all of them). Bodies
+//! that take more (a second transport, a count) get a hand-written test in
+//! each engine's file; what only one engine does (libzmq's ZAP and
 //! per-context `inproc://`, omq's keepalive read back with `ss`, ...) stays
 //! in that engine's own tests.
 //!
@@ -28,6 +31,55 @@
 
 // A conformance check reports a failure by panicking, like any test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// One `#[tokio::test]` (multi-threaded, 2 workers) for each body of the
+/// suite that needs nothing but a transport, named as the body and
+/// calling it with `$transport` (an expression evaluated in each test).
+/// The calling crate needs `tokio` with its `macros` feature.
+///
+/// # Examples
+///
+/// In an engine's `tests/` file:
+///
+/// ```no_run
+/// use posttroll_backend_purerust::PureRustTransport;
+///
+/// fn transport() -> PureRustTransport {
+///     PureRustTransport::new(&posttroll::Config::default()).unwrap()
+/// }
+///
+/// posttroll_testkit::conformance_tests!(transport());
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($transport:expr) => {
+        $crate::conformance_tests!(@each $transport;
+            wildcard_binds_take_ipv4_and_ipv6_clients,
+            pubsub_round_trip_ipc,
+            pubsub_round_trip_inproc,
+            subscriber_connects_before_publisher_binds,
+            topics_filter_by_prefix,
+            wait_for_subscribers_times_out,
+            wait_for_subscribers_beside_a_waiting_no_drop_sender,
+            no_drop_loses_nothing_over_tcp,
+            no_drop_loses_nothing_over_inproc,
+            default_high_water_mark_drops_under_load,
+            request_reply_round_trip,
+            reply_socket_survives_a_client_that_never_reads,
+            request_reply_over_inproc_and_ipc,
+            cancelled_receives_lose_nothing,
+        );
+    };
+    (@each $transport:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::conformance::$name(&$transport).await;
+            }
+        )*
+    };
+}
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
