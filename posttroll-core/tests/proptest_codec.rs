@@ -16,7 +16,7 @@
 //!    `isoformat()` parses back to the same value.
 //!
 //! Value comparisons use [`same_message`]: field by field, object keys in
-//! order (`IndexMap`'s `==` ignores order), floats by bits (so `-0.0` differs
+//! order (`Map`'s `==` ignores order), floats by bits (so `-0.0` differs
 //! from `0.0`) with every NaN equal to every NaN (the wire has one `NaN`).
 //! Where no NaN is involved the derived `==` is asserted as well.
 

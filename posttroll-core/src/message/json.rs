@@ -14,9 +14,10 @@
 use compact_str::CompactString;
 
 use super::datetime::DateTime;
+use super::map::Map;
 use super::pyfloat::write_json_float;
 use super::scan;
-use super::value::{string_datetime, string_value, Map, Value};
+use super::value::{string_datetime, string_value, Value};
 
 /// Nesting deeper than this is refused (the reference hits Python's
 /// recursion limit near 1000 and crashes).
@@ -113,7 +114,7 @@ impl<'a> Parser<'a> {
         // buffer (10 × 96 bytes) stays small enough for the allocator's
         // per-thread cache (glibc: up to 1032 bytes), which a 16-entry one
         // misses on every decode.
-        let mut map = Map::with_capacity_and_hasher(10, Default::default());
+        let mut map = Map::with_capacity(10);
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;

@@ -16,6 +16,7 @@
 mod datetime;
 mod error;
 mod json;
+mod map;
 mod pyfloat;
 mod scan;
 mod value;
@@ -27,7 +28,8 @@ use std::sync::OnceLock;
 pub use compact_str::CompactString;
 pub use datetime::{DateTime, IsoFormatError};
 pub use error::MessageError;
-pub use value::{Map, Value};
+pub use map::{Map, MapIter, MapIterMut};
+pub use value::Value;
 
 use error::excerpt;
 
@@ -320,8 +322,8 @@ impl Message {
     ///
     /// Errors when the subject or the type is empty or contains whitespace.
     pub fn new(
-        subject: impl Into<String>,
-        msg_type: impl Into<String>,
+        subject: impl Into<CompactString>,
+        msg_type: impl Into<CompactString>,
         data: impl Into<Data>,
     ) -> Result<Message, MessageError> {
         let subject = subject.into();
@@ -329,9 +331,10 @@ impl Message {
         check_token(&subject, |value| MessageError::InvalidSubject { value })?;
         check_token(&msg_type, |value| MessageError::InvalidType { value })?;
         Ok(Message {
-            subject: subject.into(),
-            msg_type: msg_type.into(),
-            sender: default_sender().into(),
+            subject,
+            msg_type,
+            // Borrows the process-wide string: no allocation per message.
+            sender: CompactString::const_new(default_sender()),
             time: DateTime::now_utc(),
             version: None,
             data: data.into(),
@@ -339,10 +342,13 @@ impl Message {
     }
 
     /// The same message with another sender (`user@host`).
-    pub fn with_sender(mut self, sender: impl Into<String>) -> Result<Message, MessageError> {
+    pub fn with_sender(
+        mut self,
+        sender: impl Into<CompactString>,
+    ) -> Result<Message, MessageError> {
         let sender = sender.into();
         check_token(&sender, |value| MessageError::InvalidSender { value })?;
-        self.sender = sender.into();
+        self.sender = sender;
         Ok(self)
     }
 
@@ -353,12 +359,15 @@ impl Message {
     }
 
     /// The same message with an explicit version (written as is).
-    pub fn with_version(mut self, version: impl Into<String>) -> Result<Message, MessageError> {
+    pub fn with_version(
+        mut self,
+        version: impl Into<CompactString>,
+    ) -> Result<Message, MessageError> {
         let version = version.into();
         check_token(&version, |value| MessageError::InvalidVersionString {
             value,
         })?;
-        self.version = Some(version.into());
+        self.version = Some(version);
         Ok(self)
     }
 

@@ -7,18 +7,12 @@
 //! datetime is written back.
 
 use compact_str::CompactString;
-use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::datetime::DateTime;
 use super::error::MessageError;
-
-/// A JSON object with its keys in insertion order, as Python's `dict`.
-///
-/// Hashed with `foldhash` (fast on short keys, seeded per process); build
-/// one with `Map::default()` or by collecting pairs.
-pub type Map = IndexMap<CompactString, Value, foldhash::fast::RandomState>;
+use super::map::Map;
 
 /// A value of JSON message data.
 ///
@@ -60,17 +54,12 @@ pub enum Value {
     Object(Map),
 }
 
-static NULL: Value = Value::Null;
+pub(crate) static NULL: Value = Value::Null;
 
 impl Value {
     /// Builds an object from key/value pairs, in order.
-    pub fn object<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
-        Value::Object(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (CompactString::from(k.into()), v))
-                .collect(),
-        )
+    pub fn object<K: Into<CompactString>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
+        Value::Object(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
     }
 
     /// Python truthiness: `None`, `False`, `0`, `0.0`, `""`, `[]` and `{}`
@@ -332,9 +321,22 @@ macro_rules! from_int {
 }
 from_int!(i8, i16, i32, i64, u8, u16, u32);
 
-impl From<u64> for Value {
-    fn from(v: u64) -> Self {
-        i64::try_from(v).map_or_else(|_| Value::BigInt(v.to_string()), Value::Int)
+/// Integers that may not fit in an `i64`: a [`Value::BigInt`] when they do not.
+macro_rules! from_wide_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                i64::try_from(v).map_or_else(|_| Value::BigInt(v.to_string()), Value::Int)
+            }
+        }
+    )*};
+}
+from_wide_int!(u64, usize, isize, i128, u128);
+
+impl From<f32> for Value {
+    /// The `f64` of the same value (Python has one float type).
+    fn from(v: f32) -> Self {
+        Value::Float(f64::from(v))
     }
 }
 
