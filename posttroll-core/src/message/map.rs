@@ -13,6 +13,7 @@ use std::hash::BuildHasher;
 use compact_str::CompactString;
 use hashbrown::HashTable;
 
+use super::scan::fingerprint;
 use super::value::{Value, NULL};
 
 /// From this many entries on, lookups go through a hash index.
@@ -37,9 +38,35 @@ const INDEXED_FROM: usize = 16;
 /// ```
 #[derive(Clone, Default)]
 pub struct Map {
-    entries: Vec<(CompactString, Value)>,
+    entries: Vec<Entry>,
     /// Positions in `entries` by key hash, once there are enough of them.
     index: Option<Box<Index>>,
+}
+
+/// One key and its value.
+#[derive(Clone, Debug)]
+struct Entry {
+    /// [`fingerprint`] of the key: the linear search compares keys only
+    /// where these match.
+    print: u64,
+    key: CompactString,
+    value: Value,
+}
+
+impl Entry {
+    #[inline]
+    fn new(key: CompactString, value: Value) -> Entry {
+        Entry {
+            print: fingerprint(&key),
+            key,
+            value,
+        }
+    }
+
+    #[inline]
+    fn has_key(&self, print: u64, key: &str) -> bool {
+        self.print == print && self.key == key
+    }
 }
 
 #[derive(Clone)]
@@ -50,13 +77,13 @@ struct Index {
 }
 
 impl Index {
-    fn build(entries: &[(CompactString, Value)]) -> Box<Index> {
+    fn build(entries: &[Entry]) -> Box<Index> {
         let mut index = Box::new(Index {
             table: HashTable::with_capacity(entries.len() * 2),
             hasher: foldhash::fast::RandomState::default(),
         });
-        for (i, (k, _)) in entries.iter().enumerate() {
-            index.push(entries, k, i);
+        for (i, e) in entries.iter().enumerate() {
+            index.push(entries, &e.key, i);
         }
         index
     }
@@ -66,18 +93,18 @@ impl Index {
         self.hasher.hash_one(key)
     }
 
-    fn find(&self, entries: &[(CompactString, Value)], key: &str) -> Option<usize> {
+    fn find(&self, entries: &[Entry], key: &str) -> Option<usize> {
         self.table
-            .find(self.hash(key), |&i| entries[i].0 == key)
+            .find(self.hash(key), |&i| entries[i].key == key)
             .copied()
     }
 
     /// Records that `entries[i]` holds `key` (not yet in the index).
-    fn push(&mut self, entries: &[(CompactString, Value)], key: &str, i: usize) {
+    fn push(&mut self, entries: &[Entry], key: &str, i: usize) {
         let hash = self.hash(key);
         let hasher = &self.hasher;
         self.table
-            .insert_unique(hash, i, |&j| hasher.hash_one(entries[j].0.as_str()));
+            .insert_unique(hash, i, |&j| hasher.hash_one(entries[j].key.as_str()));
     }
 }
 
@@ -112,24 +139,27 @@ impl Map {
     pub fn get_index_of(&self, key: &str) -> Option<usize> {
         match &self.index {
             Some(index) => index.find(&self.entries, key),
-            None => self.entries.iter().position(|(k, _)| k == key),
+            None => {
+                let print = fingerprint(key);
+                self.entries.iter().position(|e| e.has_key(print, key))
+            }
         }
     }
 
     /// The value under `key`.
     #[inline]
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.get_index_of(key).map(|i| &self.entries[i].1)
+        self.get_index_of(key).map(|i| &self.entries[i].value)
     }
 
     /// The value under `key`, mutable.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.get_index_of(key).map(|i| &mut self.entries[i].1)
+        self.get_index_of(key).map(|i| &mut self.entries[i].value)
     }
 
     /// The entry at position `i` (insertion order).
     pub fn get_index(&self, i: usize) -> Option<(&CompactString, &Value)> {
-        self.entries.get(i).map(|(k, v)| (k, v))
+        self.entries.get(i).map(|e| (&e.key, &e.value))
     }
 
     /// True when `key` is present.
@@ -141,7 +171,7 @@ impl Map {
     /// its old value is returned; a new key goes last.
     pub fn insert(&mut self, key: CompactString, value: Value) -> Option<Value> {
         match self.get_index_of(&key) {
-            Some(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Some(i) => Some(std::mem::replace(&mut self.entries[i].value, value)),
             None => {
                 self.push_new(key, value);
                 None
@@ -149,14 +179,50 @@ impl Map {
         }
     }
 
+    /// The value at position `i`, which must be below [`Map::len`].
+    #[inline]
+    pub(crate) fn value_at_mut(&mut self, i: usize) -> &mut Value {
+        &mut self.entries[i].value
+    }
+
+    /// Appends `key` (known to be absent: the parsers look it up first)
+    /// with a `Null` value, and returns the value's place. The key is
+    /// written in place, not moved there.
+    #[inline]
+    pub(crate) fn push_key(&mut self, key: &str) -> &mut Value {
+        // Pushed as a constant (copied from read-only memory) and filled
+        // in place: an entry built on the stack and copied into the vector
+        // right away stalls on the copy.
+        const EMPTY: Entry = Entry {
+            print: 0,
+            key: CompactString::const_new(""),
+            value: Value::Null,
+        };
+        let i = self.entries.len();
+        self.entries.push(EMPTY);
+        let entry = &mut self.entries[i];
+        entry.print = fingerprint(key);
+        entry.key.push_str(key);
+        if self.index.is_some() || i + 1 >= INDEXED_FROM {
+            self.index_last();
+        }
+        &mut self.entries[i].value
+    }
+
+    /// Adds the last entry to the index, building the index when needed.
+    fn index_last(&mut self) {
+        let i = self.entries.len() - 1;
+        match &mut self.index {
+            Some(index) => index.push(&self.entries, &self.entries[i].key, i),
+            None => self.index = Some(Index::build(&self.entries)),
+        }
+    }
+
     /// Appends an entry whose key is known to be absent.
     fn push_new(&mut self, key: CompactString, value: Value) {
-        let i = self.entries.len();
-        self.entries.push((key, value));
-        match &mut self.index {
-            Some(index) => index.push(&self.entries, &self.entries[i].0, i),
-            None if i + 1 >= INDEXED_FROM => self.index = Some(Index::build(&self.entries)),
-            None => {}
+        self.entries.push(Entry::new(key, value));
+        if self.index.is_some() || self.entries.len() >= INDEXED_FROM {
+            self.index_last();
         }
     }
 
@@ -164,15 +230,15 @@ impl Map {
     /// and returns its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let i = self.get_index_of(key)?;
-        let (_, value) = self.entries.remove(i);
+        let entry = self.entries.remove(i);
         self.reindex();
-        Some(value)
+        Some(entry.value)
     }
 
     /// Keeps only the entries for which `keep` returns true, in order.
     pub fn retain(&mut self, mut keep: impl FnMut(&CompactString, &mut Value) -> bool) {
         let before = self.entries.len();
-        self.entries.retain_mut(|(k, v)| keep(k, v));
+        self.entries.retain_mut(|e| keep(&e.key, &mut e.value));
         if self.entries.len() != before {
             self.reindex();
         }
@@ -196,19 +262,19 @@ impl Map {
 
     /// The keys, in order.
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &CompactString> + ExactSizeIterator {
-        self.entries.iter().map(|(k, _)| k)
+        self.entries.iter().map(|e| &e.key)
     }
 
     /// The values, in order.
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator {
-        self.entries.iter().map(|(_, v)| v)
+        self.entries.iter().map(|e| &e.value)
     }
 
     /// The values, in order, mutable.
     pub fn values_mut(
         &mut self,
     ) -> impl DoubleEndedIterator<Item = &mut Value> + ExactSizeIterator {
-        self.entries.iter_mut().map(|(_, v)| v)
+        self.entries.iter_mut().map(|e| &mut e.value)
     }
 
     /// The entries, in order.
@@ -224,14 +290,14 @@ impl Map {
 
 /// Iterator over the entries of a [`Map`], in order.
 #[derive(Clone, Debug)]
-pub struct MapIter<'a>(std::slice::Iter<'a, (CompactString, Value)>);
+pub struct MapIter<'a>(std::slice::Iter<'a, Entry>);
 
 impl<'a> Iterator for MapIter<'a> {
     type Item = (&'a CompactString, &'a Value);
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        self.0.next().map(|(k, v)| (k, v))
+        self.0.next().map(|e| (&e.key, &e.value))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -241,7 +307,7 @@ impl<'a> Iterator for MapIter<'a> {
 
 impl DoubleEndedIterator for MapIter<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.0.next_back().map(|(k, v)| (k, v))
+        self.0.next_back().map(|e| (&e.key, &e.value))
     }
 }
 
@@ -249,14 +315,14 @@ impl ExactSizeIterator for MapIter<'_> {}
 
 /// Iterator over the entries of a [`Map`], in order, values mutable.
 #[derive(Debug)]
-pub struct MapIterMut<'a>(std::slice::IterMut<'a, (CompactString, Value)>);
+pub struct MapIterMut<'a>(std::slice::IterMut<'a, Entry>);
 
 impl<'a> Iterator for MapIterMut<'a> {
     type Item = (&'a CompactString, &'a mut Value);
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        self.0.next().map(|(k, v)| (&*k, v))
+        self.0.next().map(|e| (&e.key, &mut e.value))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -266,7 +332,7 @@ impl<'a> Iterator for MapIterMut<'a> {
 
 impl DoubleEndedIterator for MapIterMut<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.0.next_back().map(|(k, v)| (&*k, v))
+        self.0.next_back().map(|e| (&e.key, &mut e.value))
     }
 }
 
@@ -292,13 +358,38 @@ impl<'a> IntoIterator for &'a mut Map {
 
 impl IntoIterator for Map {
     type Item = (CompactString, Value);
-    type IntoIter = std::vec::IntoIter<(CompactString, Value)>;
+    type IntoIter = MapIntoIter;
 
     /// The entries, in order.
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+    fn into_iter(self) -> MapIntoIter {
+        MapIntoIter(self.entries.into_iter())
     }
 }
+
+/// Owning iterator over the entries of a [`Map`], in order.
+#[derive(Debug)]
+pub struct MapIntoIter(std::vec::IntoIter<Entry>);
+
+impl Iterator for MapIntoIter {
+    type Item = (CompactString, Value);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|e| (e.key, e.value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for MapIntoIter {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(|e| (e.key, e.value))
+    }
+}
+
+impl ExactSizeIterator for MapIntoIter {}
 
 impl FromIterator<(CompactString, Value)> for Map {
     /// A map of the pairs; a repeated key keeps its first position and its
@@ -336,10 +427,10 @@ impl PartialEq for Map {
                 .entries
                 .iter()
                 .enumerate()
-                .all(|(i, (k, v))| match other.entries.get(i) {
+                .all(|(i, e)| match other.entries.get(i) {
                     // The usual case: same order.
-                    Some((k2, v2)) if k2 == k => v == v2,
-                    _ => other.get(k) == Some(v),
+                    Some(o) if o.key == e.key => e.value == o.value,
+                    _ => other.get(&e.key) == Some(&e.value),
                 })
     }
 }

@@ -110,6 +110,20 @@ fn short_word(t: &[u8]) -> u64 {
     w | (LO * PAD as u64) << (8 * n)
 }
 
+/// A cheap 64-bit digest of a short key, to tell keys apart before
+/// comparing them: its length, first and last eight bytes (not a hash: no
+/// resistance to chosen keys, which the map's hash index takes care of).
+#[inline]
+pub(crate) fn fingerprint(s: &str) -> u64 {
+    let b = s.as_bytes();
+    let n = b.len();
+    let w = match b.get(..8) {
+        Some(head) => load(head) ^ load(&b[n - 8..]).rotate_left(29),
+        None => short_word(b),
+    };
+    w ^ (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
 /// The first byte at or after `from` that can end a header field: ASCII
 /// whitespace or control (`<= 0x20`) or the start of a non-ASCII character
 /// (`>= 0x80`, which may be Unicode whitespace). `b.len()` if none.
