@@ -256,8 +256,23 @@ impl std::str::FromStr for DateTime {
 }
 
 impl serde::Serialize for DateTime {
+    /// The [`DateTime::isoformat`] string. Posttroll's own serializers (of
+    /// typed message data) recognise it as a datetime; to every other
+    /// serializer it is a plain string.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        /// The ISO text, from a stack buffer.
+        struct Iso<'a>(&'a DateTime);
+
+        impl serde::Serialize for Iso<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut buf = [0u8; 48];
+                let n = self.0.isoformat_bytes(&mut buf);
+                // isoformat_bytes only writes ASCII.
+                serializer.serialize_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
+            }
+        }
+
+        serializer.serialize_newtype_struct(super::ser::DATETIME_TOKEN, &Iso(self))
     }
 }
 

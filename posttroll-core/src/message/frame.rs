@@ -20,7 +20,9 @@ const fn is_py_space_ascii(b: u8) -> bool {
 }
 
 pub(crate) fn has_space(s: &str) -> bool {
-    s.chars().any(is_py_space)
+    // Printable ASCII up to the first control, space or non-ASCII byte.
+    let from = scan::find_field_break(s.as_bytes(), 0);
+    s[from..].chars().any(is_py_space)
 }
 
 pub(crate) fn check_token(

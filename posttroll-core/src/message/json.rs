@@ -155,10 +155,7 @@ pub(crate) fn write(out: &mut Vec<u8>, v: &Value, naive_times: bool) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Int(i) => {
-            let mut buf = itoa_buf(*i);
-            out.extend_from_slice(buf.as_bytes_mut());
-        }
+        Value::Int(i) => write_i64(out, *i),
         Value::BigInt(s) => out.extend_from_slice(s.as_bytes()),
         Value::Float(f) => write_json_float(out, *f),
         Value::String(s) => write_string(out, s),
@@ -190,59 +187,103 @@ pub(crate) fn write(out: &mut Vec<u8>, v: &Value, naive_times: bool) {
 
 /// Writes a datetime as a JSON string, naive when `naive`.
 pub(crate) fn write_datetime(out: &mut Vec<u8>, d: &DateTime, naive: bool) {
+    out.push(b'"');
+    write_isoformat(out, d, naive);
+    out.push(b'"');
+}
+
+/// Writes [`DateTime::isoformat`], naive when `naive`.
+#[inline]
+pub(crate) fn write_isoformat(out: &mut Vec<u8>, d: &DateTime, naive: bool) {
     let d = if naive { d.without_offset() } else { *d };
     let mut buf = [0u8; 48];
     let n = d.isoformat_bytes(&mut buf);
-    out.push(b'"');
-    out.extend_from_slice(&buf[..n]);
-    out.push(b'"');
-}
-
-struct IntBuf {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl IntBuf {
-    fn as_bytes_mut(&mut self) -> &[u8] {
-        &self.buf[self.start..]
+    if n <= 32 {
+        // A fixed-size copy (not a call to memcpy), cut back to the text.
+        let mut head = [0u8; 32];
+        head.copy_from_slice(&buf[..32]);
+        out.extend_from_slice(&head);
+        out.truncate(out.len() - (32 - n));
+    } else {
+        out.extend_from_slice(&buf[..n]);
     }
 }
 
-fn itoa_buf(i: i64) -> IntBuf {
-    let mut buf = [0u8; 20];
-    let mut pos = 20;
-    let mut n = i.unsigned_abs();
-    loop {
-        pos -= 1;
-        buf[pos] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+/// Writes the decimal digits of `i`.
+#[inline]
+pub(crate) fn write_i64(out: &mut Vec<u8>, i: i64) {
+    if i < 0 {
+        out.push(b'-');
+    }
+    write_u128(out, u128::from(i.unsigned_abs()));
+}
+
+/// Writes the decimal digits of `n`.
+#[inline]
+pub(crate) fn write_u128(out: &mut Vec<u8>, n: u128) {
+    match u64::try_from(n) {
+        Ok(small) => write_u64(out, small),
+        Err(_) => {
+            // Beyond 64 bits: rare, done simply.
+            let mut buf = [0u8; 40];
+            let mut pos = buf.len();
+            let mut n = n;
+            while n > 0 {
+                pos -= 1;
+                buf[pos] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+            out.extend_from_slice(&buf[pos..]);
         }
     }
-    if i < 0 {
-        pos -= 1;
-        buf[pos] = b'-';
+}
+
+/// Writes the decimal digits of `n`, with a fixed-size copy.
+#[inline]
+fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let len = n.checked_ilog10().unwrap_or(0) as usize + 1;
+    let mut buf = [0u8; 20];
+    for slot in buf[..len].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
     }
-    IntBuf { buf, start: pos }
+    out.extend_from_slice(&buf);
+    out.truncate(out.len() - (20 - len));
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Writes a JSON string with Python's `ensure_ascii` escaping.
 pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
     let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 10);
+    out.push(b'"');
     let mut i = 0;
     loop {
-        // Copy runs of printable ASCII as they are.
-        let run = i;
-        i = scan::find_escape(bytes, i);
-        out.extend_from_slice(&bytes[run..i]);
-        let Some(&b) = bytes.get(i) else {
-            break;
+        // Eight bytes at a time: each word is stored whole (a fixed-size
+        // copy, not a call to memcpy) and cut back to its bytes that need
+        // no escape.
+        let rest = bytes.get(i..).unwrap_or_default();
+        let (word, avail) = match rest.get(..8) {
+            Some(w) => (scan::load(w), 8),
+            None => (scan::short_word(rest), rest.len()),
         };
+        let mask = scan::escape_mask(word);
+        let clean = if mask == 0 {
+            avail
+        } else {
+            ((mask.trailing_zeros() / 8) as usize).min(avail)
+        };
+        out.extend_from_slice(&word.to_le_bytes());
+        out.truncate(out.len() - (8 - clean));
+        i += clean;
+        if clean == avail {
+            if avail < 8 {
+                break;
+            }
+            continue;
+        }
+        let b = bytes[i];
         if b < 0x80 {
             match b {
                 b'"' => out.extend_from_slice(b"\\\""),

@@ -55,19 +55,19 @@ struct Entry {
 
 impl Entry {
     #[inline]
-    fn new(key: CompactString, value: Value) -> Entry {
-        Entry {
-            print: fingerprint(&key),
-            key,
-            value,
-        }
-    }
-
-    #[inline]
     fn has_key(&self, print: u64, key: &str) -> bool {
         self.print == print && self.key == key
     }
 }
+
+/// An entry to push and then fill in place: an entry built on the stack
+/// and copied into the vector right away is read back before its stores
+/// are done (a store-forwarding stall that costs more than the rest).
+const EMPTY_ENTRY: Entry = Entry {
+    print: 0,
+    key: CompactString::const_new(""),
+    value: Value::Null,
+};
 
 #[derive(Clone)]
 struct Index {
@@ -190,16 +190,8 @@ impl Map {
     /// written in place, not moved there.
     #[inline]
     pub(crate) fn push_key(&mut self, key: &str) -> &mut Value {
-        // Pushed as a constant (copied from read-only memory) and filled
-        // in place: an entry built on the stack and copied into the vector
-        // right away stalls on the copy.
-        const EMPTY: Entry = Entry {
-            print: 0,
-            key: CompactString::const_new(""),
-            value: Value::Null,
-        };
         let i = self.entries.len();
-        self.entries.push(EMPTY);
+        self.entries.push(EMPTY_ENTRY);
         let entry = &mut self.entries[i];
         entry.print = fingerprint(key);
         entry.key.push_str(key);
@@ -220,7 +212,12 @@ impl Map {
 
     /// Appends an entry whose key is known to be absent.
     fn push_new(&mut self, key: CompactString, value: Value) {
-        self.entries.push(Entry::new(key, value));
+        let i = self.entries.len();
+        self.entries.push(EMPTY_ENTRY);
+        let entry = &mut self.entries[i];
+        entry.print = fingerprint(&key);
+        entry.key = key;
+        entry.value = value;
         if self.index.is_some() || self.entries.len() >= INDEXED_FROM {
             self.index_last();
         }

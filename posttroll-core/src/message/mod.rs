@@ -14,6 +14,7 @@
 //! with no data, a bad time, nesting too deep) gets a clean [`MessageError`].
 
 mod datetime;
+mod de;
 mod error;
 mod frame;
 mod json;
@@ -21,6 +22,9 @@ mod lexer;
 mod map;
 mod pyfloat;
 mod scan;
+mod ser;
+pub mod serde_datetime;
+mod typed;
 mod value;
 
 use std::fmt;
@@ -45,9 +49,9 @@ pub const CURRENT_VERSION: &str = "v1.2";
 /// The version written when nothing needs a newer one.
 pub const BASE_VERSION: &str = "v1.01";
 
-const MIME_JSON: &str = "application/json";
-const MIME_TEXT: &str = "text/ascii";
-const MIME_BINARY: &str = "binary/octet-stream";
+pub(crate) const MIME_JSON: &str = "application/json";
+pub(crate) const MIME_TEXT: &str = "text/ascii";
+pub(crate) const MIME_BINARY: &str = "binary/octet-stream";
 
 /// The data part of a message.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -347,10 +351,7 @@ impl<D> Message<D> {
 
 /// Appends `<time> <version>`, the time naive when `naive`.
 fn write_time_version(out: &mut Vec<u8>, time: &DateTime, version: &str, naive: bool) {
-    let t = if naive { time.without_offset() } else { *time };
-    let mut buf = [0u8; 48];
-    let n = t.isoformat_bytes(&mut buf);
-    out.extend_from_slice(&buf[..n]);
+    json::write_isoformat(out, time, naive);
     out.push(b' ');
     out.extend_from_slice(version.as_bytes());
 }
@@ -462,11 +463,7 @@ impl Message {
                 RawData::Json(text) => {
                     msg.data = Data::Json(Value::Null);
                     if let Data::Json(v) = &mut msg.data {
-                        json::parse_into(text, v).map_err(|e| MessageError::InvalidJson {
-                            start: excerpt(text),
-                            reason: e.reason.to_owned(),
-                            offset: e.offset,
-                        })?;
+                        json::parse_into(text, v).map_err(|e| json_error(text, e))?;
                         // A JSON string is text, as for the reference.
                         if let Value::String(s) = v {
                             let text = std::mem::take(s).into_string();
@@ -477,6 +474,15 @@ impl Message {
             }
             Ok(msg)
         })
+    }
+}
+
+/// The error for JSON data that does not parse.
+fn json_error(text: &str, e: lexer::JsonError) -> MessageError {
+    MessageError::InvalidJson {
+        start: excerpt(text),
+        reason: e.reason.to_owned(),
+        offset: e.offset,
     }
 }
 

@@ -30,9 +30,28 @@ pub(crate) fn write_repr(out: &mut Vec<u8>, x: f64) {
         return;
     }
     // ryu gives the shortest round-trip digits (as Python's repr does), in
-    // its own layout: `d.ddd`, `0.000ddd` or `d.ddde-N`. Re-lay them out.
+    // its own layout: `d.ddd`, `0.000ddd` or `d.ddde-N`. Between 1e-4 and
+    // 1e16 both lay them out the same way (ryu writes positional notation
+    // from 1e-5 up to 1e16, Python from 1e-4); elsewhere, re-lay them out.
     let mut rb = ryu::Buffer::new();
     let s = rb.format_finite(x).as_bytes();
+    if (1e-4..1e16).contains(&x.abs()) {
+        out.extend_from_slice(s);
+        return;
+    }
+    relayout_ryu(out, s);
+}
+
+/// Re-lays out ryu's output for `x` (finite, not zero) as Python does.
+#[cfg(test)]
+fn relayout(out: &mut Vec<u8>, x: f64) {
+    let mut rb = ryu::Buffer::new();
+    relayout_ryu(out, rb.format_finite(x).as_bytes());
+}
+
+/// Re-lays out `s`, ryu's output for a finite float other than zero, as
+/// Python's `repr`.
+fn relayout_ryu(out: &mut Vec<u8>, s: &[u8]) {
     let (negative, s) = match s.first() {
         Some(b'-') => (true, &s[1..]),
         _ => (false, s),
@@ -120,6 +139,35 @@ mod tests {
         let mut v = Vec::new();
         write_json_float(&mut v, x);
         String::from_utf8(v).unwrap()
+    }
+
+    /// The ryu layout taken as is (1e-4 to 1e16) is the re-laid-out one.
+    #[test]
+    fn fast_range_matches_relayout() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut checked = 0;
+        for i in 0..400_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let f = match i % 4 {
+                0 => f64::from_bits(x),
+                // Near the ends of the range.
+                1 => 1e-4 * (1.0 + (x % 1000) as f64 * 1e-12) * if x & 1 == 0 { 1.0 } else { -1.0 },
+                2 => 1e16 * (1.0 - (x % 1000) as f64 * 1e-16),
+                _ => (x % 100_000_000) as f64 / 10f64.powi((x >> 40) as i32 % 20),
+            };
+            if !f.is_finite() || f == 0.0 || !(1e-4..1e16).contains(&f.abs()) {
+                continue;
+            }
+            let mut fast = Vec::new();
+            write_repr(&mut fast, f);
+            let mut slow = Vec::new();
+            relayout(&mut slow, f);
+            assert_eq!(fast, slow, "{f:e}");
+            checked += 1;
+        }
+        assert!(checked > 100_000);
     }
 
     #[test]

@@ -38,7 +38,7 @@ const fn at_least_7f(w: u64) -> u64 {
 
 /// The first 8-byte word of `c` (which has exactly 8 bytes), little-endian.
 #[inline(always)]
-fn load(c: &[u8]) -> u64 {
+pub(crate) fn load(c: &[u8]) -> u64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(c);
     u64::from_le_bytes(a)
@@ -90,7 +90,7 @@ fn tail_word(b: &[u8], i: usize) -> (u64, usize) {
 /// `t` (fewer than 8 bytes) as a little-endian word padded with [`PAD`],
 /// from at most three loads whatever its length.
 #[inline(always)]
-fn short_word(t: &[u8]) -> u64 {
+pub(crate) fn short_word(t: &[u8]) -> u64 {
     let n = t.len();
     let w = if n >= 4 {
         // Two overlapping 4-byte loads; the shared bytes are equal.
@@ -141,14 +141,20 @@ pub(crate) fn find_string_stop(b: &[u8], from: usize) -> usize {
     })
 }
 
+/// High bit set in the bytes of `w` that `json.dumps` does not copy as is
+/// (see [`find_escape`]); exact for the lowest flagged byte only, and never
+/// set in [`short_word`]'s padding.
+#[inline(always)]
+pub(crate) fn escape_mask(w: u64) -> u64 {
+    less_than(w, 0x20) | at_least_7f(w) | equal_to(w, b'"') | equal_to(w, b'\\')
+}
+
 /// The first byte at or after `from` that `json.dumps` does not copy as is:
 /// anything outside printable ASCII (`0x20..=0x7e`), `"` and `\`.
 /// `b.len()` if none.
-#[inline]
+#[cfg(test)]
 pub(crate) fn find_escape(b: &[u8], from: usize) -> usize {
-    find(b, from, |w| {
-        less_than(w, 0x20) | at_least_7f(w) | equal_to(w, b'"') | equal_to(w, b'\\')
-    })
+    find(b, from, escape_mask)
 }
 
 #[cfg(test)]
