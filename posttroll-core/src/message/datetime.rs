@@ -145,41 +145,45 @@ impl DateTime {
     pub(crate) fn isoformat_bytes(&self, buf: &mut [u8; 48]) -> usize {
         let d = self.local.date();
         let t = self.local.time();
-        let mut w = AsciiWriter { buf, n: 0 };
-        w.num(d.year().unsigned_abs(), 4);
-        w.byte(b'-');
-        w.num(d.month(), 2);
-        w.byte(b'-');
-        w.num(d.day(), 2);
-        w.byte(b'T');
-        w.num(t.hour(), 2);
-        w.byte(b':');
-        w.num(t.minute(), 2);
-        w.byte(b':');
-        w.num(t.second(), 2);
+        let year = d.year().unsigned_abs();
+        // Fixed places: `YYYY-MM-DDTHH:MM:SS`.
+        buf[0..2].copy_from_slice(&pair(year / 100));
+        buf[2..4].copy_from_slice(&pair(year));
+        buf[4] = b'-';
+        buf[5..7].copy_from_slice(&pair(d.month()));
+        buf[7] = b'-';
+        buf[8..10].copy_from_slice(&pair(d.day()));
+        buf[10] = b'T';
+        let secs = t.num_seconds_from_midnight();
+        buf[11..13].copy_from_slice(&pair(secs / 3600));
+        buf[13] = b':';
+        buf[14..16].copy_from_slice(&pair(secs / 60 % 60));
+        buf[16] = b':';
+        buf[17..19].copy_from_slice(&pair(secs % 60));
+        let mut n = 19;
         let micros = t.nanosecond() / 1000;
         if micros != 0 {
-            w.byte(b'.');
-            w.num(micros, 6);
+            n = write_fraction(buf, n, micros);
         }
         if let Some(off) = self.offset_us {
-            w.byte(if off < 0 { b'-' } else { b'+' });
+            buf[n] = if off < 0 { b'-' } else { b'+' };
             let abs = off.unsigned_abs();
             let us = (abs % 1_000_000) as u32;
             let total_s = (abs / 1_000_000) as u32;
-            w.num(total_s / 3600, 2);
-            w.byte(b':');
-            w.num(total_s / 60 % 60, 2);
+            buf[n + 1..n + 3].copy_from_slice(&pair(total_s / 3600));
+            buf[n + 3] = b':';
+            buf[n + 4..n + 6].copy_from_slice(&pair(total_s / 60 % 60));
+            n += 6;
             if us != 0 || !total_s.is_multiple_of(60) {
-                w.byte(b':');
-                w.num(total_s % 60, 2);
+                buf[n] = b':';
+                buf[n + 1..n + 3].copy_from_slice(&pair(total_s % 60));
+                n += 3;
                 if us != 0 {
-                    w.byte(b'.');
-                    w.num(us, 6);
+                    n = write_fraction(buf, n, us);
                 }
             }
         }
-        w.n
+        n
     }
 
     /// Python 3.12's `datetime.fromisoformat()`, quirks included.
@@ -283,35 +287,25 @@ impl<'de> serde::Deserialize<'de> for DateTime {
     }
 }
 
-/// Writes zero-padded numbers and ASCII bytes into a fixed buffer.
-struct AsciiWriter<'a> {
-    buf: &'a mut [u8; 48],
-    n: usize,
+/// The two digits of `v % 100`.
+#[inline(always)]
+fn pair(v: u32) -> [u8; 2] {
+    let p = 2 * (v % 100) as usize;
+    [DIGIT_PAIRS[p], DIGIT_PAIRS[p + 1]]
 }
 
-impl AsciiWriter<'_> {
-    #[inline]
-    fn byte(&mut self, b: u8) {
-        self.buf[self.n] = b;
-        self.n += 1;
-    }
-
-    /// The last `width` decimal digits of `v`, zero-padded; `width` is
-    /// even, and the digits are written two at a time.
-    #[inline]
-    fn num(&mut self, mut v: u32, width: usize) {
-        debug_assert!(width.is_multiple_of(2));
-        for i in (0..width).step_by(2).rev() {
-            let p = 2 * (v % 100) as usize;
-            self.buf[self.n + i..self.n + i + 2].copy_from_slice(&DIGIT_PAIRS[p..p + 2]);
-            v /= 100;
-        }
-        self.n += width;
-    }
+/// Writes `.ffffff` (`micros` below a million) at `n`; returns the end.
+#[inline(always)]
+fn write_fraction(buf: &mut [u8; 48], n: usize, micros: u32) -> usize {
+    buf[n] = b'.';
+    buf[n + 1..n + 3].copy_from_slice(&pair(micros / 10_000));
+    buf[n + 3..n + 5].copy_from_slice(&pair(micros / 100));
+    buf[n + 5..n + 7].copy_from_slice(&pair(micros));
+    n + 7
 }
 
 /// `"00"` to `"99"`, back to back.
-static DIGIT_PAIRS: [u8; 200] = {
+pub(crate) static DIGIT_PAIRS: [u8; 200] = {
     let mut t = [0u8; 200];
     let mut i = 0;
     while i < 100 {
@@ -598,7 +592,7 @@ mod iso {
     /// directly, eight bytes at a time. `None` means "not canonical or not
     /// valid": the general parser then decides, so results are the same
     /// either way.
-    #[inline]
+    #[inline(always)]
     pub(super) fn canonical(b: &[u8]) -> Option<DateTime> {
         let (has_frac, has_tz) = match b.len() {
             19 => (false, false),
@@ -813,23 +807,47 @@ mod tests {
         }
     }
 
-    /// Digits written two at a time are the digits written one at a time.
+    /// Digits written two at a time are the digits written one at a time,
+    /// and isoformat is chrono's formatting in Python's layout.
     #[test]
-    fn digit_pairs_match_digits() {
-        for width in [2, 4, 6] {
-            for v in (0..1_000_000u32)
-                .step_by(7)
-                .chain([0, 9, 10, 99, 100, 9999, 10_000, u32::MAX])
-            {
-                let mut buf = [0u8; 48];
-                let mut w = AsciiWriter {
-                    buf: &mut buf,
-                    n: 0,
-                };
-                w.num(v, width);
-                let want = format!("{:0w$}", v % 10u32.pow(width as u32), w = width);
-                assert_eq!(&buf[..width], want.as_bytes());
+    fn digits_match_formatting() {
+        for v in (0..1_000_000u32)
+            .step_by(7)
+            .chain([0, 9, 10, 99, 100, 9999, 10_000, u32::MAX])
+        {
+            assert_eq!(pair(v), *format!("{:02}", v % 100).as_bytes());
+            let mut buf = [0u8; 48];
+            let n = write_fraction(&mut buf, 3, v % 1_000_000);
+            assert_eq!(&buf[3..n], format!(".{:06}", v % 1_000_000).as_bytes());
+        }
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let local = NaiveDate::from_ymd_opt(
+                1 + (x % 9999) as i32,
+                1 + (x >> 14) as u32 % 12,
+                1 + (x >> 20) as u32 % 28,
+            )
+            .and_then(|d| {
+                d.and_hms_micro_opt(
+                    (x >> 30) as u32 % 24,
+                    (x >> 36) as u32 % 60,
+                    (x >> 42) as u32 % 60,
+                    if x & 1 == 0 {
+                        0
+                    } else {
+                        (x >> 44) as u32 % 1_000_000
+                    },
+                )
+            })
+            .unwrap();
+            let mut want = format!("{:04}-{}", local.year(), local.format("%m-%dT%H:%M:%S"));
+            if local.nanosecond() != 0 {
+                want += &format!(".{:06}", local.nanosecond() / 1000);
             }
+            assert_eq!(DateTime::naive(local).isoformat(), want);
         }
     }
 

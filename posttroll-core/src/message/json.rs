@@ -13,7 +13,7 @@
 
 use compact_str::CompactString;
 
-use super::datetime::DateTime;
+use super::datetime::{DateTime, DIGIT_PAIRS};
 use super::lexer::{Literal, Number, Reader, Result, MAX_DEPTH};
 use super::map::Map;
 use super::pyfloat::write_json_float;
@@ -238,14 +238,20 @@ pub(crate) fn write_u128(out: &mut Vec<u8>, n: u128) {
     }
 }
 
-/// Writes the decimal digits of `n`, with a fixed-size copy.
+/// Writes the decimal digits of `n`, two at a time, with a fixed-size copy.
 #[inline]
 fn write_u64(out: &mut Vec<u8>, mut n: u64) {
     let len = n.checked_ilog10().unwrap_or(0) as usize + 1;
     let mut buf = [0u8; 20];
-    for slot in buf[..len].iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
+    let mut end = len;
+    while end >= 2 {
+        let pair = 2 * (n % 100) as usize;
+        buf[end - 2..end].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        n /= 100;
+        end -= 2;
+    }
+    if end == 1 {
+        buf[0] = b'0' + n as u8;
     }
     out.extend_from_slice(&buf);
     out.truncate(out.len() - (20 - len));
@@ -254,7 +260,29 @@ fn write_u64(out: &mut Vec<u8>, mut n: u64) {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Writes a JSON string with Python's `ensure_ascii` escaping.
+#[inline]
 pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
+    // Most keys and values are short and need no escape: two words, a
+    // fixed-size copy, no call.
+    let b = s.as_bytes();
+    if b.len() <= 16 {
+        let w0 = scan::word_at(b, 0);
+        let w1 = scan::word_at(b, 8);
+        if scan::escape_mask(w0) | scan::escape_mask(w1) == 0 {
+            out.reserve(18);
+            out.push(b'"');
+            out.extend_from_slice(&w0.to_le_bytes());
+            out.extend_from_slice(&w1.to_le_bytes());
+            out.truncate(out.len() - (16 - b.len()));
+            out.push(b'"');
+            return;
+        }
+    }
+    write_any_string(out, s);
+}
+
+/// [`write_string`] for any string.
+fn write_any_string(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 10);
     out.push(b'"');

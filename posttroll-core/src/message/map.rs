@@ -188,7 +188,7 @@ impl Map {
     /// Appends `key` (known to be absent: the parsers look it up first)
     /// with a `Null` value, and returns the value's place. The key is
     /// written in place, not moved there.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_key(&mut self, key: &str) -> &mut Value {
         let i = self.entries.len();
         self.entries.push(EMPTY_ENTRY);
@@ -207,6 +207,17 @@ impl Map {
         match &mut self.index {
             Some(index) => index.push(&self.entries, &self.entries[i].key, i),
             None => self.index = Some(Index::build(&self.entries)),
+        }
+    }
+
+    /// [`Map::insert`] from a `&str` key, copied into its place.
+    pub(crate) fn insert_str(&mut self, key: &str, value: Value) -> Option<Value> {
+        match self.get_index_of(key) {
+            Some(i) => Some(std::mem::replace(&mut self.entries[i].value, value)),
+            None => {
+                *self.push_key(key) = value;
+                None
+            }
         }
     }
 

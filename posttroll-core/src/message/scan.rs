@@ -110,6 +110,16 @@ pub(crate) fn short_word(t: &[u8]) -> u64 {
     w | (LO * PAD as u64) << (8 * n)
 }
 
+/// The eight bytes of `b` from `i` as a little-endian word, padded with
+/// [`PAD`] past the end of `b` (all padding from `b.len()` on).
+#[inline(always)]
+pub(crate) fn word_at(b: &[u8], i: usize) -> u64 {
+    match b.get(i..i + 8) {
+        Some(w) => load(w),
+        None => short_word(b.get(i..).unwrap_or_default()),
+    }
+}
+
 /// A cheap 64-bit digest of a short key, to tell keys apart before
 /// comparing them: its length, first and last eight bytes (not a hash: no
 /// resistance to chosen keys, which the map's hash index takes care of).
@@ -199,6 +209,22 @@ mod tests {
                         check_all(&b);
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn words_at_are_padded_bytes() {
+        let b: Vec<u8> = (1..=20).collect();
+        for len in 0..=20 {
+            for i in 0..=24 {
+                let mut want = [PAD; 8];
+                for (k, slot) in want.iter_mut().enumerate() {
+                    if i + k < len {
+                        *slot = b[i + k];
+                    }
+                }
+                assert_eq!(word_at(&b[..len], i), u64::from_le_bytes(want), "{len} {i}");
             }
         }
     }

@@ -260,6 +260,75 @@ impl ser::Serializer for DateTimeText {
     compounds_refused!(DateTime, not_datetime);
 }
 
+/// Writes the ISO text inside a [`DATETIME_TOKEN`] newtype as a JSON
+/// string, without its offset when the writer's times are naive.
+struct IsoOut<'w, 'o>(&'w mut Writer<'o>);
+
+impl ser::Serializer for IsoOut<'_, '_> {
+    type Ok = ();
+    type Error = SerError;
+    type SerializeSeq = Impossible<(), SerError>;
+    type SerializeTuple = Impossible<(), SerError>;
+    type SerializeTupleStruct = Impossible<(), SerError>;
+    type SerializeTupleVariant = Impossible<(), SerError>;
+    type SerializeMap = Impossible<(), SerError>;
+    type SerializeStruct = Impossible<(), SerError>;
+    type SerializeStructVariant = Impossible<(), SerError>;
+
+    fn serialize_str(self, v: &str) -> Result<()> {
+        let text = if self.0.naive {
+            // `isoformat` text: the offset, if any, follows the seconds
+            // (index 19) or their fraction (index 26).
+            let b = v.as_bytes();
+            let offset = [19, 26]
+                .into_iter()
+                .find(|&i| matches!(b.get(i), Some(b'+' | b'-')));
+            offset.and_then(|i| v.get(..i)).unwrap_or(v)
+        } else {
+            v
+        };
+        // Escaped like any string, whatever the text: the JSON stays valid.
+        write_string(self.0.out, text);
+        Ok(())
+    }
+
+    refuse! { not_datetime;
+        serialize_bool(v: bool) -> "a bool";
+        serialize_i8(v: i8) -> "an integer";
+        serialize_i16(v: i16) -> "an integer";
+        serialize_i32(v: i32) -> "an integer";
+        serialize_i64(v: i64) -> "an integer";
+        serialize_u8(v: u8) -> "an integer";
+        serialize_u16(v: u16) -> "an integer";
+        serialize_u32(v: u32) -> "an integer";
+        serialize_u64(v: u64) -> "an integer";
+        serialize_f32(v: f32) -> "a float";
+        serialize_f64(v: f64) -> "a float";
+        serialize_char(v: char) -> "a char";
+        serialize_bytes(v: &[u8]) -> "bytes";
+        serialize_none() -> "None";
+        serialize_unit() -> "()";
+        serialize_unit_struct(name: &'static str) -> "a unit struct";
+        serialize_unit_variant(name: &'static str, i: u32, variant: &'static str) -> "a variant";
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<()> {
+        Err(not_datetime("Some"))
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, _: &T) -> Result<()> {
+        Err(not_datetime("a newtype"))
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<()> {
+        Err(not_datetime("a variant"))
+    }
+    compounds_refused!((), not_datetime);
+}
+
 // ---------------------------------------------------------------------------
 // Map keys: Python's json.dumps turns str, int, float, bool and None keys
 // into strings.
@@ -675,9 +744,11 @@ impl<'w, 'o> ser::Serializer for &'w mut Writer<'o> {
     ) -> Result<()> {
         match name {
             DATETIME_TOKEN => {
-                let d = value.serialize(DateTimeText)?;
-                self.datetime(&d);
-                Ok(())
+                // The text is the datetime's isoformat: written as it is,
+                // not parsed and formatted again.
+                self.value(true);
+                self.datetimes = true;
+                value.serialize(IsoOut(self))
             }
             BIGINT_TOKEN => {
                 let mut digits = String::new();

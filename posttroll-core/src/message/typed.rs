@@ -7,7 +7,6 @@
 //! see the `ser` module for how Rust values map to Python ones, and the
 //! `de` module for how frames are read back.
 
-use compact_str::CompactString;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -65,11 +64,11 @@ impl<T> Message<T> {
     /// # Ok::<(), posttroll_core::MessageError>(())
     /// ```
     pub fn new_typed(
-        subject: impl Into<CompactString>,
-        msg_type: impl Into<CompactString>,
+        subject: impl AsRef<str>,
+        msg_type: impl AsRef<str>,
         data: T,
     ) -> Result<Message<T>, MessageError> {
-        Message::with_header(subject.into(), msg_type.into(), data)
+        Message::with_header(subject.as_ref(), msg_type.as_ref(), data)
     }
 }
 

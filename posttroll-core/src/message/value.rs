@@ -57,8 +57,13 @@ pub(crate) static NULL: Value = Value::Null;
 
 impl Value {
     /// Builds an object from key/value pairs, in order.
-    pub fn object<K: Into<CompactString>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
-        Value::Object(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    pub fn object<K: AsRef<str>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
+        let pairs = pairs.into_iter();
+        let mut map = Map::with_capacity(pairs.size_hint().0);
+        for (k, v) in pairs {
+            map.insert_str(k.as_ref(), v);
+        }
+        Value::Object(map)
     }
 
     /// Python truthiness: `None`, `False`, `0`, `0.0`, `""`, `[]` and `{}`
