@@ -82,7 +82,7 @@ fn short_decimal(a: f64) -> Option<(u64, usize)> {
     let mut m = y.round() as u64;
     // Trailing zeros off, eight, four, two, one at a time.
     for (zeros, unit) in [(8, 100_000_000), (4, 10_000), (2, 100), (1, 10)] {
-        while k >= zeros && m % unit == 0 {
+        while k >= zeros && m.is_multiple_of(unit) {
             m /= unit;
             k -= zeros;
         }
