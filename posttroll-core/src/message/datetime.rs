@@ -81,7 +81,21 @@ impl DateTime {
 
     /// The current time, aware, in UTC (what a new Python `Message` gets).
     pub fn now_utc() -> Self {
-        Utc::now().into()
+        let Ok(since) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) else {
+            return Utc::now().into();
+        };
+        let secs = since.as_secs();
+        let time = NaiveTime::from_num_seconds_from_midnight_opt(
+            (secs % 86_400) as u32,
+            since.subsec_nanos(),
+        );
+        match (date_cache::from_days(secs / 86_400), time) {
+            (Some(date), Some(time)) => DateTime {
+                local: NaiveDateTime::new(date, time),
+                offset_us: Some(0),
+            },
+            _ => Utc::now().into(),
+        }
     }
 
     /// The wall-clock date and time, without the offset.
@@ -284,6 +298,56 @@ impl<'de> serde::Deserialize<'de> for DateTime {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         DateTime::parse_isoformat(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Dates lately built on this thread: the times of a stream of messages
+/// fall on few days, and chrono's date validation (calendar tables) costs
+/// more than a look-up.
+mod date_cache {
+    use std::cell::Cell;
+
+    use chrono::NaiveDate;
+
+    const SLOTS: usize = 4;
+
+    thread_local! {
+        /// (key, date) by key: `year << 16 | month << 8 | day`, 0 for none.
+        static BY_YMD: Cell<[(u32, NaiveDate); SLOTS]> =
+            const { Cell::new([(0, NaiveDate::MIN); SLOTS]) };
+        /// (days since 1970, date) of the last `now`.
+        static TODAY: Cell<(u64, NaiveDate)> = const { Cell::new((u64::MAX, NaiveDate::MIN)) };
+    }
+
+    /// `NaiveDate::from_ymd_opt`, cached (`month` and `day` below 256).
+    #[inline]
+    pub(super) fn from_ymd(year: u32, month: u32, day: u32) -> Option<NaiveDate> {
+        if year > 0xffff || month > 0xff || day > 0xff {
+            return NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day);
+        }
+        let key = year << 16 | month << 8 | day;
+        let slot = (day as usize ^ month as usize) % SLOTS;
+        let mut slots = BY_YMD.get();
+        if slots[slot].0 == key {
+            return Some(slots[slot].1);
+        }
+        let date = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?;
+        slots[slot] = (key, date);
+        BY_YMD.set(slots);
+        Some(date)
+    }
+
+    /// The date `days` days after 1970-01-01, cached.
+    #[inline]
+    pub(super) fn from_days(days: u64) -> Option<NaiveDate> {
+        let (day, date) = TODAY.get();
+        if day == days {
+            return Some(date);
+        }
+        // 719_163 days from 0001-01-01 (day 1 of the common era) to 1970.
+        let date = NaiveDate::from_num_days_from_ce_opt(i32::try_from(days + 719_163).ok()?)?;
+        TODAY.set((days, date));
+        Some(date)
     }
 }
 
@@ -633,7 +697,7 @@ mod iso {
         if year == 0 || hour > 23 || minute > 59 || second > 59 {
             return None;
         }
-        let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
+        let date = date_cache::from_ymd(year, month, day)?;
         let time = NaiveTime::from_hms_micro_opt(hour, minute, second, micros)?;
         Some(DateTime {
             local: NaiveDateTime::new(date, time),
@@ -849,6 +913,31 @@ mod tests {
             }
             assert_eq!(DateTime::naive(local).isoformat(), want);
         }
+    }
+
+    #[test]
+    fn now_is_chrono_now() {
+        for _ in 0..3 {
+            let before = Utc::now();
+            let now = DateTime::now_utc();
+            let after = Utc::now();
+            assert_eq!(now.offset_micros(), Some(0));
+            assert!(before <= now.to_utc() && now.to_utc() <= after, "{now}");
+        }
+        for days in [0, 1, 365, 18_597, 20_000, 2_932_896] {
+            let want = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::TimeDelta::days(days);
+            assert_eq!(date_cache::from_days(days as u64), Some(want));
+            assert_eq!(date_cache::from_days(days as u64), Some(want));
+            assert_eq!(
+                date_cache::from_ymd(want.year() as u32, want.month(), want.day()),
+                Some(want)
+            );
+        }
+        assert_eq!(date_cache::from_ymd(2021, 2, 29), None);
+        assert_eq!(
+            date_cache::from_ymd(2020, 2, 29),
+            NaiveDate::from_ymd_opt(2020, 2, 29)
+        );
     }
 
     #[test]
