@@ -45,9 +45,14 @@ enum Step {
     Index(usize),
 }
 
-/// Why data could not be read into the requested type.
+/// Why data could not be read into the requested type. Boxed: results
+/// are passed up through every level of the data, and a one-word error
+/// keeps them in registers.
 #[derive(Debug)]
-pub(crate) struct DeError {
+pub(crate) struct DeError(Box<DeErrorInner>);
+
+#[derive(Debug)]
+struct DeErrorInner {
     msg: String,
     /// The JSON text itself is invalid (not the type mismatched).
     syntax: bool,
@@ -58,37 +63,41 @@ pub(crate) struct DeError {
 }
 
 impl DeError {
-    fn syntax(e: JsonError) -> DeError {
-        DeError {
-            msg: e.reason.to_owned(),
-            syntax: true,
+    fn new(msg: String, syntax: bool, offset: Option<usize>) -> DeError {
+        DeError(Box::new(DeErrorInner {
+            msg,
+            syntax,
             path: Vec::new(),
-            offset: Some(e.offset),
-        }
+            offset,
+        }))
+    }
+
+    fn syntax(e: JsonError) -> DeError {
+        DeError::new(e.reason.to_owned(), true, Some(e.offset))
     }
 
     /// The error, seen from the dict holding it under `key`.
     fn under_key(mut self, key: &str) -> DeError {
-        self.path.push(Step::Key(key.to_owned()));
+        self.0.path.push(Step::Key(key.to_owned()));
         self
     }
 
     /// The error, seen from the list holding it at `index`.
     fn under_index(mut self, index: usize) -> DeError {
-        self.path.push(Step::Index(index));
+        self.0.path.push(Step::Index(index));
         self
     }
 
     /// The error at byte `offset` of the JSON text, unless placed already.
     fn at(mut self, offset: usize) -> DeError {
-        self.offset.get_or_insert(offset);
+        self.0.offset.get_or_insert(offset);
         self
     }
 
     /// The path, e.g. `files[2].uri`.
     fn path(&self) -> String {
         let mut out = String::new();
-        for step in self.path.iter().rev() {
+        for step in self.0.path.iter().rev() {
             match step {
                 Step::Key(k) if out.is_empty() => out.push_str(k),
                 Step::Key(k) => {
@@ -103,11 +112,11 @@ impl DeError {
 
     /// The message error, `text` being the JSON text (if any).
     fn into_message_error(self, text: Option<&str>) -> MessageError {
-        match (self.syntax, text) {
+        match (self.0.syntax, text) {
             (true, Some(text)) => MessageError::InvalidJson {
                 start: excerpt(text),
-                reason: self.msg,
-                offset: self.offset.unwrap_or(0),
+                reason: self.0.msg,
+                offset: self.0.offset.unwrap_or(0),
             },
             _ => MessageError::Serde {
                 reason: self.to_string(),
@@ -118,11 +127,11 @@ impl DeError {
 
 impl Display for DeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.msg)?;
-        if !self.path.is_empty() {
+        f.write_str(&self.0.msg)?;
+        if !self.0.path.is_empty() {
             write!(f, " at `{}`", self.path())?;
         }
-        if let Some(offset) = self.offset {
+        if let Some(offset) = self.0.offset {
             write!(f, " (byte {offset} of the JSON data)")?;
         }
         Ok(())
@@ -133,12 +142,7 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: Display>(msg: T) -> Self {
-        DeError {
-            msg: msg.to_string(),
-            syntax: false,
-            path: Vec::new(),
-            offset: None,
-        }
+        DeError::new(msg.to_string(), false, None)
     }
 }
 

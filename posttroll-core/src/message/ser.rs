@@ -36,9 +36,11 @@ pub(crate) const DATETIME_TOKEN: &str = "$posttroll::DateTime";
 /// other serializers see a string, ours a number.
 pub(crate) const BIGINT_TOKEN: &str = "$posttroll::BigInt";
 
-/// Why a value could not be serialized.
+/// Why a value could not be serialized. A boxed `str`: results are passed
+/// up through every level of the data, and a two-word error keeps them in
+/// registers.
 #[derive(Debug)]
-pub(crate) struct SerError(String);
+pub(crate) struct SerError(Box<str>);
 
 impl Display for SerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -50,20 +52,20 @@ impl std::error::Error for SerError {}
 
 impl ser::Error for SerError {
     fn custom<T: Display>(msg: T) -> Self {
-        SerError(msg.to_string())
+        SerError(msg.to_string().into())
     }
 }
 
 impl SerError {
     /// The error, saying under which key it happened.
     fn under(self, key: &str) -> SerError {
-        SerError(format!("{} (under key {key:?})", self.0))
+        SerError(format!("{} (under key {key:?})", self.0).into())
     }
 }
 
 impl From<SerError> for MessageError {
     fn from(e: SerError) -> Self {
-        MessageError::Unserializable { reason: e.0 }
+        MessageError::Unserializable { reason: e.0.into() }
     }
 }
 
@@ -191,11 +193,11 @@ macro_rules! compounds_refused {
 }
 
 fn not_datetime(kind: &str) -> SerError {
-    SerError(format!("{DATETIME_TOKEN} holding {kind}, not a datetime"))
+    SerError(format!("{DATETIME_TOKEN} holding {kind}, not a datetime").into())
 }
 
 fn bad_key(kind: &str) -> SerError {
-    SerError(format!("{kind} as a dict key ({KEY_TYPES})"))
+    SerError(format!("{kind} as a dict key ({KEY_TYPES})").into())
 }
 
 /// The ISO text inside a [`DATETIME_TOKEN`] newtype.
@@ -215,8 +217,7 @@ impl ser::Serializer for DateTimeText {
     type SerializeStructVariant = Impossible<DateTime, SerError>;
 
     fn serialize_str(self, v: &str) -> Result<DateTime> {
-        DateTime::parse_isoformat_opt(v)
-            .ok_or_else(|| SerError(format!("{DATETIME_TOKEN} holding {v:?}, not a datetime")))
+        DateTime::parse_isoformat_opt(v).ok_or_else(|| not_datetime(&format!("{v:?}")))
     }
 
     refuse! { not_datetime;
