@@ -295,9 +295,25 @@ impl serde::Serialize for DateTime {
 }
 
 impl<'de> serde::Deserialize<'de> for DateTime {
+    /// Any string [`DateTime::parse_isoformat`] reads.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        DateTime::parse_isoformat(&s).map_err(serde::de::Error::custom)
+        /// Parses the string where it is (serde's `Cow<str>` would copy it
+        /// into a `String` first).
+        struct IsoVisitor;
+
+        impl serde::de::Visitor<'_> for IsoVisitor {
+            type Value = DateTime;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an ISO 8601 datetime string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<DateTime, E> {
+                DateTime::parse_isoformat(s).map_err(E::custom)
+            }
+        }
+
+        deserializer.deserialize_str(IsoVisitor)
     }
 }
 
