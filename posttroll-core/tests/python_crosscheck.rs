@@ -782,6 +782,22 @@ fn typed_frames_round_trip_through_python() {
     assert_python_writes_them_back(python, &frames);
 }
 
+/// Python's own seeded batch of messages (`crosscheck.py generate`): one
+/// JSON description a line.
+fn python_batch(python: &Path) -> String {
+    let count = PYTHON_BATCH.to_string();
+    let seed = PYTHON_SEED.to_string();
+    let run =
+        run_script(python, &["generate", &count, &seed], b"").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        run.status.success(),
+        "python failed ({}):\n{}",
+        run.status,
+        run.stderr
+    );
+    run.stdout
+}
+
 /// The sensor of the reference's metadata: one name or a list.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -812,13 +828,9 @@ struct PyMetadata<Time> {
 #[test]
 fn python_frames_decode_into_types() {
     let Some(python) = python() else { return };
-    let count = PYTHON_BATCH.to_string();
-    let seed = PYTHON_SEED.to_string();
-    let run =
-        run_script(python, &["generate", &count, &seed], b"").unwrap_or_else(|e| panic!("{e}"));
-    assert!(run.status.success(), "python failed:\n{}", run.stderr);
+    let batch = python_batch(python);
     let (mut dicts, mut metadata) = (0, 0);
-    for line in run.stdout.lines() {
+    for line in batch.lines() {
         let case: serde_json::Value = serde_json::from_str(line).unwrap();
         if case["keys"].is_null() {
             continue;
@@ -859,18 +871,9 @@ fn python_frames_decode_into_types() {
 #[test]
 fn python_frames_round_trip_through_rust() {
     let Some(python) = python() else { return };
-    let count = PYTHON_BATCH.to_string();
-    let seed = PYTHON_SEED.to_string();
-    let run =
-        run_script(python, &["generate", &count, &seed], b"").unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        run.status.success(),
-        "python failed ({}):\n{}",
-        run.status,
-        run.stderr
-    );
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), PYTHON_BATCH, "stderr:\n{}", run.stderr);
+    let batch = python_batch(python);
+    let lines: Vec<&str> = batch.lines().collect();
+    assert_eq!(lines.len(), PYTHON_BATCH);
     let mut failures = Vec::new();
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     for (i, line) in lines.iter().enumerate() {

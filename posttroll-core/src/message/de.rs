@@ -279,6 +279,70 @@ fn visit_big_int<'de, V: Visitor<'de>>(digits: &str, visitor: V) -> Result<V::Va
 }
 
 // ---------------------------------------------------------------------------
+// Methods several deserializers share.
+// ---------------------------------------------------------------------------
+
+/// `Deserializer` methods `$method` that read as `$to` does.
+macro_rules! read_as {
+    ($($method:ident),* => $to:ident) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+            self.$to(visitor)
+        }
+    )*};
+}
+
+/// `deserialize_newtype_struct`: the content is `self`.
+macro_rules! newtype_is_self {
+    () => {
+        fn deserialize_newtype_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            visitor: V,
+        ) -> Result<V::Value> {
+            visitor.visit_newtype_struct(self)
+        }
+    };
+}
+
+/// `deserialize_option` for data that is there: `Some(self)`.
+macro_rules! always_some {
+    () => {
+        fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+            visitor.visit_some(self)
+        }
+    };
+}
+
+/// `VariantAccess` for `$ty`, a deserializer of the variant's content.
+macro_rules! content_is_self {
+    ($ty:ty) => {
+        impl<'de> de::VariantAccess<'de> for $ty {
+            type Error = DeError;
+
+            fn unit_variant(self) -> Result<()> {
+                de::Deserialize::deserialize(self)
+            }
+
+            fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value> {
+                seed.deserialize(self)
+            }
+
+            fn tuple_variant<V: Visitor<'de>>(self, _: usize, visitor: V) -> Result<V::Value> {
+                de::Deserializer::deserialize_seq(self, visitor)
+            }
+
+            fn struct_variant<V: Visitor<'de>>(
+                self,
+                _: &'static [&'static str],
+                visitor: V,
+            ) -> Result<V::Value> {
+                de::Deserializer::deserialize_map(self, visitor)
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------
 // JSON text.
 // ---------------------------------------------------------------------------
 
@@ -389,9 +453,7 @@ impl<'de> de::Deserializer<'de> for &mut JsonDe<'de> {
         }
     }
 
-    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_str(visitor)
-    }
+    read_as!(deserialize_string => deserialize_str);
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         if self.r.peek() == Some(b'"') {
@@ -404,17 +466,9 @@ impl<'de> de::Deserializer<'de> for &mut JsonDe<'de> {
         }
     }
 
-    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_bytes(visitor)
-    }
+    read_as!(deserialize_byte_buf => deserialize_bytes);
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        visitor: V,
-    ) -> Result<V::Value> {
-        visitor.visit_newtype_struct(self)
-    }
+    newtype_is_self!();
 
     fn deserialize_enum<V: Visitor<'de>>(
         self,
@@ -455,11 +509,32 @@ impl<'de> de::Deserializer<'de> for &mut JsonDe<'de> {
     }
 }
 
+/// Where the reading of an array's items or an object's entries stands.
+#[derive(Default)]
+struct Items {
+    started: bool,
+    done: bool,
+}
+
+impl Items {
+    /// True when another item follows (the reader then at it), false once
+    /// the closing `close` is read.
+    #[inline]
+    fn more(&mut self, r: &mut Reader<'_>, close: u8) -> Result<bool> {
+        if self.done {
+            return Ok(false);
+        }
+        let first = !std::mem::replace(&mut self.started, true);
+        let more = r.next_item(first, close)?;
+        self.done = !more;
+        Ok(more)
+    }
+}
+
 /// The entries of a JSON object, after its `{`.
 struct MapAcc<'a, 'de> {
     de: &'a mut JsonDe<'de>,
-    first: bool,
-    done: bool,
+    items: Items,
     /// The current key, for error paths.
     key: Cow<'de, str>,
 }
@@ -468,19 +543,15 @@ impl<'a, 'de> MapAcc<'a, 'de> {
     fn new(de: &'a mut JsonDe<'de>) -> Self {
         MapAcc {
             de,
-            first: true,
-            done: false,
+            items: Items::default(),
             key: Cow::Borrowed(""),
         }
     }
 
     /// Reads (and checks) the entries the visitor left, and the `}`.
     fn finish(&mut self) -> Result<()> {
-        while !self.done {
-            de::MapAccess::next_key::<de::IgnoredAny>(self)?;
-            if !self.done {
-                de::MapAccess::next_value::<de::IgnoredAny>(self)?;
-            }
+        while de::MapAccess::next_key::<de::IgnoredAny>(self)?.is_some() {
+            de::MapAccess::next_value::<de::IgnoredAny>(self)?;
         }
         Ok(())
     }
@@ -490,24 +561,8 @@ impl<'de> de::MapAccess<'de> for MapAcc<'_, 'de> {
     type Error = DeError;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
-        if self.done {
-            return Ok(None);
-        }
         let r = &mut self.de.r;
-        r.skip_ws();
-        let more = if self.first {
-            self.first = false;
-            if r.peek() == Some(b'}') {
-                r.pos += 1;
-                false
-            } else {
-                true
-            }
-        } else {
-            r.comma_or(b'}')?
-        };
-        if !more {
-            self.done = true;
+        if !self.items.more(r, b'}')? {
             return Ok(None);
         }
         let key = r.key()?;
@@ -534,16 +589,16 @@ impl<'de> de::MapAccess<'de> for MapAcc<'_, 'de> {
 /// The items of a JSON array, after its `[`.
 struct SeqAcc<'a, 'de> {
     de: &'a mut JsonDe<'de>,
+    items: Items,
     index: usize,
-    done: bool,
 }
 
 impl<'a, 'de> SeqAcc<'a, 'de> {
     fn new(de: &'a mut JsonDe<'de>) -> Self {
         SeqAcc {
             de,
+            items: Items::default(),
             index: 0,
-            done: false,
         }
     }
 
@@ -558,23 +613,8 @@ impl<'de> de::SeqAccess<'de> for SeqAcc<'_, 'de> {
     type Error = DeError;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
-        if self.done {
-            return Ok(None);
-        }
         let r = &mut self.de.r;
-        r.skip_ws();
-        let more = if self.index == 0 {
-            if r.peek() == Some(b']') {
-                r.pos += 1;
-                false
-            } else {
-                true
-            }
-        } else {
-            r.comma_or(b']')?
-        };
-        if !more {
-            self.done = true;
+        if !self.items.more(r, b']')? {
             return Ok(None);
         }
         let (index, pos) = (self.index, r.pos);
@@ -604,29 +644,7 @@ impl<'a, 'de> de::EnumAccess<'de> for VariantAcc<'a, 'de> {
     }
 }
 
-impl<'de> de::VariantAccess<'de> for &mut JsonDe<'de> {
-    type Error = DeError;
-
-    fn unit_variant(self) -> Result<()> {
-        de::Deserialize::deserialize(self)
-    }
-
-    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value> {
-        seed.deserialize(self)
-    }
-
-    fn tuple_variant<V: Visitor<'de>>(self, _: usize, visitor: V) -> Result<V::Value> {
-        de::Deserializer::deserialize_seq(self, visitor)
-    }
-
-    fn struct_variant<V: Visitor<'de>>(
-        self,
-        _: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value> {
-        de::Deserializer::deserialize_map(self, visitor)
-    }
-}
+content_is_self!(&mut JsonDe<'de>);
 
 /// A dict key: a string, also read as a number or a bool when the type
 /// wants one (Python writes those keys as strings).
@@ -666,17 +684,9 @@ impl<'de> de::Deserializer<'de> for KeyDe<'_> {
         deserialize_f64 => visit_f64: f64,
     }
 
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_some(self)
-    }
+    always_some!();
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        visitor: V,
-    ) -> Result<V::Value> {
-        visitor.visit_newtype_struct(self)
-    }
+    newtype_is_self!();
 
     fn deserialize_enum<V: Visitor<'de>>(
         self,
@@ -745,9 +755,7 @@ impl<'de> de::Deserializer<'de> for ValueDe<'de> {
         }
     }
 
-    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_str(visitor)
-    }
+    read_as!(deserialize_string => deserialize_str);
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         match self.0 {
@@ -756,17 +764,9 @@ impl<'de> de::Deserializer<'de> for ValueDe<'de> {
         }
     }
 
-    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_bytes(visitor)
-    }
+    read_as!(deserialize_byte_buf => deserialize_bytes);
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        visitor: V,
-    ) -> Result<V::Value> {
-        visitor.visit_newtype_struct(self)
-    }
+    newtype_is_self!();
 
     fn deserialize_enum<V: Visitor<'de>>(
         self,
@@ -860,29 +860,7 @@ impl<'de> de::EnumAccess<'de> for ValueVariant<'de> {
     }
 }
 
-impl<'de> de::VariantAccess<'de> for ValueDe<'de> {
-    type Error = DeError;
-
-    fn unit_variant(self) -> Result<()> {
-        de::Deserialize::deserialize(self)
-    }
-
-    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value> {
-        seed.deserialize(self)
-    }
-
-    fn tuple_variant<V: Visitor<'de>>(self, _: usize, visitor: V) -> Result<V::Value> {
-        de::Deserializer::deserialize_seq(self, visitor)
-    }
-
-    fn struct_variant<V: Visitor<'de>>(
-        self,
-        _: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value> {
-        de::Deserializer::deserialize_map(self, visitor)
-    }
-}
+content_is_self!(ValueDe<'de>);
 
 // ---------------------------------------------------------------------------
 // Text, bytes and no data.
@@ -898,17 +876,9 @@ impl<'de> de::Deserializer<'de> for TextDe<'de> {
         visit_str(Str::Borrowed(self.0), visitor)
     }
 
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_some(self)
-    }
+    always_some!();
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        visitor: V,
-    ) -> Result<V::Value> {
-        visitor.visit_newtype_struct(self)
-    }
+    newtype_is_self!();
 
     fn deserialize_enum<V: Visitor<'de>>(
         self,
@@ -946,21 +916,11 @@ impl<'de> de::Deserializer<'de> for BytesDe<'de> {
         }
     }
 
-    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_str(visitor)
-    }
+    read_as!(deserialize_string => deserialize_str);
 
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_some(self)
-    }
+    always_some!();
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        visitor: V,
-    ) -> Result<V::Value> {
-        visitor.visit_newtype_struct(self)
-    }
+    newtype_is_self!();
 
     forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf unit
@@ -986,45 +946,11 @@ impl<'de> de::Deserializer<'de> for Falsy {
         visitor.visit_i64(0)
     }
 
-    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_i64(visitor)
-    }
-
-    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_i64(visitor)
-    }
-
-    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_i64(visitor)
-    }
-
-    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_i64(visitor)
-    }
-
-    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_i64(visitor)
-    }
-
-    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_i64(visitor)
-    }
-
-    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_i64(visitor)
-    }
-
-    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_i64(visitor)
-    }
-
-    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_i64(visitor)
-    }
-
-    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_f64(visitor)
-    }
+    read_as!(
+        deserialize_i8, deserialize_i16, deserialize_i32, deserialize_i128, deserialize_u8,
+        deserialize_u16, deserialize_u32, deserialize_u64, deserialize_u128 => deserialize_i64
+    );
+    read_as!(deserialize_f32 => deserialize_f64);
 
     fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         visitor.visit_f64(0.0)
@@ -1034,17 +960,13 @@ impl<'de> de::Deserializer<'de> for Falsy {
         visitor.visit_borrowed_str("")
     }
 
-    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_str(visitor)
-    }
+    read_as!(deserialize_string => deserialize_str);
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         visitor.visit_borrowed_bytes(b"")
     }
 
-    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_bytes(visitor)
-    }
+    read_as!(deserialize_byte_buf => deserialize_bytes);
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         visitor.visit_none()
@@ -1082,13 +1004,7 @@ impl<'de> de::Deserializer<'de> for Falsy {
         self.deserialize_map(visitor)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        visitor: V,
-    ) -> Result<V::Value> {
-        visitor.visit_newtype_struct(self)
-    }
+    newtype_is_self!();
 
     forward_to_deserialize_any! {
         char unit unit_struct enum identifier ignored_any

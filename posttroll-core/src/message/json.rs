@@ -98,11 +98,9 @@ fn object_into(r: &mut Reader<'_>, slot: &mut Value, depth: usize) -> Result<()>
     let Value::Object(map) = slot else {
         return Ok(());
     };
-    if r.peek_token() == Some(b'}') {
-        r.pos += 1;
-        return Ok(());
-    }
-    loop {
+    let mut first = true;
+    while r.next_item(first, b'}')? {
+        first = false;
         let key = r.key()?;
         // A repeated key keeps its first place and takes the last value,
         // as in Python's dict.
@@ -120,11 +118,8 @@ fn object_into(r: &mut Reader<'_>, slot: &mut Value, depth: usize) -> Result<()>
             }
             _ => value_into(r, v, true, depth + 1)?,
         }
-        r.skip_ws();
-        if !r.comma_or(b'}')? {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
 fn array_into(r: &mut Reader<'_>, slot: &mut Value, in_object: bool, depth: usize) -> Result<()> {
@@ -133,20 +128,15 @@ fn array_into(r: &mut Reader<'_>, slot: &mut Value, in_object: bool, depth: usiz
     let Value::Array(items) = slot else {
         return Ok(());
     };
-    if r.peek_token() == Some(b']') {
-        r.pos += 1;
-        return Ok(());
-    }
-    loop {
+    let mut first = true;
+    while r.next_item(first, b']')? {
+        first = false;
         items.push(Value::Null);
         if let Some(v) = items.last_mut() {
             value_into(r, v, in_object, depth + 1)?;
         }
-        r.skip_ws();
-        if !r.comma_or(b']')? {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
 /// Writes `v` as `json.dumps(v)` would; datetimes naive when `naive_times`.

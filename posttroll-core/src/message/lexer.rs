@@ -88,13 +88,6 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Skips whitespace and returns the next byte, if any.
-    #[inline]
-    pub(crate) fn peek_token(&mut self) -> Option<u8> {
-        self.skip_ws();
-        self.peek()
-    }
-
     /// Moves past `lit` when the text continues with it.
     #[inline]
     pub(crate) fn eat(&mut self, lit: &[u8]) -> bool {
@@ -114,6 +107,22 @@ impl<'a> Reader<'a> {
         } else {
             Err(self.err("extra data after the JSON value"))
         }
+    }
+
+    /// Before an item of an array or object, `first` when right after its
+    /// opening bracket: true when an item follows (past the `,` before it
+    /// and the whitespace around), false at the closing `close` (consumed).
+    #[inline]
+    pub(crate) fn next_item(&mut self, first: bool, close: u8) -> Result<bool> {
+        self.skip_ws();
+        if !first {
+            return self.comma_or(close);
+        }
+        if self.peek() == Some(close) {
+            self.pos += 1;
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// After an item of an array or object (whitespace skipped): true at a

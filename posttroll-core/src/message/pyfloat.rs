@@ -207,6 +207,14 @@ fn relayout_ryu(out: &mut Vec<u8>, s: &[u8]) {
 mod tests {
     use super::*;
 
+    /// xorshift64: a reproducible stream of bits.
+    fn next(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
     fn repr(x: f64) -> String {
         let mut v = Vec::new();
         write_json_float(&mut v, x);
@@ -217,12 +225,10 @@ mod tests {
     /// floats: decimal-looking ones above all.
     #[test]
     fn short_decimals_match_ryu() {
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
         let mut short = 0;
         for i in 0..2_000_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = next(&mut state);
             let f = match i % 5 {
                 0 => f64::from_bits(x),
                 // A decimal of up to 17 digits at any scale in range.
@@ -264,12 +270,10 @@ mod tests {
     /// The ryu layout taken as is (1e-4 to 1e16) is the re-laid-out one.
     #[test]
     fn fast_range_matches_relayout() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut checked = 0;
         for i in 0..400_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = next(&mut state);
             let f = match i % 4 {
                 0 => f64::from_bits(x),
                 // Near the ends of the range.

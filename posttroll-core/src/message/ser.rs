@@ -85,6 +85,85 @@ macro_rules! refuse {
     )*};
 }
 
+/// Methods `$method(self, v: $ty)` that widen `v` and serialize it with
+/// `$to`: the small integers as `i64`, `f32` as `f64`.
+macro_rules! widen {
+    ($($method:ident($ty:ty) => $to:ident),* $(,)?) => {$(
+        fn $method(self, v: $ty) -> Result<Self::Ok> {
+            self.$to(v.into())
+        }
+    )*};
+}
+
+/// [`widen!`] for every integer of up to 32 bits and `f32`.
+macro_rules! widen_all {
+    () => {
+        widen! {
+            serialize_i8(i8) => serialize_i64,
+            serialize_i16(i16) => serialize_i64,
+            serialize_i32(i32) => serialize_i64,
+            serialize_u8(u8) => serialize_i64,
+            serialize_u16(u16) => serialize_i64,
+            serialize_u32(u32) => serialize_i64,
+            serialize_f32(f32) => serialize_f64,
+        }
+    };
+}
+
+/// `SerializeTuple`, `SerializeTupleStruct` and `SerializeTupleVariant`
+/// for `$ty`, all as its `SerializeSeq`.
+macro_rules! seq_like {
+    ($ty:ty, $ok:ty) => {
+        seq_like!(@ $ty, $ok, SerializeTuple::serialize_element,
+            SerializeTupleStruct::serialize_field, SerializeTupleVariant::serialize_field);
+    };
+    (@ $ty:ty, $ok:ty, $($trait:ident::$method:ident),*) => {$(
+        impl ser::$trait for $ty {
+            type Ok = $ok;
+            type Error = SerError;
+
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+                ser::SerializeSeq::serialize_element(self, value)
+            }
+
+            fn end(self) -> Result<$ok> {
+                ser::SerializeSeq::end(self)
+            }
+        }
+    )*};
+}
+
+/// `SerializeStruct` and `SerializeStructVariant` for `$ty`: each field
+/// through `$field` (given `$s`, `$key`, `$value`), the end through `$end`.
+macro_rules! struct_like {
+    ($ty:ty, $ok:ty, |$s:ident, $key:ident, $value:ident| $field:expr, |$e:ident| $end:expr) => {
+        struct_like!(@ $ty, $ok, |$s, $key, $value| $field, |$e| $end,
+            SerializeStruct, SerializeStructVariant);
+    };
+    (@ $ty:ty, $ok:ty, |$s:ident, $key:ident, $value:ident| $field:expr, |$e:ident| $end:expr,
+        $($trait:ident),*) => {$(
+        impl ser::$trait for $ty {
+            type Ok = $ok;
+            type Error = SerError;
+
+            #[inline]
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                $key: &'static str,
+                $value: &T,
+            ) -> Result<()> {
+                let $s = self;
+                $field
+            }
+
+            fn end(self) -> Result<$ok> {
+                let $e = self;
+                $end
+            }
+        }
+    )*};
+}
+
 // ---------------------------------------------------------------------------
 // Text captured from `collect_str`.
 // ---------------------------------------------------------------------------
@@ -200,24 +279,23 @@ fn bad_key(kind: &str) -> SerError {
     SerError(format!("{kind} as a dict key ({KEY_TYPES})").into())
 }
 
-/// The ISO text inside a [`DATETIME_TOKEN`] newtype.
-struct DateTimeText;
+/// A serializer that takes a string and hands it to `F`; anything else is
+/// refused: the ISO text inside a [`DATETIME_TOKEN`] newtype.
+struct StrOnly<F>(F);
 
-/// Takes the `&str` a [`DateTime`] serializes under its token; anything
-/// else is not one of ours.
-impl ser::Serializer for DateTimeText {
-    type Ok = DateTime;
+impl<O, F: FnOnce(&str) -> Result<O>> ser::Serializer for StrOnly<F> {
+    type Ok = O;
     type Error = SerError;
-    type SerializeSeq = Impossible<DateTime, SerError>;
-    type SerializeTuple = Impossible<DateTime, SerError>;
-    type SerializeTupleStruct = Impossible<DateTime, SerError>;
-    type SerializeTupleVariant = Impossible<DateTime, SerError>;
-    type SerializeMap = Impossible<DateTime, SerError>;
-    type SerializeStruct = Impossible<DateTime, SerError>;
-    type SerializeStructVariant = Impossible<DateTime, SerError>;
+    type SerializeSeq = Impossible<O, SerError>;
+    type SerializeTuple = Impossible<O, SerError>;
+    type SerializeTupleStruct = Impossible<O, SerError>;
+    type SerializeTupleVariant = Impossible<O, SerError>;
+    type SerializeMap = Impossible<O, SerError>;
+    type SerializeStruct = Impossible<O, SerError>;
+    type SerializeStructVariant = Impossible<O, SerError>;
 
-    fn serialize_str(self, v: &str) -> Result<DateTime> {
-        DateTime::parse_isoformat_opt(v).ok_or_else(|| not_datetime(&format!("{v:?}")))
+    fn serialize_str(self, v: &str) -> Result<O> {
+        (self.0)(v)
     }
 
     refuse! { not_datetime;
@@ -239,14 +317,10 @@ impl ser::Serializer for DateTimeText {
         serialize_unit_struct(name: &'static str) -> "a unit struct";
         serialize_unit_variant(name: &'static str, i: u32, variant: &'static str) -> "a variant";
     }
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<DateTime> {
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<O> {
         Err(not_datetime("Some"))
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: &T,
-    ) -> Result<DateTime> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, _: &T) -> Result<O> {
         Err(not_datetime("a newtype"))
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -255,79 +329,32 @@ impl ser::Serializer for DateTimeText {
         _: u32,
         _: &'static str,
         _: &T,
-    ) -> Result<DateTime> {
+    ) -> Result<O> {
         Err(not_datetime("a variant"))
     }
-    compounds_refused!(DateTime, not_datetime);
+    compounds_refused!(O, not_datetime);
 }
 
-/// Writes the ISO text inside a [`DATETIME_TOKEN`] newtype as a JSON
-/// string, without its offset when the writer's times are naive.
-struct IsoOut<'w, 'o>(&'w mut Writer<'o>);
-
-impl ser::Serializer for IsoOut<'_, '_> {
-    type Ok = ();
-    type Error = SerError;
-    type SerializeSeq = Impossible<(), SerError>;
-    type SerializeTuple = Impossible<(), SerError>;
-    type SerializeTupleStruct = Impossible<(), SerError>;
-    type SerializeTupleVariant = Impossible<(), SerError>;
-    type SerializeMap = Impossible<(), SerError>;
-    type SerializeStruct = Impossible<(), SerError>;
-    type SerializeStructVariant = Impossible<(), SerError>;
-
-    fn serialize_str(self, v: &str) -> Result<()> {
-        let text = if self.0.naive {
-            // `isoformat` text: the offset, if any, follows the seconds
-            // (index 19) or their fraction (index 26).
-            let b = v.as_bytes();
-            let offset = [19, 26]
-                .into_iter()
-                .find(|&i| matches!(b.get(i), Some(b'+' | b'-')));
-            offset.and_then(|i| v.get(..i)).unwrap_or(v)
+/// The digits a [`BIGINT_TOKEN`] newtype holds (checked: they are written
+/// into JSON as they are).
+fn bigint_digits<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    value.serialize(StrOnly(|v: &str| {
+        let digits = v.strip_prefix('-').unwrap_or(v);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(v.to_owned())
         } else {
-            v
-        };
-        // Escaped like any string, whatever the text: the JSON stays valid.
-        write_string(self.0.out, text);
-        Ok(())
-    }
+            Err(SerError(
+                format!("{BIGINT_TOKEN} holding {v:?}, not an integer").into(),
+            ))
+        }
+    }))
+}
 
-    refuse! { not_datetime;
-        serialize_bool(v: bool) -> "a bool";
-        serialize_i8(v: i8) -> "an integer";
-        serialize_i16(v: i16) -> "an integer";
-        serialize_i32(v: i32) -> "an integer";
-        serialize_i64(v: i64) -> "an integer";
-        serialize_u8(v: u8) -> "an integer";
-        serialize_u16(v: u16) -> "an integer";
-        serialize_u32(v: u32) -> "an integer";
-        serialize_u64(v: u64) -> "an integer";
-        serialize_f32(v: f32) -> "a float";
-        serialize_f64(v: f64) -> "a float";
-        serialize_char(v: char) -> "a char";
-        serialize_bytes(v: &[u8]) -> "bytes";
-        serialize_none() -> "None";
-        serialize_unit() -> "()";
-        serialize_unit_struct(name: &'static str) -> "a unit struct";
-        serialize_unit_variant(name: &'static str, i: u32, variant: &'static str) -> "a variant";
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<()> {
-        Err(not_datetime("Some"))
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, _: &T) -> Result<()> {
-        Err(not_datetime("a newtype"))
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<()> {
-        Err(not_datetime("a variant"))
-    }
-    compounds_refused!((), not_datetime);
+/// The [`DateTime`] a [`DATETIME_TOKEN`] newtype holds.
+fn datetime_of<T: Serialize + ?Sized>(value: &T) -> Result<DateTime> {
+    value.serialize(StrOnly(|v: &str| {
+        DateTime::parse_isoformat_opt(v).ok_or_else(|| not_datetime(&format!("{v:?}")))
+    }))
 }
 
 // ---------------------------------------------------------------------------
@@ -348,6 +375,8 @@ impl ser::Serializer for KeyText<'_> {
     type SerializeMap = Impossible<(), SerError>;
     type SerializeStruct = Impossible<(), SerError>;
     type SerializeStructVariant = Impossible<(), SerError>;
+
+    widen_all!();
 
     fn serialize_str(self, v: &str) -> Result<()> {
         self.0.push_str(v);
@@ -374,27 +403,6 @@ impl ser::Serializer for KeyText<'_> {
     fn serialize_u128(self, v: u128) -> Result<()> {
         let _ = write!(self.0, "{v}");
         Ok(())
-    }
-    fn serialize_i8(self, v: i8) -> Result<()> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_i16(self, v: i16) -> Result<()> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_i32(self, v: i32) -> Result<()> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_u8(self, v: u8) -> Result<()> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_u16(self, v: u16) -> Result<()> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_u32(self, v: u32) -> Result<()> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_f32(self, v: f32) -> Result<()> {
-        self.serialize_f64(v.into())
     }
     fn serialize_f64(self, v: f64) -> Result<()> {
         let mut b = Vec::with_capacity(24);
@@ -599,6 +607,44 @@ impl Writer<'_> {
     }
 }
 
+/// Writes the ISO text of a [`DateTime`] as a JSON string, without its
+/// offset when `naive`.
+fn write_iso_text(out: &mut Vec<u8>, v: &str, naive: bool) {
+    let text = if naive {
+        // `isoformat` text: the offset, if any, follows the seconds (index
+        // 19) or their fraction (index 26).
+        let b = v.as_bytes();
+        let offset = [19, 26]
+            .into_iter()
+            .find(|&i| matches!(b.get(i), Some(b'+' | b'-')));
+        offset.and_then(|i| v.get(..i)).unwrap_or(v)
+    } else {
+        v
+    };
+    // Escaped like any string, whatever the text: the JSON stays valid.
+    write_string(out, text);
+}
+
+impl<'o> Writer<'o> {
+    /// Opens a list or dict (`bracket`), inside `{"variant": ` for an enum
+    /// variant's content.
+    fn compound<'w>(&'w mut self, variant: Option<&str>, bracket: u8) -> Compound<'w, 'o> {
+        match variant {
+            Some(name) => {
+                self.open_variant(name);
+                self.out.push(bracket);
+                self.depth += 1;
+            }
+            None => self.open(bracket),
+        }
+        Compound {
+            w: self,
+            items: false,
+            variant: variant.is_some(),
+        }
+    }
+}
+
 /// The state of a list or dict being written.
 struct Compound<'w, 'o> {
     w: &'w mut Writer<'o>,
@@ -643,22 +689,12 @@ impl<'w, 'o> ser::Serializer for &'w mut Writer<'o> {
     type SerializeStruct = Compound<'w, 'o>;
     type SerializeStructVariant = Compound<'w, 'o>;
 
+    widen_all!();
+
     fn serialize_bool(self, v: bool) -> Result<()> {
         self.value(v);
         self.out
             .extend_from_slice(if v { b"true" } else { b"false" });
-        Ok(())
-    }
-    fn serialize_i8(self, v: i8) -> Result<()> {
-        self.int(v.into());
-        Ok(())
-    }
-    fn serialize_i16(self, v: i16) -> Result<()> {
-        self.int(v.into());
-        Ok(())
-    }
-    fn serialize_i32(self, v: i32) -> Result<()> {
-        self.int(v.into());
         Ok(())
     }
     fn serialize_i64(self, v: i64) -> Result<()> {
@@ -667,18 +703,6 @@ impl<'w, 'o> ser::Serializer for &'w mut Writer<'o> {
     }
     fn serialize_i128(self, v: i128) -> Result<()> {
         self.wide_int(v < 0, v.unsigned_abs());
-        Ok(())
-    }
-    fn serialize_u8(self, v: u8) -> Result<()> {
-        self.int(v.into());
-        Ok(())
-    }
-    fn serialize_u16(self, v: u16) -> Result<()> {
-        self.int(v.into());
-        Ok(())
-    }
-    fn serialize_u32(self, v: u32) -> Result<()> {
-        self.int(v.into());
         Ok(())
     }
     fn serialize_u64(self, v: u64) -> Result<()> {
@@ -691,9 +715,6 @@ impl<'w, 'o> ser::Serializer for &'w mut Writer<'o> {
     fn serialize_u128(self, v: u128) -> Result<()> {
         self.wide_int(false, v);
         Ok(())
-    }
-    fn serialize_f32(self, v: f32) -> Result<()> {
-        self.serialize_f64(v.into())
     }
     fn serialize_f64(self, v: f64) -> Result<()> {
         // NaN is true in Python.
@@ -749,11 +770,14 @@ impl<'w, 'o> ser::Serializer for &'w mut Writer<'o> {
                 // not parsed and formatted again.
                 self.value(true);
                 self.datetimes = true;
-                value.serialize(IsoOut(self))
+                let (out, naive) = (&mut *self.out, self.naive);
+                value.serialize(StrOnly(|v: &str| {
+                    write_iso_text(out, v, naive);
+                    Ok(())
+                }))
             }
             BIGINT_TOKEN => {
-                let mut digits = String::new();
-                value.serialize(KeyText(&mut digits))?;
+                let digits = bigint_digits(value)?;
                 self.value(true);
                 self.out.extend_from_slice(digits.as_bytes());
                 Ok(())
@@ -774,12 +798,7 @@ impl<'w, 'o> ser::Serializer for &'w mut Writer<'o> {
         Ok(())
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'w, 'o>> {
-        self.open(b'[');
-        Ok(Compound {
-            w: self,
-            items: false,
-            variant: false,
-        })
+        Ok(self.compound(None, b'['))
     }
     fn serialize_tuple(self, len: usize) -> Result<Compound<'w, 'o>> {
         self.serialize_seq(Some(len))
@@ -794,22 +813,10 @@ impl<'w, 'o> ser::Serializer for &'w mut Writer<'o> {
         variant: &'static str,
         _: usize,
     ) -> Result<Compound<'w, 'o>> {
-        self.open_variant(variant);
-        self.out.push(b'[');
-        self.depth += 1;
-        Ok(Compound {
-            w: self,
-            items: false,
-            variant: true,
-        })
+        Ok(self.compound(Some(variant), b'['))
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Compound<'w, 'o>> {
-        self.open(b'{');
-        Ok(Compound {
-            w: self,
-            items: false,
-            variant: false,
-        })
+        Ok(self.compound(None, b'{'))
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'w, 'o>> {
         self.serialize_map(None)
@@ -821,14 +828,7 @@ impl<'w, 'o> ser::Serializer for &'w mut Writer<'o> {
         variant: &'static str,
         _: usize,
     ) -> Result<Compound<'w, 'o>> {
-        self.open_variant(variant);
-        self.out.push(b'{');
-        self.depth += 1;
-        Ok(Compound {
-            w: self,
-            items: false,
-            variant: true,
-        })
+        Ok(self.compound(Some(variant), b'{'))
     }
     fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<()> {
         let text = TextBuf::collect(value);
@@ -856,44 +856,7 @@ impl ser::SerializeSeq for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeTuple for Compound<'_, '_> {
-    type Ok = ();
-    type Error = SerError;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-
-    fn end(self) -> Result<()> {
-        ser::SerializeSeq::end(self)
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = SerError;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-
-    fn end(self) -> Result<()> {
-        ser::SerializeSeq::end(self)
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = SerError;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-
-    fn end(self) -> Result<()> {
-        ser::SerializeSeq::end(self)
-    }
-}
+seq_like!(Compound<'_, '_>, ());
 
 impl ser::SerializeMap for Compound<'_, '_> {
     type Ok = ();
@@ -929,42 +892,15 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = SerError;
-
-    #[inline]
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<()> {
-        self.field(key, value)
-    }
-
-    fn end(self) -> Result<()> {
-        Compound::end(self, b'}');
+struct_like!(
+    Compound<'_, '_>,
+    (),
+    |c, key, value| c.field(key, value),
+    |c| {
+        Compound::end(c, b'}');
         Ok(())
     }
-}
-
-impl ser::SerializeStructVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = SerError;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<()> {
-        self.field(key, value)
-    }
-
-    fn end(self) -> Result<()> {
-        Compound::end(self, b'}');
-        Ok(())
-    }
-}
+);
 
 // ---------------------------------------------------------------------------
 // Into a Value, by the same rules.
@@ -1022,17 +958,10 @@ impl ser::Serializer for ValueSerializer {
     type SerializeStruct = MapBuilder;
     type SerializeStructVariant = MapBuilder;
 
+    widen_all!();
+
     fn serialize_bool(self, v: bool) -> Result<Value> {
         Ok(Value::Bool(v))
-    }
-    fn serialize_i8(self, v: i8) -> Result<Value> {
-        Ok(v.into())
-    }
-    fn serialize_i16(self, v: i16) -> Result<Value> {
-        Ok(v.into())
-    }
-    fn serialize_i32(self, v: i32) -> Result<Value> {
-        Ok(v.into())
     }
     fn serialize_i64(self, v: i64) -> Result<Value> {
         Ok(v.into())
@@ -1040,22 +969,10 @@ impl ser::Serializer for ValueSerializer {
     fn serialize_i128(self, v: i128) -> Result<Value> {
         Ok(v.into())
     }
-    fn serialize_u8(self, v: u8) -> Result<Value> {
-        Ok(v.into())
-    }
-    fn serialize_u16(self, v: u16) -> Result<Value> {
-        Ok(v.into())
-    }
-    fn serialize_u32(self, v: u32) -> Result<Value> {
-        Ok(v.into())
-    }
     fn serialize_u64(self, v: u64) -> Result<Value> {
         Ok(v.into())
     }
     fn serialize_u128(self, v: u128) -> Result<Value> {
-        Ok(v.into())
-    }
-    fn serialize_f32(self, v: f32) -> Result<Value> {
         Ok(v.into())
     }
     fn serialize_f64(self, v: f64) -> Result<Value> {
@@ -1098,12 +1015,8 @@ impl ser::Serializer for ValueSerializer {
         value: &T,
     ) -> Result<Value> {
         match name {
-            DATETIME_TOKEN => value.serialize(DateTimeText).map(Value::DateTime),
-            BIGINT_TOKEN => {
-                let mut digits = String::new();
-                value.serialize(KeyText(&mut digits))?;
-                Ok(Value::BigInt(digits))
-            }
+            DATETIME_TOKEN => datetime_of(value).map(Value::DateTime),
+            BIGINT_TOKEN => bigint_digits(value).map(Value::BigInt),
             _ => value.serialize(self),
         }
     }
@@ -1186,44 +1099,7 @@ impl ser::SerializeSeq for SeqBuilder {
     }
 }
 
-impl ser::SerializeTuple for SeqBuilder {
-    type Ok = Value;
-    type Error = SerError;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-
-    fn end(self) -> Result<Value> {
-        ser::SerializeSeq::end(self)
-    }
-}
-
-impl ser::SerializeTupleStruct for SeqBuilder {
-    type Ok = Value;
-    type Error = SerError;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-
-    fn end(self) -> Result<Value> {
-        ser::SerializeSeq::end(self)
-    }
-}
-
-impl ser::SerializeTupleVariant for SeqBuilder {
-    type Ok = Value;
-    type Error = SerError;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-
-    fn end(self) -> Result<Value> {
-        ser::SerializeSeq::end(self)
-    }
-}
+seq_like!(SeqBuilder, Value);
 
 impl MapBuilder {
     fn entry<T: Serialize + ?Sized>(&mut self, key: CompactString, value: &T) -> Result<()> {
@@ -1254,39 +1130,12 @@ impl ser::SerializeMap for MapBuilder {
     }
 }
 
-impl ser::SerializeStruct for MapBuilder {
-    type Ok = Value;
-    type Error = SerError;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<()> {
-        self.entry(CompactString::const_new(key), value)
-    }
-
-    fn end(self) -> Result<Value> {
-        ser::SerializeMap::end(self)
-    }
-}
-
-impl ser::SerializeStructVariant for MapBuilder {
-    type Ok = Value;
-    type Error = SerError;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<()> {
-        self.entry(CompactString::const_new(key), value)
-    }
-
-    fn end(self) -> Result<Value> {
-        ser::SerializeMap::end(self)
-    }
-}
+struct_like!(
+    MapBuilder,
+    Value,
+    |m, key, value| m.entry(CompactString::const_new(key), value),
+    |m| ser::SerializeMap::end(m)
+);
 
 #[cfg(test)]
 mod tests {
