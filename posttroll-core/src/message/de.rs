@@ -509,32 +509,11 @@ impl<'de> de::Deserializer<'de> for &mut JsonDe<'de> {
     }
 }
 
-/// Where the reading of an array's items or an object's entries stands.
-#[derive(Default)]
-struct Items {
-    started: bool,
-    done: bool,
-}
-
-impl Items {
-    /// True when another item follows (the reader then at it), false once
-    /// the closing `close` is read.
-    #[inline]
-    fn more(&mut self, r: &mut Reader<'_>, close: u8) -> Result<bool> {
-        if self.done {
-            return Ok(false);
-        }
-        let first = !std::mem::replace(&mut self.started, true);
-        let more = r.next_item(first, close)?;
-        self.done = !more;
-        Ok(more)
-    }
-}
-
 /// The entries of a JSON object, after its `{`.
 struct MapAcc<'a, 'de> {
     de: &'a mut JsonDe<'de>,
-    items: Items,
+    first: bool,
+    done: bool,
     /// The current key, for error paths.
     key: Cow<'de, str>,
 }
@@ -543,7 +522,8 @@ impl<'a, 'de> MapAcc<'a, 'de> {
     fn new(de: &'a mut JsonDe<'de>) -> Self {
         MapAcc {
             de,
-            items: Items::default(),
+            first: true,
+            done: false,
             key: Cow::Borrowed(""),
         }
     }
@@ -561,8 +541,12 @@ impl<'de> de::MapAccess<'de> for MapAcc<'_, 'de> {
     type Error = DeError;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
+        if self.done {
+            return Ok(None);
+        }
         let r = &mut self.de.r;
-        if !self.items.more(r, b'}')? {
+        if !r.next_item(std::mem::take(&mut self.first), b'}')? {
+            self.done = true;
             return Ok(None);
         }
         let key = r.key()?;
@@ -589,16 +573,16 @@ impl<'de> de::MapAccess<'de> for MapAcc<'_, 'de> {
 /// The items of a JSON array, after its `[`.
 struct SeqAcc<'a, 'de> {
     de: &'a mut JsonDe<'de>,
-    items: Items,
     index: usize,
+    done: bool,
 }
 
 impl<'a, 'de> SeqAcc<'a, 'de> {
     fn new(de: &'a mut JsonDe<'de>) -> Self {
         SeqAcc {
             de,
-            items: Items::default(),
             index: 0,
+            done: false,
         }
     }
 
@@ -613,8 +597,12 @@ impl<'de> de::SeqAccess<'de> for SeqAcc<'_, 'de> {
     type Error = DeError;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
+        if self.done {
+            return Ok(None);
+        }
         let r = &mut self.de.r;
-        if !self.items.more(r, b']')? {
+        if !r.next_item(self.index == 0, b']')? {
+            self.done = true;
             return Ok(None);
         }
         let (index, pos) = (self.index, r.pos);

@@ -112,7 +112,7 @@ impl<'a> Reader<'a> {
     /// Before an item of an array or object, `first` when right after its
     /// opening bracket: true when an item follows (past the `,` before it
     /// and the whitespace around), false at the closing `close` (consumed).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_item(&mut self, first: bool, close: u8) -> Result<bool> {
         self.skip_ws();
         if !first {
