@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Seeds the fuzz corpus of the `decode` target with every decode input
+# Seeds a fuzz corpus (default: the `decode` target's; `decode_typed` takes
+# the same seeds) with every decode input
 # (`input_hex`) of the golden vectors. Usage: bash fuzz/seed.sh [CORPUS_DIR]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -133,21 +133,25 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
 
 # --- (g) fuzzing --------------------------------------------------------------
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
-    step "cargo fuzz run decode (${FUZZ_SECONDS}s)"
     if ! cargo fuzz --version >/dev/null 2>&1; then
         echo "cargo-fuzz missing: cargo install cargo-fuzz --locked"
         cargo install cargo-fuzz --locked
     fi
     cargo fuzz --version
-    bash "$repo/fuzz/seed.sh" "$repo/fuzz/corpus/decode"
-    # cargo-fuzz passes nightly-only flags (-Z sanitizer=address, ...) to
-    # rustc; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them.
-    # -a: debug assertions (overflow checks) on. A crash, a panic, a leak,
-    # a slow input (-timeout) or an out-of-memory input exits non-zero.
-    RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz -a decode "$repo/fuzz/corpus/decode" -- \
-        -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+    # decode: the dynamic decoder; decode_typed: the typed one. Both start
+    # from the golden vectors' frames.
+    for target in decode decode_typed; do
+        step "cargo fuzz run $target (${FUZZ_SECONDS}s)"
+        bash "$repo/fuzz/seed.sh" "$repo/fuzz/corpus/$target"
+        # cargo-fuzz passes nightly-only flags (-Z sanitizer=address, ...) to
+        # rustc; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them.
+        # -a: debug assertions (overflow checks) on. A crash, a panic, a leak,
+        # a slow input (-timeout) or an out-of-memory input exits non-zero.
+        RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz -a "$target" "$repo/fuzz/corpus/$target" -- \
+            -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+    done
 else
-    step "cargo fuzz run decode: skipped (FUZZ_SECONDS=0)"
+    step "cargo fuzz run: skipped (FUZZ_SECONDS=0)"
 fi
 
 # --- (h) benchmarks build -----------------------------------------------------

@@ -35,7 +35,7 @@ pub use discovery::{DatagramReceiver, DatagramSender, Discovery};
 pub use error::{Error, ErrorKind, Result};
 pub use events::{ConnectionEvent, ConnectionState, EventSink};
 pub use keystore::{KeyPair, KeyStore, PublicKey, SecretKey};
-pub use message::{Data, DateTime, Message, MessageError, Value};
+pub use message::{Data, DateTime, Map, Message, MessageError, Value};
 pub use registry::{Backend, BackendFactory, KnownBackend, Registry};
 pub use transport::{
     BindSpec, Delivery, PubOptions, PubSocket, ReplySocket, ReplyTo, Request, Security, SubSocket,

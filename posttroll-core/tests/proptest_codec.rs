@@ -14,18 +14,27 @@
 //!    re-encoding is a fixed point: decode + encode gives the same bytes again.
 //! 3. `DateTime::parse_isoformat` never panics; what it parses, its
 //!    `isoformat()` parses back to the same value.
+//! 4. The typed path (`Message<T>`) writes the bytes of the dynamic path:
+//!    for any generated message data (as `Message<Value>`, `Message<String>`
+//!    or `Message<()>`), and for generated structs with chrono, `DateTime`,
+//!    string, integer, float, option, list, map and enum fields; decoding
+//!    straight into the struct gives it back, and so does decoding into a
+//!    `Value` what the dynamic decoder reads from any generated dict.
 //!
 //! Value comparisons use [`same_message`]: field by field, object keys in
-//! order (`IndexMap`'s `==` ignores order), floats by bits (so `-0.0` differs
+//! order (`Map`'s `==` ignores order), floats by bits (so `-0.0` differs
 //! from `0.0`) with every NaN equal to every NaN (the wire has one `NaN`).
 //! Where no NaN is involved the derived `==` is asserted as well.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use chrono::{NaiveDate, NaiveDateTime};
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, NaiveDateTime, Utc};
 use posttroll_core::{Data, DateTime, Message, Value};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
+use serde::{Deserialize, Serialize};
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -840,4 +849,219 @@ fn known_drifts() {
     assert_eq!(Message::decode(&e1).unwrap().encode_with(None), e1);
     latin1.push(b'!');
     check_any_input(&latin1).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// The typed path.
+// ---------------------------------------------------------------------------
+
+/// `m` with its data as the typed path carries it; `None` for binary data,
+/// which only the dynamic path has.
+fn typed_frame(m: &Message, configured: Option<&str>) -> Option<Vec<u8>> {
+    let header = m.clone();
+    Some(
+        match &m.data {
+            Data::None => header.with_data(()).encode_typed_with(configured),
+            Data::Text(s) => header.with_data(s.clone()).encode_typed_with(configured),
+            Data::Json(v) => header.with_data(v.clone()).encode_typed_with(configured),
+            Data::Binary(_) => return None,
+        }
+        .expect("any Value serializes"),
+    )
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Shape {
+    Point,
+    Circle(f64),
+    Rect { w: u32, h: u32 },
+    Pair(i64, String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Inner {
+    name: String,
+    values: Vec<f64>,
+}
+
+/// A struct as a Rust program would describe message data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Typed {
+    start: NaiveDateTime,
+    end: chrono::DateTime<Utc>,
+    own: DateTime,
+    maybe_time: Option<NaiveDateTime>,
+    name: String,
+    count: u64,
+    delta: i32,
+    ratio: f64,
+    flag: bool,
+    tags: Vec<String>,
+    extra: Option<Inner>,
+    shapes: Vec<Shape>,
+    table: BTreeMap<String, i64>,
+}
+
+fn finite_float() -> impl Strategy<Value = f64> {
+    float().prop_filter("finite", |f| f.is_finite())
+}
+
+fn text_string() -> impl Strategy<Value = String> {
+    proptest::collection::vec(any_text_char(), 0..16).prop_map(|v| v.into_iter().collect())
+}
+
+fn shape() -> impl Strategy<Value = Shape> {
+    prop_oneof![
+        Just(Shape::Point),
+        finite_float().prop_map(Shape::Circle),
+        (any::<u32>(), any::<u32>()).prop_map(|(w, h)| Shape::Rect { w, h }),
+        (any::<i64>(), text_string()).prop_map(|(a, b)| Shape::Pair(a, b)),
+    ]
+}
+
+fn typed() -> impl Strategy<Value = Typed> {
+    let times = (
+        naive_datetime(),
+        naive_datetime(),
+        datetime(),
+        proptest::option::of(naive_datetime()),
+    );
+    let scalars = (
+        text_string(),
+        any::<u64>(),
+        any::<i32>(),
+        finite_float(),
+        any::<bool>(),
+    );
+    let inner = (
+        text_string(),
+        proptest::collection::vec(finite_float(), 0..4),
+    )
+        .prop_map(|(name, values)| Inner { name, values });
+    let nested = (
+        proptest::collection::vec(text_string(), 0..4),
+        proptest::option::of(inner),
+        proptest::collection::vec(shape(), 0..4),
+        proptest::collection::btree_map(text_string(), any::<i64>(), 0..4),
+    );
+    (times, scalars, nested).prop_map(
+        |(
+            (start, end, own, maybe_time),
+            (name, count, delta, ratio, flag),
+            (tags, extra, shapes, table),
+        )| Typed {
+            start,
+            end: end.and_utc(),
+            // A time as the wire gives it back.
+            own: wire_datetime(own),
+            maybe_time,
+            name,
+            count,
+            delta,
+            ratio,
+            flag,
+            tags,
+            extra,
+            shapes,
+            table,
+        },
+    )
+}
+
+/// Field by field, floats by bits.
+fn same_typed(a: &Typed, b: &Typed) -> bool {
+    let floats = |x: &[f64], y: &[f64]| {
+        x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
+    };
+    let shapes = a.shapes.len() == b.shapes.len()
+        && a.shapes.iter().zip(&b.shapes).all(|(x, y)| match (x, y) {
+            (Shape::Circle(p), Shape::Circle(q)) => p.to_bits() == q.to_bits(),
+            _ => format!("{x:?}") == format!("{y:?}"),
+        });
+    a.start == b.start
+        && a.end == b.end
+        && a.own == b.own
+        && a.maybe_time == b.maybe_time
+        && a.name == b.name
+        && a.count == b.count
+        && a.delta == b.delta
+        && a.ratio.to_bits() == b.ratio.to_bits()
+        && a.flag == b.flag
+        && a.tags == b.tags
+        && match (&a.extra, &b.extra) {
+            (Some(x), Some(y)) => x.name == y.name && floats(&x.values, &y.values),
+            (None, None) => true,
+            _ => false,
+        }
+        && shapes
+        && a.table == b.table
+}
+
+proptest! {
+    /// The typed path writes the dynamic path's bytes for any message data,
+    /// with and without a configured version.
+    #[test]
+    fn typed_and_dynamic_write_the_same_bytes(m in message()) {
+        for configured in [None, Some("v1.01"), Some("v1.2")] {
+            if let Some(typed) = typed_frame(&m, configured) {
+                let dynamic = m.encode_with(configured);
+                prop_assert_eq!(
+                    &typed, &dynamic,
+                    "\n{}\n{}", String::from_utf8_lossy(&typed), String::from_utf8_lossy(&dynamic)
+                );
+            }
+        }
+    }
+
+    /// Structs: the typed bytes are the dynamic ones, and both decoders read
+    /// the struct back.
+    #[test]
+    fn typed_structs_round_trip(data in typed(), version in select(&[None, Some("v1.2")][..])) {
+        let mut m = Message::new_typed("/typed", "file", data.clone())
+            .unwrap()
+            .with_sender("a@b")
+            .unwrap();
+        if let Some(v) = version {
+            m = m.with_version(v).unwrap();
+        }
+        let frame = m.encode_typed_with(None).unwrap();
+        prop_assert_eq!(&frame, &m.to_dynamic().unwrap().encode_with(None));
+        let back = Message::decode_typed::<Typed>(&frame)
+            .map_err(|e| TestCaseError::fail(format!("{e} on {}", String::from_utf8_lossy(&frame))))?;
+        prop_assert!(same_typed(&back.data, &data), "{:?}\n{:?}", back.data, data);
+        let dynamic = Message::decode(&frame).unwrap().data_as::<Typed>().unwrap();
+        prop_assert!(same_typed(&dynamic, &data), "{dynamic:?}\n{data:?}");
+    }
+
+    /// Decoding a dict into a `Value` gives what the dynamic decoder gives.
+    #[test]
+    fn typed_decode_into_value_matches_dynamic(m in message()) {
+        let frame = m.encode_with(None);
+        let dynamic = Message::decode(&frame).unwrap();
+        if let Data::Json(v @ Value::Object(_)) = &dynamic.data {
+            let typed = Message::decode_typed::<Value>(&frame)
+                .map_err(|e| TestCaseError::fail(format!("{e} on {}", String::from_utf8_lossy(&frame))))?;
+            prop_assert!(same_value(&typed.data, v), "{:?}\n{v:?}", typed.data);
+            prop_assert_eq!(typed.encode_typed_with(None).unwrap(), dynamic.encode_with(None));
+        }
+    }
+
+    /// The typed decoder never panics, and never reads what the dynamic
+    /// one refuses.
+    #[test]
+    fn typed_decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200), m in message()) {
+        let mut frame = m.encode_with(None);
+        let cut = bytes.first().map_or(0, |&b| usize::from(b) % (frame.len() + 1));
+        frame.truncate(cut);
+        frame.extend_from_slice(&bytes);
+        for input in [&bytes[..], &frame[..]] {
+            let dynamic = Message::decode(input);
+            let value = Message::decode_typed::<Value>(input);
+            let _ = Message::decode_typed::<Typed>(input);
+            let _ = Message::decode_typed::<BTreeMap<String, Value>>(input);
+            if dynamic.is_err() {
+                prop_assert!(value.is_err(), "typed read what the dynamic decoder refuses");
+            }
+        }
+    }
 }

@@ -8,6 +8,12 @@
 //! - Python -> Rust: Python makes its own seeded batch with `Message(...)`;
 //!   Rust decodes each frame, re-encodes it to the same bytes, and checks
 //!   the decoded fields against Python's own decoding.
+//! - The typed path: structs with chrono, `DateTime`, string, integer,
+//!   float, enum, list and map fields are encoded straight to frames that
+//!   Python writes back unchanged (and that equal the dynamic path's);
+//!   Python's frames decode straight into a `Map` and into a metadata
+//!   struct, whose typed re-encoding is Python's bytes and whose chrono
+//!   fields hold Python's instants.
 //!
 //! The interpreter: `PTRS_PYTHON` if set (then only it), else
 //! `<workspace>/.venv/bin/python`, if it can import
@@ -22,8 +28,11 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
-use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
-use posttroll_core::{Data, DateTime, Message, Value};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime as ChronoDateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeDelta, Utc};
+use posttroll_core::{Data, DateTime, Map, Message, Value};
+use serde::{Deserialize, Serialize};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const RUST_BATCH: usize = 300;
@@ -607,23 +616,9 @@ fn rust_message(rng: &mut Rng, i: usize) -> Message {
 // The tests.
 // ---------------------------------------------------------------------------
 
-/// Rust's frames decode in Python and re-encode there to the same bytes.
-#[test]
-fn rust_frames_round_trip_through_python() {
-    let Some(python) = python() else { return };
-    let mut rng = Rng(SEED);
-    let frames: Vec<Vec<u8>> = (0..RUST_BATCH)
-        .map(|i| rust_message(&mut rng, i).encode_with(None))
-        .collect();
-    // The batch is wire-stable for Rust itself, too.
-    for f in &frames {
-        assert_eq!(
-            Message::decode(f).unwrap().encode_with(None),
-            *f,
-            "{}",
-            String::from_utf8_lossy(f)
-        );
-    }
+/// Sends `frames` to Python, which decodes and re-encodes each: every one
+/// must come back as exactly the bytes Rust wrote.
+fn assert_python_writes_them_back(python: &Path, frames: &[Vec<u8>]) {
     let input: String = frames.iter().map(|f| hex(f) + "\n").collect();
     let run =
         run_script(python, &["roundtrip"], input.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
@@ -657,11 +652,139 @@ fn rust_frames_round_trip_through_python() {
     );
 }
 
-/// Python's frames decode in Rust, re-encode to the same bytes, and carry
-/// the fields Python itself decodes from them.
+/// Rust's frames decode in Python and re-encode there to the same bytes;
+/// the typed path writes the same bytes for the same data.
 #[test]
-fn python_frames_round_trip_through_rust() {
+fn rust_frames_round_trip_through_python() {
     let Some(python) = python() else { return };
+    let mut rng = Rng(SEED);
+    let messages: Vec<Message> = (0..RUST_BATCH).map(|i| rust_message(&mut rng, i)).collect();
+    let frames: Vec<Vec<u8>> = messages.iter().map(|m| m.encode_with(None)).collect();
+    for (m, f) in messages.iter().zip(&frames) {
+        // The batch is wire-stable for Rust itself, too.
+        assert_eq!(
+            Message::decode(f).unwrap().encode_with(None),
+            *f,
+            "{}",
+            String::from_utf8_lossy(f)
+        );
+        let typed = match &m.data {
+            Data::None => Some(m.clone().with_data(()).encode_typed_with(None)),
+            Data::Text(s) => Some(m.clone().with_data(s.clone()).encode_typed_with(None)),
+            Data::Json(v) => Some(m.clone().with_data(v.clone()).encode_typed_with(None)),
+            Data::Binary(_) => None,
+        };
+        if let Some(typed) = typed {
+            assert_eq!(typed.unwrap(), *f, "{}", String::from_utf8_lossy(f));
+        }
+    }
+    assert_python_writes_them_back(python, &frames);
+}
+
+// ---------------------------------------------------------------------------
+// The typed path against the reference.
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Station {
+    Norrkoping,
+    Kiruna { antenna: u8 },
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Granule {
+    uri: String,
+    size: u64,
+    checksum: Option<String>,
+}
+
+/// Typed message data as a Rust program describes it, every kind of field.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TypedMeta {
+    platform_name: String,
+    start_time: NaiveDateTime,
+    end_time: ChronoDateTime<Utc>,
+    creation_time: ChronoDateTime<FixedOffset>,
+    received: DateTime,
+    orbit_number: u32,
+    big: u64,
+    huge: i128,
+    sun_elevation: f64,
+    note: String,
+    station: Station,
+    granules: Vec<Granule>,
+    quality: BTreeMap<String, f64>,
+    flags: (bool, Option<i64>),
+}
+
+fn typed_meta(rng: &mut Rng) -> TypedMeta {
+    let offset = FixedOffset::east_opt(rng.range(-23 * 60, 23 * 60) as i32 * 60).unwrap();
+    TypedMeta {
+        platform_name: plain_str(rng, 0, 12),
+        start_time: naive_time(rng),
+        end_time: naive_time(rng).and_utc(),
+        creation_time: naive_time(rng).and_local_timezone(offset).unwrap(),
+        received: rand_time(rng, None),
+        orbit_number: rng.below(100_000) as u32,
+        big: rng.next(),
+        huge: i128::from(rng.next() as i64) * i128::from(rng.next()),
+        sun_elevation: rand_float(rng),
+        note: rand_str(rng, 0, 20),
+        station: match rng.below(3) {
+            0 => Station::Norrkoping,
+            1 => Station::Kiruna {
+                antenna: rng.below(4) as u8,
+            },
+            _ => Station::Other(rand_str(rng, 0, 8)),
+        },
+        granules: (0..rng.below(4))
+            .map(|_| Granule {
+                uri: format!("/data/{}", token(rng)),
+                size: rng.next() >> rng.below(64),
+                checksum: rng.chance(0.5).then(|| token(rng)),
+            })
+            .collect(),
+        quality: (0..rng.below(4))
+            .map(|_| (plain_str(rng, 1, 6), rand_float(rng)))
+            .collect(),
+        flags: (rng.chance(0.5), rng.chance(0.5).then(|| rng.next() as i64)),
+    }
+}
+
+/// Typed messages, encoded straight from structs, are the dynamic path's
+/// bytes, and the reference reads and writes them back unchanged.
+#[test]
+fn typed_frames_round_trip_through_python() {
+    let Some(python) = python() else { return };
+    let mut rng = Rng(SEED ^ 0x7e9ed);
+    let mut frames = Vec::new();
+    for i in 0..RUST_BATCH {
+        let m = Message::new_typed(format!("/typed/{i}"), "file", typed_meta(&mut rng))
+            .unwrap()
+            .with_sender(token(&mut rng))
+            .unwrap()
+            .with_time(rand_time(&mut rng, None));
+        let frame = m.encode_typed_with(None).unwrap();
+        assert_eq!(
+            frame,
+            m.to_dynamic().unwrap().encode_with(None),
+            "{}",
+            String::from_utf8_lossy(&frame)
+        );
+        let back = Message::decode_typed::<TypedMeta>(&frame).unwrap().data;
+        assert_eq!(back.start_time, m.data.start_time);
+        assert_eq!(back.end_time, m.data.end_time);
+        assert_eq!(back.creation_time, m.data.creation_time);
+        assert_eq!(back.granules, m.data.granules);
+        frames.push(frame);
+    }
+    assert_python_writes_them_back(python, &frames);
+}
+
+/// Python's own seeded batch of messages (`crosscheck.py generate`): one
+/// JSON description a line.
+fn python_batch(python: &Path) -> String {
     let count = PYTHON_BATCH.to_string();
     let seed = PYTHON_SEED.to_string();
     let run =
@@ -672,8 +795,85 @@ fn python_frames_round_trip_through_rust() {
         run.status,
         run.stderr
     );
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), PYTHON_BATCH, "stderr:\n{}", run.stderr);
+    run.stdout
+}
+
+/// The sensor of the reference's metadata: one name or a list.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Sensor {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The metadata dicts the Python batch makes, as a struct; `Time` is this
+/// crate's `DateTime` or a chrono type.
+#[derive(Debug, Serialize, Deserialize)]
+struct PyMetadata<Time> {
+    platform_name: String,
+    sensor: Sensor,
+    start_time: Time,
+    end_time: Time,
+    orbit_number: u32,
+    uri: String,
+    uid: String,
+    format: String,
+    data_processing_level: String,
+    station: String,
+}
+
+/// Python's frames, decoded straight into types: any dict into a `Map`, the
+/// metadata into a struct; written back through the typed path they are the
+/// reference's bytes, and chrono fields hold the reference's instants.
+#[test]
+fn python_frames_decode_into_types() {
+    let Some(python) = python() else { return };
+    let batch = python_batch(python);
+    let (mut dicts, mut metadata) = (0, 0);
+    for line in batch.lines() {
+        let case: serde_json::Value = serde_json::from_str(line).unwrap();
+        if case["keys"].is_null() {
+            continue;
+        }
+        let frame = unhex(case["hex"].as_str().unwrap());
+        let shown = String::from_utf8_lossy(&frame).into_owned();
+        let m = Message::decode_typed::<Map>(&frame).unwrap_or_else(|e| panic!("{e}: {shown}"));
+        assert_eq!(m.encode_typed_with(None).unwrap(), frame, "{shown}");
+        dicts += 1;
+        if case["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "platform_name")
+        {
+            let own = Message::decode_typed::<PyMetadata<DateTime>>(&frame)
+                .unwrap_or_else(|e| panic!("{e}: {shown}"));
+            assert_eq!(own.encode_typed_with(None).unwrap(), frame, "{shown}");
+            let chrono = Message::decode_typed::<PyMetadata<ChronoDateTime<Utc>>>(&frame)
+                .unwrap_or_else(|e| panic!("{e}: {shown}"));
+            let naive = Message::decode_typed::<PyMetadata<NaiveDateTime>>(&frame)
+                .unwrap_or_else(|e| panic!("{e}: {shown}"));
+            let py_start = &case["datetimes"]["start_time"];
+            let start = DateTime::parse_isoformat(py_start.as_str().unwrap()).unwrap();
+            assert_eq!(chrono.data.start_time, start.to_utc(), "{shown}");
+            assert_eq!(naive.data.start_time, start.to_utc().naive_utc(), "{shown}");
+            metadata += 1;
+        }
+    }
+    assert!(
+        dicts >= 100 && metadata >= 20,
+        "{dicts} dicts, {metadata} metadata"
+    );
+}
+
+/// Python's frames decode in Rust, re-encode to the same bytes, and carry
+/// the fields Python itself decodes from them.
+#[test]
+fn python_frames_round_trip_through_rust() {
+    let Some(python) = python() else { return };
+    let batch = python_batch(python);
+    let lines: Vec<&str> = batch.lines().collect();
+    assert_eq!(lines.len(), PYTHON_BATCH);
     let mut failures = Vec::new();
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     for (i, line) in lines.iter().enumerate() {

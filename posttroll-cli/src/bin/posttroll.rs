@@ -304,9 +304,9 @@ fn message_data(data: Option<&str>) -> Result<Data, String> {
     };
     let trimmed = data.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let json: serde_json::Value = serde_json::from_str(data)
+        // Read as a receiver reads it: ISO strings in dicts are datetimes.
+        let value = Value::parse_json(data)
             .map_err(|e| format!("--data looks like JSON but is not: {e}"))?;
-        let value = Value::from_serialize(&json).map_err(|e| format!("--data: {e}"))?;
         Ok(Data::from(value))
     } else {
         Ok(Data::Text(data.to_owned()))

@@ -81,7 +81,21 @@ impl DateTime {
 
     /// The current time, aware, in UTC (what a new Python `Message` gets).
     pub fn now_utc() -> Self {
-        Utc::now().into()
+        let Ok(since) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) else {
+            return Utc::now().into();
+        };
+        let secs = since.as_secs();
+        let time = NaiveTime::from_num_seconds_from_midnight_opt(
+            (secs % 86_400) as u32,
+            since.subsec_nanos(),
+        );
+        match (date_cache::from_days(secs / 86_400), time) {
+            (Some(date), Some(time)) => DateTime {
+                local: NaiveDateTime::new(date, time),
+                offset_us: Some(0),
+            },
+            _ => Utc::now().into(),
+        }
     }
 
     /// The wall-clock date and time, without the offset.
@@ -145,41 +159,45 @@ impl DateTime {
     pub(crate) fn isoformat_bytes(&self, buf: &mut [u8; 48]) -> usize {
         let d = self.local.date();
         let t = self.local.time();
-        let mut w = AsciiWriter { buf, n: 0 };
-        w.num(d.year().unsigned_abs(), 4);
-        w.byte(b'-');
-        w.num(d.month(), 2);
-        w.byte(b'-');
-        w.num(d.day(), 2);
-        w.byte(b'T');
-        w.num(t.hour(), 2);
-        w.byte(b':');
-        w.num(t.minute(), 2);
-        w.byte(b':');
-        w.num(t.second(), 2);
+        let year = d.year().unsigned_abs();
+        // Fixed places: `YYYY-MM-DDTHH:MM:SS`.
+        buf[0..2].copy_from_slice(&pair(year / 100));
+        buf[2..4].copy_from_slice(&pair(year));
+        buf[4] = b'-';
+        buf[5..7].copy_from_slice(&pair(d.month()));
+        buf[7] = b'-';
+        buf[8..10].copy_from_slice(&pair(d.day()));
+        buf[10] = b'T';
+        let secs = t.num_seconds_from_midnight();
+        buf[11..13].copy_from_slice(&pair(secs / 3600));
+        buf[13] = b':';
+        buf[14..16].copy_from_slice(&pair(secs / 60 % 60));
+        buf[16] = b':';
+        buf[17..19].copy_from_slice(&pair(secs % 60));
+        let mut n = 19;
         let micros = t.nanosecond() / 1000;
         if micros != 0 {
-            w.byte(b'.');
-            w.num(micros, 6);
+            n = write_fraction(buf, n, micros);
         }
         if let Some(off) = self.offset_us {
-            w.byte(if off < 0 { b'-' } else { b'+' });
+            buf[n] = if off < 0 { b'-' } else { b'+' };
             let abs = off.unsigned_abs();
             let us = (abs % 1_000_000) as u32;
             let total_s = (abs / 1_000_000) as u32;
-            w.num(total_s / 3600, 2);
-            w.byte(b':');
-            w.num(total_s / 60 % 60, 2);
+            buf[n + 1..n + 3].copy_from_slice(&pair(total_s / 3600));
+            buf[n + 3] = b':';
+            buf[n + 4..n + 6].copy_from_slice(&pair(total_s / 60 % 60));
+            n += 6;
             if us != 0 || !total_s.is_multiple_of(60) {
-                w.byte(b':');
-                w.num(total_s % 60, 2);
+                buf[n] = b':';
+                buf[n + 1..n + 3].copy_from_slice(&pair(total_s % 60));
+                n += 3;
                 if us != 0 {
-                    w.byte(b'.');
-                    w.num(us, 6);
+                    n = write_fraction(buf, n, us);
                 }
             }
         }
-        w.n
+        n
     }
 
     /// Python 3.12's `datetime.fromisoformat()`, quirks included.
@@ -256,47 +274,118 @@ impl std::str::FromStr for DateTime {
 }
 
 impl serde::Serialize for DateTime {
+    /// The [`DateTime::isoformat`] string. Posttroll's own serializers (of
+    /// typed message data) recognise it as a datetime; to every other
+    /// serializer it is a plain string.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        /// The ISO text, from a stack buffer.
+        struct Iso<'a>(&'a DateTime);
+
+        impl serde::Serialize for Iso<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut buf = [0u8; 48];
+                let n = self.0.isoformat_bytes(&mut buf);
+                // isoformat_bytes only writes ASCII.
+                serializer.serialize_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
+            }
+        }
+
+        serializer.serialize_newtype_struct(super::ser::DATETIME_TOKEN, &Iso(self))
     }
 }
 
 impl<'de> serde::Deserialize<'de> for DateTime {
+    /// Any string [`DateTime::parse_isoformat`] reads.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        DateTime::parse_isoformat(&s).map_err(serde::de::Error::custom)
-    }
-}
+        /// Parses the string where it is (serde's `Cow<str>` would copy it
+        /// into a `String` first).
+        struct IsoVisitor;
 
-/// Writes zero-padded numbers and ASCII bytes into a fixed buffer.
-struct AsciiWriter<'a> {
-    buf: &'a mut [u8; 48],
-    n: usize,
-}
+        impl serde::de::Visitor<'_> for IsoVisitor {
+            type Value = DateTime;
 
-impl AsciiWriter<'_> {
-    #[inline]
-    fn byte(&mut self, b: u8) {
-        self.buf[self.n] = b;
-        self.n += 1;
-    }
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an ISO 8601 datetime string")
+            }
 
-    /// The last `width` decimal digits of `v`, zero-padded; `width` is
-    /// even, and the digits are written two at a time.
-    #[inline]
-    fn num(&mut self, mut v: u32, width: usize) {
-        debug_assert!(width.is_multiple_of(2));
-        for i in (0..width).step_by(2).rev() {
-            let p = 2 * (v % 100) as usize;
-            self.buf[self.n + i..self.n + i + 2].copy_from_slice(&DIGIT_PAIRS[p..p + 2]);
-            v /= 100;
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<DateTime, E> {
+                DateTime::parse_isoformat(s).map_err(E::custom)
+            }
         }
-        self.n += width;
+
+        deserializer.deserialize_str(IsoVisitor)
     }
+}
+
+/// Dates lately built on this thread: the times of a stream of messages
+/// fall on few days, and chrono's date validation (calendar tables) costs
+/// more than a look-up.
+mod date_cache {
+    use std::cell::Cell;
+
+    use chrono::NaiveDate;
+
+    const SLOTS: usize = 4;
+
+    thread_local! {
+        /// (key, date) by key: `year << 16 | month << 8 | day`, 0 for none.
+        static BY_YMD: Cell<[(u32, NaiveDate); SLOTS]> =
+            const { Cell::new([(0, NaiveDate::MIN); SLOTS]) };
+        /// (days since 1970, date) of the last `now`.
+        static TODAY: Cell<(u64, NaiveDate)> = const { Cell::new((u64::MAX, NaiveDate::MIN)) };
+    }
+
+    /// `NaiveDate::from_ymd_opt`, cached (`month` and `day` below 256).
+    #[inline]
+    pub(super) fn from_ymd(year: u32, month: u32, day: u32) -> Option<NaiveDate> {
+        if year > 0xffff || month > 0xff || day > 0xff {
+            return NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day);
+        }
+        let key = year << 16 | month << 8 | day;
+        let slot = (day as usize ^ month as usize) % SLOTS;
+        let mut slots = BY_YMD.get();
+        if slots[slot].0 == key {
+            return Some(slots[slot].1);
+        }
+        let date = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?;
+        slots[slot] = (key, date);
+        BY_YMD.set(slots);
+        Some(date)
+    }
+
+    /// The date `days` days after 1970-01-01, cached.
+    #[inline]
+    pub(super) fn from_days(days: u64) -> Option<NaiveDate> {
+        let (day, date) = TODAY.get();
+        if day == days {
+            return Some(date);
+        }
+        // 719_163 days from 0001-01-01 (day 1 of the common era) to 1970.
+        let date = NaiveDate::from_num_days_from_ce_opt(i32::try_from(days + 719_163).ok()?)?;
+        TODAY.set((days, date));
+        Some(date)
+    }
+}
+
+/// The two digits of `v % 100`.
+#[inline(always)]
+fn pair(v: u32) -> [u8; 2] {
+    let p = 2 * (v % 100) as usize;
+    [DIGIT_PAIRS[p], DIGIT_PAIRS[p + 1]]
+}
+
+/// Writes `.ffffff` (`micros` below a million) at `n`; returns the end.
+#[inline(always)]
+fn write_fraction(buf: &mut [u8; 48], n: usize, micros: u32) -> usize {
+    buf[n] = b'.';
+    buf[n + 1..n + 3].copy_from_slice(&pair(micros / 10_000));
+    buf[n + 3..n + 5].copy_from_slice(&pair(micros / 100));
+    buf[n + 5..n + 7].copy_from_slice(&pair(micros));
+    n + 7
 }
 
 /// `"00"` to `"99"`, back to back.
-static DIGIT_PAIRS: [u8; 200] = {
+pub(crate) static DIGIT_PAIRS: [u8; 200] = {
     let mut t = [0u8; 200];
     let mut i = 0;
     while i < 100 {
@@ -583,7 +672,7 @@ mod iso {
     /// directly, eight bytes at a time. `None` means "not canonical or not
     /// valid": the general parser then decides, so results are the same
     /// either way.
-    #[inline]
+    #[inline(always)]
     pub(super) fn canonical(b: &[u8]) -> Option<DateTime> {
         let (has_frac, has_tz) = match b.len() {
             19 => (false, false),
@@ -624,7 +713,7 @@ mod iso {
         if year == 0 || hour > 23 || minute > 59 || second > 59 {
             return None;
         }
-        let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
+        let date = date_cache::from_ymd(year, month, day)?;
         let time = NaiveTime::from_hms_micro_opt(hour, minute, second, micros)?;
         Some(DateTime {
             local: NaiveDateTime::new(date, time),
@@ -798,24 +887,73 @@ mod tests {
         }
     }
 
-    /// Digits written two at a time are the digits written one at a time.
+    /// Digits written two at a time are the digits written one at a time,
+    /// and isoformat is chrono's formatting in Python's layout.
     #[test]
-    fn digit_pairs_match_digits() {
-        for width in [2, 4, 6] {
-            for v in (0..1_000_000u32)
-                .step_by(7)
-                .chain([0, 9, 10, 99, 100, 9999, 10_000, u32::MAX])
-            {
-                let mut buf = [0u8; 48];
-                let mut w = AsciiWriter {
-                    buf: &mut buf,
-                    n: 0,
-                };
-                w.num(v, width);
-                let want = format!("{:0w$}", v % 10u32.pow(width as u32), w = width);
-                assert_eq!(&buf[..width], want.as_bytes());
-            }
+    fn digits_match_formatting() {
+        for v in (0..1_000_000u32)
+            .step_by(7)
+            .chain([0, 9, 10, 99, 100, 9999, 10_000, u32::MAX])
+        {
+            assert_eq!(pair(v), *format!("{:02}", v % 100).as_bytes());
+            let mut buf = [0u8; 48];
+            let n = write_fraction(&mut buf, 3, v % 1_000_000);
+            assert_eq!(&buf[3..n], format!(".{:06}", v % 1_000_000).as_bytes());
         }
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let local = NaiveDate::from_ymd_opt(
+                1 + (x % 9999) as i32,
+                1 + (x >> 14) as u32 % 12,
+                1 + (x >> 20) as u32 % 28,
+            )
+            .and_then(|d| {
+                d.and_hms_micro_opt(
+                    (x >> 30) as u32 % 24,
+                    (x >> 36) as u32 % 60,
+                    (x >> 42) as u32 % 60,
+                    if x & 1 == 0 {
+                        0
+                    } else {
+                        (x >> 44) as u32 % 1_000_000
+                    },
+                )
+            })
+            .unwrap();
+            let mut want = format!("{:04}-{}", local.year(), local.format("%m-%dT%H:%M:%S"));
+            if local.nanosecond() != 0 {
+                want += &format!(".{:06}", local.nanosecond() / 1000);
+            }
+            assert_eq!(DateTime::naive(local).isoformat(), want);
+        }
+    }
+
+    #[test]
+    fn now_is_chrono_now() {
+        for _ in 0..3 {
+            let before = Utc::now();
+            let now = DateTime::now_utc();
+            let after = Utc::now();
+            assert_eq!(now.offset_micros(), Some(0));
+            assert!(before <= now.to_utc() && now.to_utc() <= after, "{now}");
+        }
+        for days in [0, 1, 365, 18_597, 20_000, 2_932_896] {
+            let want = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::TimeDelta::days(days);
+            assert_eq!(date_cache::from_days(days as u64), Some(want));
+            assert_eq!(date_cache::from_days(days as u64), Some(want));
+            assert_eq!(
+                date_cache::from_ymd(want.year() as u32, want.month(), want.day()),
+                Some(want)
+            );
+        }
+        assert_eq!(date_cache::from_ymd(2021, 2, 29), None);
+        assert_eq!(
+            date_cache::from_ymd(2020, 2, 29),
+            NaiveDate::from_ymd_opt(2020, 2, 29)
+        );
     }
 
     #[test]

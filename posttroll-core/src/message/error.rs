@@ -91,7 +91,14 @@ pub enum MessageError {
     /// Converting between message data and a user type failed.
     #[error("message data does not match the requested type: {reason}")]
     Serde {
-        /// What serde said.
+        /// What serde said, and where in the data.
+        reason: String,
+    },
+    /// A user value cannot be written as message data (JSON as the
+    /// reference writes it).
+    #[error("message data cannot be written: {reason}")]
+    Unserializable {
+        /// What was refused, and where in the data.
         reason: String,
     },
 }

@@ -13,412 +13,130 @@
 
 use compact_str::CompactString;
 
-use super::datetime::DateTime;
+use super::datetime::{DateTime, DIGIT_PAIRS};
+use super::lexer::{Literal, Number, Reader, Result, MAX_DEPTH};
+use super::map::Map;
 use super::pyfloat::write_json_float;
 use super::scan;
-use super::value::{string_datetime, string_value, Map, Value};
-
-/// Nesting deeper than this is refused (the reference hits Python's
-/// recursion limit near 1000 and crashes).
-pub(crate) const MAX_DEPTH: usize = 512;
-
-/// Python's default limit on the digits of an integer read from text.
-const MAX_INT_DIGITS: usize = 4300;
-
-/// Why JSON data was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct JsonError {
-    pub(crate) reason: &'static str,
-    pub(crate) offset: usize,
-}
-
-type Result<T> = std::result::Result<T, JsonError>;
+use super::value::{string_datetime, Value};
 
 /// Parses JSON text as the reference does (with its datetime hook).
+#[cfg(test)]
 pub(crate) fn parse(text: &str) -> Result<Value> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        text,
-        pos: 0,
-    };
-    p.skip_ws();
-    let v = p.value(false, 0)?;
-    p.skip_ws();
-    if p.pos != p.s.len() {
-        return Err(p.err("extra data after the JSON value"));
-    }
+    let mut v = Value::Null;
+    parse_into(text, &mut v)?;
     Ok(v)
 }
 
-struct Parser<'a> {
-    s: &'a [u8],
-    text: &'a str,
-    pos: usize,
+/// Parses JSON text as the reference does (with its datetime hook) into
+/// `slot` (which holds `Null`).
+pub(crate) fn parse_into(text: &str, slot: &mut Value) -> Result<()> {
+    let mut r = Reader::new(text);
+    r.skip_ws();
+    value_into(&mut r, slot, false, 0)?;
+    r.end()
 }
 
-impl<'a> Parser<'a> {
-    fn err(&self, reason: &'static str) -> JsonError {
-        JsonError {
-            reason,
-            offset: self.pos,
-        }
-    }
+// The parser writes each value straight into its final place (`slot`): a
+// `Value` returned by value and then moved into a vector is copied through
+// memory right after being written, and those copies (store-to-load
+// forwarding stalls) cost more than the parsing itself.
 
-    #[inline]
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.pos).copied()
+/// Parses the value at the current position into `slot` (which holds
+/// `Null`); `in_object`: below an object, where ISO strings are datetimes.
+fn value_into(r: &mut Reader<'_>, slot: &mut Value, in_object: bool, depth: usize) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(r.err("nesting too deep"));
     }
-
-    #[inline]
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.pos += 1;
-        }
-    }
-
-    fn eat(&mut self, lit: &[u8]) -> bool {
-        if self.s[self.pos..].starts_with(lit) {
-            self.pos += lit.len();
-            true
-        } else {
-            false
-        }
-    }
-
-    fn value(&mut self, in_object: bool, depth: usize) -> Result<Value> {
-        if depth > MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
-        }
-        match self.peek() {
-            Some(b'"') => self.string_value(in_object),
-            Some(b'{') => self.object(depth),
-            Some(b'[') => self.array(in_object, depth),
-            Some(b'n') if self.eat(b"null") => Ok(Value::Null),
-            Some(b't') if self.eat(b"true") => Ok(Value::Bool(true)),
-            Some(b'f') if self.eat(b"false") => Ok(Value::Bool(false)),
-            Some(b'N') if self.eat(b"NaN") => Ok(Value::Float(f64::NAN)),
-            Some(b'I') if self.eat(b"Infinity") => Ok(Value::Float(f64::INFINITY)),
-            Some(b'-') if self.s[self.pos..].starts_with(b"-Infinity") => {
-                self.pos += 9;
-                Ok(Value::Float(f64::NEG_INFINITY))
-            }
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            _ => Err(self.err("expecting a value")),
-        }
-    }
-
-    fn object(&mut self, depth: usize) -> Result<Value> {
-        self.pos += 1;
-        // Room for 10 entries: typical metadata fits, and the entries
-        // buffer (10 × 96 bytes) stays small enough for the allocator's
-        // per-thread cache (glibc: up to 1032 bytes), which a 16-entry one
-        // misses on every decode.
-        let mut map = Map::with_capacity_and_hasher(10, Default::default());
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(Value::Object(map));
-        }
-        loop {
-            if self.peek() != Some(b'"') {
-                return Err(self.err("expecting a property name in double quotes"));
-            }
-            let key = match self.plain_string() {
-                Some(raw) => CompactString::from(raw),
-                None => self.string()?.into(),
-            };
-            self.skip_ws();
-            if self.peek() != Some(b':') {
-                return Err(self.err("expecting ':' delimiter"));
-            }
-            self.pos += 1;
-            self.skip_ws();
-            // String values, the usual case, skip the general dispatch and
-            // its recursion (`value` would refuse nothing at this depth).
-            let v = if self.peek() == Some(b'"') && depth < MAX_DEPTH {
-                self.string_value(true)?
-            } else {
-                self.value(true, depth + 1)?
-            };
-            map.insert(key, v);
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(Value::Object(map));
-                }
-                _ => return Err(self.err("expecting ',' delimiter")),
-            }
-        }
-    }
-
-    fn array(&mut self, in_object: bool, depth: usize) -> Result<Value> {
-        self.pos += 1;
-        let mut items = Vec::new();
-        self.skip_ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            return Ok(Value::Array(items));
-        }
-        loop {
-            items.push(self.value(in_object, depth + 1)?);
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(Value::Array(items));
-                }
-                _ => return Err(self.err("expecting ',' delimiter")),
-            }
-        }
-    }
-
-    /// Moves past a run of ASCII digits.
-    #[inline]
-    fn skip_digits(&mut self) {
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
-        }
-    }
-
-    fn number(&mut self) -> Result<Value> {
-        let start = self.pos;
-        let negative = self.peek() == Some(b'-');
-        if negative {
-            self.pos += 1;
-        }
-        let int_start = self.pos;
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => self.skip_digits(),
-            _ => return Err(self.err("expecting a value")),
-        }
-        let int_end = self.pos;
-        let mut frac_end = int_end;
-        if self.peek() == Some(b'.') && matches!(self.s.get(self.pos + 1), Some(b'0'..=b'9')) {
-            self.pos += 1;
-            self.skip_digits();
-            frac_end = self.pos;
-        }
-        let mut exp = None;
-        if let Some(b'e' | b'E') = self.peek() {
-            let save = self.pos;
-            self.pos += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.pos += 1;
-            }
-            if matches!(self.peek(), Some(b'0'..=b'9')) {
-                self.skip_digits();
-                exp = Some(&self.s[save + 1..self.pos]);
-            } else {
-                // Python's number pattern stops before a bare `e`.
-                self.pos = save;
-            }
-        }
-        let text = &self.text[start..self.pos];
-        if frac_end != int_end || exp.is_some() {
-            let int = &self.s[int_start..int_end];
-            let frac = self.s.get(int_end + 1..frac_end).unwrap_or_default();
-            if let Some(f) = fast_float(negative, int, frac, exp.unwrap_or_default()) {
-                return Ok(Value::Float(f));
-            }
-            // Rust's parser is correctly rounded, as Python's `float()`;
-            // overflow gives infinity in both.
-            return text
-                .parse::<f64>()
-                .map(Value::Float)
-                .map_err(|_| self.err("invalid number"));
-        }
-        let digits = &self.s[int_start..int_end];
-        if let Some(v) = small_uint(digits) {
-            // Below 10^18: fits in an i64 with either sign.
-            let v = v as i64;
-            return Ok(Value::Int(if negative { -v } else { v }));
-        }
-        match text.parse::<i64>() {
-            Ok(i) => Ok(Value::Int(i)),
-            // Python refuses to read integers of more than 4300 digits.
-            Err(_) if digits.len() > MAX_INT_DIGITS => {
-                self.pos = start;
-                Err(self.err("integer of more than 4300 digits"))
-            }
-            Err(_) => Ok(Value::BigInt(text.to_owned())),
-        }
-    }
-
-    /// The content of the string at the opening quote when it has no
-    /// escapes and no control characters (the common case), moving past
-    /// its closing quote; `None`, with nothing consumed, otherwise.
-    #[inline(always)]
-    fn plain_string(&mut self) -> Option<&'a str> {
-        let start = self.pos + 1;
-        let end = scan::find_string_stop(self.s, start);
-        if self.s.get(end) != Some(&b'"') {
-            return None;
-        }
-        // Both ends are next to an ASCII quote: character boundaries.
-        let raw = self.text.get(start..end)?;
-        self.pos = end + 1;
-        Some(raw)
-    }
-
-    /// A string value; below an object, an ISO datetime becomes a datetime.
-    #[inline]
-    fn string_value(&mut self, in_object: bool) -> Result<Value> {
-        // Most strings have no escapes: take the slice, so a datetime costs
-        // no String allocation.
-        if let Some(raw) = self.plain_string() {
-            return Ok(match in_object.then(|| string_datetime(raw)).flatten() {
-                Some(d) => Value::DateTime(d),
-                None => Value::String(raw.into()),
-            });
-        }
-        let s = self.string()?;
-        Ok(string_value(s.into(), in_object))
-    }
-
-    /// A string starting at the opening quote; returns its content.
-    fn string(&mut self) -> Result<String> {
-        self.pos += 1;
-        let start = self.pos;
-        self.pos = scan::find_string_stop(self.s, start);
-        let mut out = String::with_capacity(self.pos - start + 16);
-        out.push_str(&self.text[start..self.pos]);
-        loop {
-            match self.peek() {
-                None => return Err(self.err("unterminated string")),
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(out);
-                }
-                Some(b'\\') => {
-                    self.pos += 1;
-                    let esc = self.peek().ok_or_else(|| self.err("unterminated string"))?;
-                    self.pos += 1;
-                    match esc {
-                        b'"' => out.push('"'),
-                        b'\\' => out.push('\\'),
-                        b'/' => out.push('/'),
-                        b'b' => out.push('\u{8}'),
-                        b'f' => out.push('\u{c}'),
-                        b'n' => out.push('\n'),
-                        b'r' => out.push('\r'),
-                        b't' => out.push('\t'),
-                        b'u' => {
-                            let hi = self.hex4()?;
-                            let c = if (0xD800..0xDC00).contains(&hi) {
-                                if self.s[self.pos..].starts_with(b"\\u") {
-                                    let save = self.pos;
-                                    self.pos += 2;
-                                    let lo = self.hex4()?;
-                                    if (0xDC00..0xE000).contains(&lo) {
-                                        0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                                    } else {
-                                        self.pos = save;
-                                        return Err(self
-                                            .err("lone surrogate in string (not representable)"));
-                                    }
-                                } else {
-                                    return Err(
-                                        self.err("lone surrogate in string (not representable)")
-                                    );
-                                }
-                            } else if (0xDC00..0xE000).contains(&hi) {
-                                return Err(
-                                    self.err("lone surrogate in string (not representable)")
-                                );
-                            } else {
-                                hi
-                            };
-                            match char::from_u32(c) {
-                                Some(ch) => out.push(ch),
-                                None => return Err(self.err("invalid \\u escape")),
-                            }
-                        }
-                        _ => return Err(self.err("invalid \\escape")),
-                    }
-                }
-                Some(_) => return Err(self.err("invalid control character in string")),
-            }
-            let chunk = self.pos;
-            self.pos = scan::find_string_stop(self.s, chunk);
-            out.push_str(&self.text[chunk..self.pos]);
-        }
-    }
-
-    fn hex4(&mut self) -> Result<u32> {
-        let h = self
-            .s
-            .get(self.pos..self.pos + 4)
-            .ok_or_else(|| self.err("invalid \\uXXXX escape"))?;
-        let mut v = 0u32;
-        for &c in h {
-            let d = (c as char)
-                .to_digit(16)
-                .ok_or_else(|| self.err("invalid \\uXXXX escape"))?;
-            v = v * 16 + d;
-        }
-        self.pos += 4;
-        Ok(v)
+    match r.peek() {
+        Some(b'"') => string_into(r, slot, in_object),
+        Some(b'{') => object_into(r, slot, depth),
+        Some(b'[') => array_into(r, slot, in_object, depth),
+        _ => scalar_into(r, slot),
     }
 }
 
-/// The value of up to 18 ASCII digits (so below 10^18, which fits in an
-/// `i64` with either sign); `None` when there are more.
-#[inline]
-fn small_uint(digits: &[u8]) -> Option<u64> {
-    (digits.len() <= 18).then(|| {
-        digits
-            .iter()
-            .fold(0, |v, &d| v * 10 + u64::from(d.wrapping_sub(b'0')))
-    })
-}
-
-/// Exact powers of ten as `f64` (10^22 is the largest exact one).
-const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-];
-
-/// Clinger's fast path, the first thing `str::parse::<f64>` tries: the
-/// float of `±int.frac × 10^exp` (all ASCII digits, `exp` with an optional
-/// sign) when the digits make an integer `m <= 2^53` and the resulting power
-/// of ten `e` is within ±22. Then `m` and `10^|e|` are exact doubles and one
-/// multiplication or division, correctly rounded, gives the correctly rounded
-/// result. `None` otherwise (the caller then uses `str::parse`).
-#[inline]
-fn fast_float(negative: bool, int: &[u8], frac: &[u8], exp: &[u8]) -> Option<f64> {
-    // x87 arithmetic rounds twice; every other target is plain IEEE 754.
-    if cfg!(all(target_arch = "x86", not(target_feature = "sse2"))) {
-        return None;
-    }
-    if int.len() + frac.len() > 19 || exp.len() > 4 {
-        return None;
-    }
-    let digit = |v: u64, &d: &u8| v * 10 + u64::from(d.wrapping_sub(b'0'));
-    let m = frac.iter().fold(int.iter().fold(0, digit), digit);
-    if m > 1 << 53 {
-        return None;
-    }
-    let e = match exp.split_first() {
-        Some((b'-', d)) => -(d.iter().fold(0, digit) as i64),
-        Some((b'+', d)) => d.iter().fold(0, digit) as i64,
-        _ => exp.iter().fold(0, digit) as i64,
-    } - frac.len() as i64;
-    let f = if e < 0 {
-        m as f64 / *POW10.get(e.unsigned_abs() as usize)?
-    } else {
-        m as f64 * *POW10.get(e as usize)?
+/// A number or a literal word into `slot`.
+#[inline(always)]
+fn scalar_into(r: &mut Reader<'_>, slot: &mut Value) -> Result<()> {
+    *slot = match r.literal() {
+        Some(Literal::Null) => Value::Null,
+        Some(Literal::Bool(b)) => Value::Bool(b),
+        Some(Literal::Float(f)) => Value::Float(f),
+        None => match r.number()? {
+            Number::Int(i) => Value::Int(i),
+            Number::Float(f) => Value::Float(f),
+            Number::BigInt(digits) => Value::BigInt(digits.to_owned()),
+        },
     };
-    Some(if negative { -f } else { f })
+    Ok(())
+}
+
+/// A string into `slot`; below an object, an ISO datetime becomes a datetime.
+#[inline(always)]
+fn string_into(r: &mut Reader<'_>, slot: &mut Value, in_object: bool) -> Result<()> {
+    let s = r.str()?;
+    let s = s.as_str();
+    if in_object {
+        if let Some(d) = string_datetime(s) {
+            *slot = Value::DateTime(d);
+            return Ok(());
+        }
+    }
+    // Filled in place (see above).
+    *slot = Value::String(CompactString::default());
+    if let Value::String(to) = slot {
+        to.push_str(s);
+    }
+    Ok(())
+}
+
+fn object_into(r: &mut Reader<'_>, slot: &mut Value, depth: usize) -> Result<()> {
+    r.pos += 1;
+    // Room for 10 entries: typical metadata fits in one allocation.
+    *slot = Value::Object(Map::with_capacity(10));
+    let Value::Object(map) = slot else {
+        return Ok(());
+    };
+    let mut first = true;
+    while r.next_item(first, b'}')? {
+        first = false;
+        let key = r.key()?;
+        // A repeated key keeps its first place and takes the last value,
+        // as in Python's dict.
+        let v = match map.get_index_of(key.as_str()) {
+            Some(i) => map.value_at_mut(i),
+            None => map.push_key(key.as_str()),
+        };
+        *v = Value::Null;
+        match r.peek() {
+            // The usual values skip the general dispatch and its recursion
+            // (`value_into` would refuse nothing at this depth).
+            Some(b'"') if depth < MAX_DEPTH => string_into(r, v, true)?,
+            Some(b'-' | b'0'..=b'9' | b'n' | b't' | b'f') if depth < MAX_DEPTH => {
+                scalar_into(r, v)?
+            }
+            _ => value_into(r, v, true, depth + 1)?,
+        }
+    }
+    Ok(())
+}
+
+fn array_into(r: &mut Reader<'_>, slot: &mut Value, in_object: bool, depth: usize) -> Result<()> {
+    r.pos += 1;
+    *slot = Value::Array(Vec::new());
+    let Value::Array(items) = slot else {
+        return Ok(());
+    };
+    let mut first = true;
+    while r.next_item(first, b']')? {
+        first = false;
+        items.push(Value::Null);
+        if let Some(v) = items.last_mut() {
+            value_into(r, v, in_object, depth + 1)?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes `v` as `json.dumps(v)` would; datetimes naive when `naive_times`.
@@ -427,10 +145,7 @@ pub(crate) fn write(out: &mut Vec<u8>, v: &Value, naive_times: bool) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Int(i) => {
-            let mut buf = itoa_buf(*i);
-            out.extend_from_slice(buf.as_bytes_mut());
-        }
+        Value::Int(i) => write_i64(out, *i),
         Value::BigInt(s) => out.extend_from_slice(s.as_bytes()),
         Value::Float(f) => write_json_float(out, *f),
         Value::String(s) => write_string(out, s),
@@ -462,59 +177,131 @@ pub(crate) fn write(out: &mut Vec<u8>, v: &Value, naive_times: bool) {
 
 /// Writes a datetime as a JSON string, naive when `naive`.
 pub(crate) fn write_datetime(out: &mut Vec<u8>, d: &DateTime, naive: bool) {
+    out.push(b'"');
+    write_isoformat(out, d, naive);
+    out.push(b'"');
+}
+
+/// Writes [`DateTime::isoformat`], naive when `naive`.
+#[inline]
+pub(crate) fn write_isoformat(out: &mut Vec<u8>, d: &DateTime, naive: bool) {
     let d = if naive { d.without_offset() } else { *d };
     let mut buf = [0u8; 48];
     let n = d.isoformat_bytes(&mut buf);
-    out.push(b'"');
-    out.extend_from_slice(&buf[..n]);
-    out.push(b'"');
-}
-
-struct IntBuf {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl IntBuf {
-    fn as_bytes_mut(&mut self) -> &[u8] {
-        &self.buf[self.start..]
+    if n <= 32 {
+        // A fixed-size copy (not a call to memcpy), cut back to the text.
+        let mut head = [0u8; 32];
+        head.copy_from_slice(&buf[..32]);
+        out.extend_from_slice(&head);
+        out.truncate(out.len() - (32 - n));
+    } else {
+        out.extend_from_slice(&buf[..n]);
     }
 }
 
-fn itoa_buf(i: i64) -> IntBuf {
-    let mut buf = [0u8; 20];
-    let mut pos = 20;
-    let mut n = i.unsigned_abs();
-    loop {
-        pos -= 1;
-        buf[pos] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+/// Writes the decimal digits of `i`.
+#[inline]
+pub(crate) fn write_i64(out: &mut Vec<u8>, i: i64) {
+    if i < 0 {
+        out.push(b'-');
+    }
+    write_u128(out, u128::from(i.unsigned_abs()));
+}
+
+/// Writes the decimal digits of `n`.
+#[inline]
+pub(crate) fn write_u128(out: &mut Vec<u8>, n: u128) {
+    match u64::try_from(n) {
+        Ok(small) => write_u64(out, small),
+        Err(_) => {
+            // Beyond 64 bits: rare, done simply.
+            let mut buf = [0u8; 40];
+            let mut pos = buf.len();
+            let mut n = n;
+            while n > 0 {
+                pos -= 1;
+                buf[pos] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+            out.extend_from_slice(&buf[pos..]);
         }
     }
-    if i < 0 {
-        pos -= 1;
-        buf[pos] = b'-';
+}
+
+/// Writes the decimal digits of `n`, two at a time, with a fixed-size copy.
+#[inline]
+fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let len = n.checked_ilog10().unwrap_or(0) as usize + 1;
+    let mut buf = [0u8; 20];
+    let mut end = len;
+    while end >= 2 {
+        let pair = 2 * (n % 100) as usize;
+        buf[end - 2..end].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        n /= 100;
+        end -= 2;
     }
-    IntBuf { buf, start: pos }
+    if end == 1 {
+        buf[0] = b'0' + n as u8;
+    }
+    out.extend_from_slice(&buf);
+    out.truncate(out.len() - (20 - len));
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Writes a JSON string with Python's `ensure_ascii` escaping.
+#[inline]
 pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
+    // Most keys and values are short and need no escape: two words, a
+    // fixed-size copy, no call.
+    let b = s.as_bytes();
+    if b.len() <= 16 {
+        let w0 = scan::word_at(b, 0);
+        let w1 = scan::word_at(b, 8);
+        if scan::escape_mask(w0) | scan::escape_mask(w1) == 0 {
+            out.reserve(18);
+            out.push(b'"');
+            out.extend_from_slice(&w0.to_le_bytes());
+            out.extend_from_slice(&w1.to_le_bytes());
+            out.truncate(out.len() - (16 - b.len()));
+            out.push(b'"');
+            return;
+        }
+    }
+    write_any_string(out, s);
+}
+
+/// [`write_string`] for any string.
+fn write_any_string(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 10);
+    out.push(b'"');
     let mut i = 0;
     loop {
-        // Copy runs of printable ASCII as they are.
-        let run = i;
-        i = scan::find_escape(bytes, i);
-        out.extend_from_slice(&bytes[run..i]);
-        let Some(&b) = bytes.get(i) else {
-            break;
+        // Eight bytes at a time: each word is stored whole (a fixed-size
+        // copy, not a call to memcpy) and cut back to its bytes that need
+        // no escape.
+        let rest = bytes.get(i..).unwrap_or_default();
+        let (word, avail) = match rest.get(..8) {
+            Some(w) => (scan::load(w), 8),
+            None => (scan::short_word(rest), rest.len()),
         };
+        let mask = scan::escape_mask(word);
+        let clean = if mask == 0 {
+            avail
+        } else {
+            ((mask.trailing_zeros() / 8) as usize).min(avail)
+        };
+        out.extend_from_slice(&word.to_le_bytes());
+        out.truncate(out.len() - (8 - clean));
+        i += clean;
+        if clean == avail {
+            if avail < 8 {
+                break;
+            }
+            continue;
+        }
+        let b = bytes[i];
         if b < 0x80 {
             match b {
                 b'"' => out.extend_from_slice(b"\\\""),

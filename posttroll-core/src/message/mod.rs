@@ -14,22 +14,30 @@
 //! with no data, a bad time, nesting too deep) gets a clean [`MessageError`].
 
 mod datetime;
+mod de;
 mod error;
+mod frame;
 mod json;
+mod lexer;
+mod map;
 mod pyfloat;
 mod scan;
+mod ser;
+pub mod serde_datetime;
+mod typed;
 mod value;
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::OnceLock;
 
 pub use compact_str::CompactString;
 pub use datetime::{DateTime, IsoFormatError};
 pub use error::MessageError;
-pub use value::{Map, Value};
+pub use map::{Map, MapIntoIter, MapIter, MapIterMut};
+pub use value::Value;
 
 use error::excerpt;
+use frame::{check_token, has_space, is_py_space, read_frame, write_text, RawData, RawHead};
 
 /// The magic word every frame starts with (one slash).
 pub const MAGIC: &str = "pytroll:/";
@@ -41,9 +49,9 @@ pub const CURRENT_VERSION: &str = "v1.2";
 /// The version written when nothing needs a newer one.
 pub const BASE_VERSION: &str = "v1.01";
 
-const MIME_JSON: &str = "application/json";
-const MIME_TEXT: &str = "text/ascii";
-const MIME_BINARY: &str = "binary/octet-stream";
+pub(crate) const MIME_JSON: &str = "application/json";
+pub(crate) const MIME_TEXT: &str = "text/ascii";
+pub(crate) const MIME_BINARY: &str = "binary/octet-stream";
 
 /// The data part of a message.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -145,7 +153,14 @@ impl From<String> for Data {
     }
 }
 
-/// A posttroll message.
+/// A posttroll message: the header (subject, type, sender, time, version)
+/// and the data.
+///
+/// `Message` (that is, `Message<Data>`) carries dynamic data: text, bytes
+/// or a JSON [`Value`]. `Message<T>` carries data of a user type `T` that
+/// is encoded straight from its `serde::Serialize` impl and decoded straight
+/// into its `serde::Deserialize` impl, byte for byte as the reference writes
+/// the same dict: see [`Message::new_typed`] and [`Message::decode_typed`].
 ///
 /// # Examples
 ///
@@ -161,7 +176,7 @@ impl From<String> for Data {
 /// assert_eq!(back.data, Data::Text("1".into()));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct Message {
+pub struct Message<D = Data> {
     subject: CompactString,
     msg_type: CompactString,
     sender: CompactString,
@@ -169,30 +184,7 @@ pub struct Message {
     pub time: DateTime,
     version: Option<CompactString>,
     /// The data part.
-    pub data: Data,
-}
-
-/// Python's `str.isspace()`, which `re`'s `\s` uses on text.
-#[inline]
-fn is_py_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
-
-#[inline]
-const fn is_py_space_ascii(b: u8) -> bool {
-    matches!(b, b' ' | b'\t'..=b'\r' | 0x1c..=0x1f)
-}
-
-fn has_space(s: &str) -> bool {
-    s.chars().any(is_py_space)
-}
-
-fn check_token(value: &str, make: impl FnOnce(String) -> MessageError) -> Result<(), MessageError> {
-    if value.is_empty() || has_space(value) {
-        Err(make(excerpt(value)))
-    } else {
-        Ok(())
-    }
+    pub data: D,
 }
 
 /// `user@host` of this process, as the reference computes it.
@@ -210,156 +202,107 @@ pub fn default_sender() -> &'static str {
     })
 }
 
-/// Up to seven fields of a frame, without allocating.
-#[derive(Default, Debug, PartialEq)]
-struct Fields<'a> {
-    items: [&'a str; 7],
-    len: usize,
-}
-
-impl<'a> Fields<'a> {
-    fn push(&mut self, f: &'a str) {
-        if self.len < 7 {
-            self.items[self.len] = f;
-            self.len += 1;
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-}
-
-impl<'a> std::ops::Index<usize> for Fields<'a> {
-    type Output = &'a str;
-
-    fn index(&self, i: usize) -> &&'a str {
-        &self.items[..self.len][i]
-    }
-}
-
-/// Whether the character at byte `i` of `s` (a character boundary) is
-/// Python whitespace, and its width in bytes.
-#[inline]
-fn char_at(s: &str, i: usize) -> (bool, usize) {
-    match s.as_bytes().get(i) {
-        Some(&c) if c < 0x80 => (is_py_space_ascii(c), 1),
-        _ => {
-            let ch = s[i..].chars().next().unwrap_or(' ');
-            (is_py_space(ch), ch.len_utf8())
-        }
-    }
-}
-
-/// Splits on runs of whitespace into at most 7 fields, as Python's
-/// `re.split(r"\s+", s, maxsplit=6)`; returns the fields and the byte
-/// offset of the seventh.
-fn split_fields(s: &str) -> (Fields<'_>, usize) {
-    let b = s.as_bytes();
-    let mut fields = Fields::default();
-    let mut start = 0;
-    let mut i = 0;
-    loop {
-        // Inside a field: jump to the next byte that may be whitespace.
-        i = scan::find_field_break(b, i);
-        if i >= b.len() {
-            break;
-        }
-        let (space, width) = char_at(s, i);
-        i += width;
-        if !space {
-            continue;
-        }
-        // A whitespace run from `run_start` up to `i`.
-        let run_start = i - width;
-        while i < b.len() {
-            let (space, width) = char_at(s, i);
-            if !space {
-                break;
-            }
-            i += width;
-        }
-        fields.push(&s[start..run_start]);
-        start = i;
-        if fields.len() == 6 {
-            break;
-        }
-    }
-    // A trailing whitespace run leaves `start` at the end: one more (empty)
-    // field, as Python gives.
-    fields.push(&s[start..]);
-    (fields, start)
-}
-
-/// Whether `header` (the start of a frame) holds all seven fields with a
-/// `binary/octet-stream` mime type, so that the data starts inside it.
-fn is_binary_header(header: &str) -> bool {
-    let Some(rest) = header.strip_prefix(MAGIC) else {
-        return false;
-    };
-    let (fields, _) = split_fields(rest);
-    fields.len() == 7 && fields[5].eq_ignore_ascii_case(MIME_BINARY)
-}
-
-/// Appends ` text/ascii <text>`.
-fn write_text(out: &mut Vec<u8>, text: &str) {
-    out.push(b' ');
-    out.extend_from_slice(MIME_TEXT.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(text.as_bytes());
-}
+/// An empty string to fill in place: a `CompactString` built apart and
+/// then moved is read back right after its bytes were copied in, a
+/// store-forwarding stall that costs more than the copy itself.
+const EMPTY: CompactString = CompactString::const_new("");
 
 /// Python's `version <= "v1.01"`: times written naive.
 fn naive_times(version: &str) -> bool {
     version <= BASE_VERSION
 }
 
-impl Message {
-    /// A new message from this process: the default sender, the current UTC
-    /// time, no version (the smallest one needed is written).
-    ///
-    /// Errors when the subject or the type is empty or contains whitespace.
-    pub fn new(
-        subject: impl Into<String>,
-        msg_type: impl Into<String>,
-        data: impl Into<Data>,
-    ) -> Result<Message, MessageError> {
-        let subject = subject.into();
-        let msg_type = msg_type.into();
-        check_token(&subject, |value| MessageError::InvalidSubject { value })?;
-        check_token(&msg_type, |value| MessageError::InvalidType { value })?;
-        Ok(Message {
-            subject: subject.into(),
-            msg_type: msg_type.into(),
-            sender: default_sender().into(),
+/// Header fields and builders, the same for every kind of data.
+impl<D> Message<D> {
+    /// A message with the default sender, the current UTC time and no
+    /// version; errors when the subject or the type is empty or contains
+    /// whitespace.
+    fn with_header(subject: &str, msg_type: &str, data: D) -> Result<Message<D>, MessageError> {
+        check_token(subject, |value| MessageError::InvalidSubject { value })?;
+        check_token(msg_type, |value| MessageError::InvalidType { value })?;
+        let mut msg = Message {
+            subject: EMPTY,
+            msg_type: EMPTY,
+            // Borrows the process-wide string: no allocation per message.
+            sender: CompactString::const_new(default_sender()),
             time: DateTime::now_utc(),
             version: None,
-            data: data.into(),
-        })
+            data,
+        };
+        msg.subject.push_str(subject);
+        msg.msg_type.push_str(msg_type);
+        Ok(msg)
+    }
+
+    /// A message with the header of a decoded frame.
+    fn from_raw_head(head: &RawHead<'_>, data: D) -> Message<D> {
+        let mut msg = Message {
+            subject: EMPTY,
+            msg_type: EMPTY,
+            sender: EMPTY,
+            time: head.time,
+            version: (!head.version.is_empty()).then_some(EMPTY),
+            data,
+        };
+        msg.subject.push_str(head.subject);
+        msg.msg_type.push_str(head.msg_type);
+        msg.sender.push_str(head.sender);
+        if let Some(v) = &mut msg.version {
+            v.push_str(head.version);
+        }
+        msg
     }
 
     /// The same message with another sender (`user@host`).
-    pub fn with_sender(mut self, sender: impl Into<String>) -> Result<Message, MessageError> {
-        let sender = sender.into();
-        check_token(&sender, |value| MessageError::InvalidSender { value })?;
-        self.sender = sender.into();
+    pub fn with_sender(mut self, sender: impl AsRef<str>) -> Result<Message<D>, MessageError> {
+        let sender = sender.as_ref();
+        check_token(sender, |value| MessageError::InvalidSender { value })?;
+        self.sender = EMPTY;
+        self.sender.push_str(sender);
         Ok(self)
     }
 
     /// The same message with another time.
-    pub fn with_time(mut self, time: impl Into<DateTime>) -> Message {
+    pub fn with_time(mut self, time: impl Into<DateTime>) -> Message<D> {
         self.time = time.into();
         self
     }
 
     /// The same message with an explicit version (written as is).
-    pub fn with_version(mut self, version: impl Into<String>) -> Result<Message, MessageError> {
-        let version = version.into();
-        check_token(&version, |value| MessageError::InvalidVersionString {
+    pub fn with_version(mut self, version: impl AsRef<str>) -> Result<Message<D>, MessageError> {
+        let version = version.as_ref();
+        check_token(version, |value| MessageError::InvalidVersionString {
             value,
         })?;
-        self.version = Some(version.into());
+        let mut v = EMPTY;
+        v.push_str(version);
+        self.version = Some(v);
         Ok(self)
+    }
+
+    /// The same header with other data.
+    pub fn with_data<E>(self, data: E) -> Message<E> {
+        self.map_data(|_| data)
+    }
+
+    /// The same header with the data mapped through `f`.
+    pub fn map_data<E>(self, f: impl FnOnce(D) -> E) -> Message<E> {
+        let Message {
+            subject,
+            msg_type,
+            sender,
+            time,
+            version,
+            data,
+        } = self;
+        Message {
+            subject,
+            msg_type,
+            sender,
+            time,
+            version,
+            data: f(data),
+        }
     }
 
     /// The subject, e.g. `/counter` (written after `pytroll:/`).
@@ -398,6 +341,40 @@ impl Message {
     /// The version set on the message or received with it, if any.
     pub fn version(&self) -> Option<&str> {
         self.version.as_deref()
+    }
+
+    /// Appends the header for `version`: `pytroll:/<subject> <type>
+    /// <sender> <time> <version>`, the time naive when `naive`.
+    fn write_head(&self, out: &mut Vec<u8>, version: &str, naive: bool) {
+        out.extend_from_slice(MAGIC.as_bytes());
+        out.extend_from_slice(self.subject.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.msg_type.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.sender.as_bytes());
+        out.push(b' ');
+        write_time_version(out, &self.time, version, naive);
+    }
+}
+
+/// Appends `<time> <version>`, the time naive when `naive`.
+fn write_time_version(out: &mut Vec<u8>, time: &DateTime, version: &str, naive: bool) {
+    json::write_isoformat(out, time, naive);
+    out.push(b' ');
+    out.extend_from_slice(version.as_bytes());
+}
+
+impl Message {
+    /// A new message from this process: the default sender, the current UTC
+    /// time, no version (the smallest one needed is written).
+    ///
+    /// Errors when the subject or the type is empty or contains whitespace.
+    pub fn new(
+        subject: impl AsRef<str>,
+        msg_type: impl AsRef<str>,
+        data: impl Into<Data>,
+    ) -> Result<Message, MessageError> {
+        Message::with_header(subject.as_ref(), msg_type.as_ref(), data.into())
     }
 
     /// The version written by [`Message::encode`]: the message's own, else
@@ -458,26 +435,6 @@ impl Message {
         String::from_utf8(out).unwrap_or_default()
     }
 
-    fn write_head(&self, out: &mut Vec<u8>, version: &str, naive: bool) {
-        out.extend_from_slice(MAGIC.as_bytes());
-        out.extend_from_slice(self.subject.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(self.msg_type.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(self.sender.as_bytes());
-        out.push(b' ');
-        let t = if naive {
-            self.time.without_offset()
-        } else {
-            self.time
-        };
-        let mut buf = [0u8; 48];
-        let n = t.isoformat_bytes(&mut buf);
-        out.extend_from_slice(&buf[..n]);
-        out.push(b' ');
-        out.extend_from_slice(version.as_bytes());
-    }
-
     fn estimated_len(&self) -> usize {
         let data = match &self.data {
             Data::None => 0,
@@ -503,111 +460,37 @@ impl Message {
     /// assert!(Message::decode("hello").is_err());
     /// ```
     pub fn decode(frame: impl AsRef<[u8]>) -> Result<Message, MessageError> {
-        let frame = frame.as_ref();
-        match std::str::from_utf8(frame) {
-            Ok(text) => Self::decode_text(frame, text, true),
-            Err(e) => {
-                // Binary data is raw bytes, so a frame that carries it is
-                // rarely UTF-8 as a whole; its header still is when we (or
-                // any UTF-8 writer) wrote it. Read that header as UTF-8
-                // rather than as ISO-8859-1, so that a non-ASCII subject or
-                // sender survives a round trip.
-                let valid = &frame[..e.valid_up_to()];
-                if let Ok(header) = std::str::from_utf8(valid) {
-                    if is_binary_header(header) {
-                        return Self::decode_text(frame, header, true);
-                    }
-                }
-                let latin1: String = frame.iter().map(|&b| b as char).collect();
-                Self::decode_text(frame, &latin1, false)
-            }
-        }
-    }
-
-    /// Decodes `text`, the whole of `frame` (or, for binary data, at least
-    /// its header) as characters; `utf8` says whether byte offsets in
-    /// `text` are byte offsets in `frame`.
-    fn decode_text(frame: &[u8], text: &str, utf8: bool) -> Result<Message, MessageError> {
-        let Some(rest) = text.strip_prefix(MAGIC) else {
-            return Err(MessageError::WrongMagic {
-                start: excerpt(text),
-            });
-        };
-        let (fields, data_offset) = split_fields(rest);
-        if fields.len() < 5 {
-            return Err(MessageError::TooFewFields {
-                start: excerpt(rest),
-            });
-        }
-        let version = fields[4];
-        if version > CURRENT_VERSION {
-            return Err(MessageError::InvalidVersion {
-                version: excerpt(version),
-            });
-        }
-        let time = DateTime::parse_isoformat(fields[3]).map_err(|_| MessageError::InvalidTime {
-            time: excerpt(fields[3]),
-        })?;
-        let data =
-            if fields.len() < 6 {
-                Data::None
-            } else {
-                let mime_type: Cow<'_, str> = if matches!(fields[5], MIME_JSON | MIME_TEXT) {
-                    // Already lower-case (the usual case).
-                    Cow::Borrowed(fields[5])
-                } else if fields[5].is_ascii() {
-                    if fields[5].bytes().any(|c| c.is_ascii_uppercase()) {
-                        Cow::Owned(fields[5].to_ascii_lowercase())
-                    } else {
-                        Cow::Borrowed(fields[5])
-                    }
-                } else {
-                    Cow::Owned(fields[5].to_lowercase())
-                };
-                if fields.len() < 7 {
-                    return Err(MessageError::MissingData {
-                        mime_type: excerpt(&mime_type),
-                    });
-                }
-                let payload = fields[6];
-                match &*mime_type {
-                    MIME_JSON => json::parse(payload).map(Data::from).map_err(|e| {
-                        MessageError::InvalidJson {
-                            start: excerpt(payload),
-                            reason: e.reason.to_owned(),
-                            offset: e.offset,
+        read_frame(frame.as_ref(), |head, raw| {
+            let mut msg = Message::from_raw_head(&head, Data::None);
+            // The data is parsed into its place in the message (moving a
+            // freshly built value costs more than building it).
+            match raw {
+                RawData::None => {}
+                RawData::Text(text) => msg.data = Data::Text(text.to_owned()),
+                RawData::Binary(bytes) => msg.data = Data::Binary(bytes.to_vec()),
+                RawData::Json(text) => {
+                    msg.data = Data::Json(Value::Null);
+                    if let Data::Json(v) = &mut msg.data {
+                        json::parse_into(text, v).map_err(|e| json_error(text, e))?;
+                        // A JSON string is text, as for the reference.
+                        if let Value::String(s) = v {
+                            let text = std::mem::take(s).into_string();
+                            msg.data = Data::Text(text);
                         }
-                    })?,
-                    MIME_TEXT => Data::Text(payload.to_owned()),
-                    MIME_BINARY => {
-                        let start = if utf8 {
-                            MAGIC.len() + data_offset
-                        } else {
-                            MAGIC.len() + rest[..data_offset].chars().count()
-                        };
-                        Data::Binary(frame[start..].to_vec())
-                    }
-                    _ => {
-                        return Err(MessageError::UnknownMimeType {
-                            mime_type: excerpt(&mime_type),
-                        })
                     }
                 }
-            };
-        let subject = fields[0];
-        if subject.is_empty() {
-            return Err(MessageError::InvalidSubject {
-                value: String::new(),
-            });
-        }
-        Ok(Message {
-            subject: subject.into(),
-            msg_type: fields[1].into(),
-            sender: fields[2].into(),
-            time,
-            version: (!version.is_empty()).then(|| version.into()),
-            data,
+            }
+            Ok(msg)
         })
+    }
+}
+
+/// The error for JSON data that does not parse.
+fn json_error(text: &str, e: lexer::JsonError) -> MessageError {
+    MessageError::InvalidJson {
+        start: excerpt(text),
+        reason: e.reason.to_owned(),
+        offset: e.offset,
     }
 }
 
@@ -654,69 +537,6 @@ mod tests {
             "/PPS-monitorplot/3/norrköping/utv/polar/direct_readout/"
         );
     }
-
-    #[test]
-    fn split_like_python() {
-        let (f, off) = split_fields("a  b\tc\u{a0}d e f g  h ");
-        assert_eq!(f.items[..f.len()], ["a", "b", "c", "d", "e", "f", "g  h "]);
-        assert_eq!(off, "a  b\tc\u{a0}d e f ".len());
-        let (f, _) = split_fields(" a b ");
-        assert_eq!(f.items[..f.len()], ["", "a", "b", ""]);
-    }
-
-    /// `split_fields` against a character-by-character version of
-    /// `re.split(r"\s+", s, maxsplit=6)` on generated strings.
-    #[test]
-    fn split_fields_matches_char_by_char() {
-        fn reference(s: &str) -> (Vec<&str>, usize) {
-            let mut fields = Vec::new();
-            let mut start = 0;
-            let mut chars = s.char_indices().peekable();
-            while let Some((i, c)) = chars.next() {
-                if fields.len() == 6 {
-                    break;
-                }
-                if is_py_space(c) {
-                    let mut end = i + c.len_utf8();
-                    while let Some(&(j, d)) = chars.peek().filter(|(_, d)| is_py_space(*d)) {
-                        end = j + d.len_utf8();
-                        chars.next();
-                    }
-                    fields.push(&s[start..i]);
-                    start = end;
-                }
-            }
-            fields.push(&s[start..]);
-            (fields, start)
-        }
-        let alphabet = [
-            " ", "\t", "\n", "\x0b", "\x0c", "\r", "\x1c", "\x1f", "\x00", "\x7f", "\u{85}",
-            "\u{a0}", "\u{2003}", "\u{3000}", "é", "😀", "a", "b", "/", "0", ":", "pytroll",
-        ];
-        let mut x: u64 = 0x0123_4567_89ab_cdef;
-        for _ in 0..100_000 {
-            let mut s = String::new();
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            for k in 0..(x % 40) {
-                let r = x.rotate_left(k as u32 * 7) ^ k.wrapping_mul(0x9e37_79b9);
-                // Mostly letters, so fields are of every length.
-                s.push_str(
-                    alphabet[if r.is_multiple_of(3) {
-                        (r >> 8) as usize % alphabet.len()
-                    } else {
-                        16
-                    }],
-                );
-            }
-            let (f, off) = split_fields(&s);
-            let (want, want_off) = reference(&s);
-            assert_eq!(&f.items[..f.len()], &want[..], "{s:?}");
-            assert_eq!(off, want_off, "{s:?}");
-        }
-    }
-
     #[test]
     fn errors_are_clean() {
         let cases: &[&str] = &[

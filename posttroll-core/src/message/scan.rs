@@ -38,7 +38,7 @@ const fn at_least_7f(w: u64) -> u64 {
 
 /// The first 8-byte word of `c` (which has exactly 8 bytes), little-endian.
 #[inline(always)]
-fn load(c: &[u8]) -> u64 {
+pub(crate) fn load(c: &[u8]) -> u64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(c);
     u64::from_le_bytes(a)
@@ -90,7 +90,7 @@ fn tail_word(b: &[u8], i: usize) -> (u64, usize) {
 /// `t` (fewer than 8 bytes) as a little-endian word padded with [`PAD`],
 /// from at most three loads whatever its length.
 #[inline(always)]
-fn short_word(t: &[u8]) -> u64 {
+pub(crate) fn short_word(t: &[u8]) -> u64 {
     let n = t.len();
     let w = if n >= 4 {
         // Two overlapping 4-byte loads; the shared bytes are equal.
@@ -110,6 +110,30 @@ fn short_word(t: &[u8]) -> u64 {
     w | (LO * PAD as u64) << (8 * n)
 }
 
+/// The eight bytes of `b` from `i` as a little-endian word, padded with
+/// [`PAD`] past the end of `b` (all padding from `b.len()` on).
+#[inline(always)]
+pub(crate) fn word_at(b: &[u8], i: usize) -> u64 {
+    match b.get(i..i + 8) {
+        Some(w) => load(w),
+        None => short_word(b.get(i..).unwrap_or_default()),
+    }
+}
+
+/// A cheap 64-bit digest of a short key, to tell keys apart before
+/// comparing them: its length, first and last eight bytes (not a hash: no
+/// resistance to chosen keys, which the map's hash index takes care of).
+#[inline]
+pub(crate) fn fingerprint(s: &str) -> u64 {
+    let b = s.as_bytes();
+    let n = b.len();
+    let w = match b.get(..8) {
+        Some(head) => load(head) ^ load(&b[n - 8..]).rotate_left(29),
+        None => short_word(b),
+    };
+    w ^ (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
 /// The first byte at or after `from` that can end a header field: ASCII
 /// whitespace or control (`<= 0x20`) or the start of a non-ASCII character
 /// (`>= 0x80`, which may be Unicode whitespace). `b.len()` if none.
@@ -127,14 +151,20 @@ pub(crate) fn find_string_stop(b: &[u8], from: usize) -> usize {
     })
 }
 
+/// High bit set in the bytes of `w` that `json.dumps` does not copy as is
+/// (see [`find_escape`]); exact for the lowest flagged byte only, and never
+/// set in [`short_word`]'s padding.
+#[inline(always)]
+pub(crate) fn escape_mask(w: u64) -> u64 {
+    less_than(w, 0x20) | at_least_7f(w) | equal_to(w, b'"') | equal_to(w, b'\\')
+}
+
 /// The first byte at or after `from` that `json.dumps` does not copy as is:
 /// anything outside printable ASCII (`0x20..=0x7e`), `"` and `\`.
 /// `b.len()` if none.
-#[inline]
+#[cfg(test)]
 pub(crate) fn find_escape(b: &[u8], from: usize) -> usize {
-    find(b, from, |w| {
-        less_than(w, 0x20) | at_least_7f(w) | equal_to(w, b'"') | equal_to(w, b'\\')
-    })
+    find(b, from, escape_mask)
 }
 
 #[cfg(test)]
@@ -179,6 +209,22 @@ mod tests {
                         check_all(&b);
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn words_at_are_padded_bytes() {
+        let b: Vec<u8> = (1..=20).collect();
+        for len in 0..=20 {
+            for i in 0..=24 {
+                let mut want = [PAD; 8];
+                for (k, slot) in want.iter_mut().enumerate() {
+                    if i + k < len {
+                        *slot = b[i + k];
+                    }
+                }
+                assert_eq!(word_at(&b[..len], i), u64::from_le_bytes(want), "{len} {i}");
             }
         }
     }

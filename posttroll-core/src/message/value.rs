@@ -7,18 +7,11 @@
 //! datetime is written back.
 
 use compact_str::CompactString;
-use indexmap::IndexMap;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::datetime::DateTime;
 use super::error::MessageError;
-
-/// A JSON object with its keys in insertion order, as Python's `dict`.
-///
-/// Hashed with `foldhash` (fast on short keys, seeded per process); build
-/// one with `Map::default()` or by collecting pairs.
-pub type Map = IndexMap<CompactString, Value, foldhash::fast::RandomState>;
+use super::map::Map;
 
 /// A value of JSON message data.
 ///
@@ -60,17 +53,17 @@ pub enum Value {
     Object(Map),
 }
 
-static NULL: Value = Value::Null;
+pub(crate) static NULL: Value = Value::Null;
 
 impl Value {
     /// Builds an object from key/value pairs, in order.
-    pub fn object<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
-        Value::Object(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (CompactString::from(k.into()), v))
-                .collect(),
-        )
+    pub fn object<K: AsRef<str>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
+        let pairs = pairs.into_iter();
+        let mut map = Map::with_capacity(pairs.size_hint().0);
+        for (k, v) in pairs {
+            map.insert_str(k.as_ref(), v);
+        }
+        Value::Object(map)
     }
 
     /// Python truthiness: `None`, `False`, `0`, `0.0`, `""`, `[]` and `{}`
@@ -171,10 +164,12 @@ impl Value {
     }
 
     /// Converts any serialisable value (a user struct, a `serde_json::Value`)
-    /// into message data, the way a receiver will see it: strings inside
-    /// objects that are ISO datetimes become [`Value::DateTime`], so a
-    /// `chrono` field turns into a datetime. Floats that are not finite
-    /// become `null` (serde_json's model has no NaN).
+    /// into message data, by the rules of the typed path
+    /// ([`Message::new_typed`](super::Message::new_typed)), so that both
+    /// give the same bytes: chrono datetime fields (and [`DateTime`]s)
+    /// become [`Value::DateTime`], strings stay strings, integers of any
+    /// width are kept exactly, non-finite floats stay floats (written
+    /// `NaN`, `Infinity`), bytes become a list of ints.
     ///
     /// # Examples
     ///
@@ -182,42 +177,38 @@ impl Value {
     /// use posttroll_core::Value;
     ///
     /// #[derive(serde::Serialize)]
-    /// struct Meta { sensor: String, orbit: u32 }
-    /// let v = Value::from_serialize(&Meta { sensor: "viirs".into(), orbit: 7 }).unwrap();
+    /// struct Meta { sensor: String, orbit: u32, start_time: chrono::NaiveDateTime }
+    /// let start_time = chrono::NaiveDate::from_ymd_opt(2020, 12, 1)
+    ///     .and_then(|d| d.and_hms_opt(12, 0, 0))
+    ///     .unwrap();
+    /// let v = Value::from_serialize(&Meta { sensor: "viirs".into(), orbit: 7, start_time }).unwrap();
     /// assert_eq!(v["orbit"].as_i64(), Some(7));
+    /// assert!(v["start_time"].as_datetime().is_some());
     /// ```
     pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Value, MessageError> {
-        let json = serde_json::to_value(value).map_err(|e| MessageError::Serde {
-            reason: e.to_string(),
-        })?;
-        Ok(Value::from_json(json, false))
+        super::ser::to_value(value)
     }
 
-    fn from_json(json: serde_json::Value, in_object: bool) -> Value {
-        match json {
-            serde_json::Value::Null => Value::Null,
-            serde_json::Value::Bool(b) => Value::Bool(b),
-            serde_json::Value::Number(n) => {
-                if let Some(i) = n.as_i64() {
-                    Value::Int(i)
-                } else if let Some(u) = n.as_u64() {
-                    Value::BigInt(u.to_string())
-                } else {
-                    Value::Float(n.as_f64().unwrap_or(f64::NAN))
-                }
-            }
-            serde_json::Value::String(s) => string_value(s.into(), in_object),
-            serde_json::Value::Array(a) => Value::Array(
-                a.into_iter()
-                    .map(|v| Value::from_json(v, in_object))
-                    .collect(),
-            ),
-            serde_json::Value::Object(o) => Value::Object(
-                o.into_iter()
-                    .map(|(k, v)| (k.into(), Value::from_json(v, true)))
-                    .collect(),
-            ),
-        }
+    /// Parses JSON text as the reference reads message data (`json.loads`
+    /// with its datetime hook): `NaN` and `Infinity` are floats, integers
+    /// have no bound, and strings below a dict that are ISO datetimes
+    /// become [`Value::DateTime`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use posttroll_core::Value;
+    ///
+    /// let v = Value::parse_json(r#"{"start_time": "2020-12-01T12:00:00", "n": 12345678901234567890123}"#)?;
+    /// assert!(v["start_time"].as_datetime().is_some());
+    /// assert!(matches!(v["n"], Value::BigInt(_)));
+    /// assert!(Value::parse_json("{oops").is_err());
+    /// # Ok::<(), posttroll_core::MessageError>(())
+    /// ```
+    pub fn parse_json(text: &str) -> Result<Value, MessageError> {
+        let mut v = Value::Null;
+        super::json::parse_into(text, &mut v).map_err(|e| super::json_error(text, e))?;
+        Ok(v)
     }
 
     /// The value as a `serde_json::Value`; datetimes become ISO strings with
@@ -252,40 +243,6 @@ impl Value {
             ),
         }
     }
-
-    /// Deserialises the value into a user type (typed access to message data).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use posttroll_core::Message;
-    ///
-    /// #[derive(serde::Deserialize)]
-    /// struct Meta { start_time: chrono::DateTime<chrono::Utc>, sensor: String }
-    ///
-    /// let raw = br#"pytroll://sat file a@b 2020-12-01T12:00:00 v1.2 application/json {"start_time": "2020-12-01T12:00:00", "sensor": "viirs"}"#;
-    /// let msg = Message::decode(raw).unwrap();
-    /// let meta: Meta = msg.data.as_json().unwrap().deserialize().unwrap();
-    /// assert_eq!(meta.sensor, "viirs");
-    /// assert_eq!(meta.start_time.to_rfc3339(), "2020-12-01T12:00:00+00:00");
-    /// ```
-    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, MessageError> {
-        serde_json::from_value(self.to_json()).map_err(|e| MessageError::Serde {
-            reason: e.to_string(),
-        })
-    }
-}
-
-/// A string found in JSON data: a datetime when it is below an object and
-/// parses as one (the reference's `datetime_decoder`), else a string.
-#[inline]
-pub(crate) fn string_value(s: CompactString, in_object: bool) -> Value {
-    if in_object {
-        if let Some(d) = string_datetime(&s) {
-            return Value::DateTime(d);
-        }
-    }
-    Value::String(s)
 }
 
 /// The datetime a string below a JSON object becomes, if any.
@@ -295,6 +252,15 @@ pub(crate) fn string_datetime(s: &str) -> Option<DateTime> {
         DateTime::parse_isoformat_opt(s)
     } else {
         None
+    }
+}
+
+impl std::str::FromStr for Value {
+    type Err = MessageError;
+
+    /// [`Value::parse_json`].
+    fn from_str(s: &str) -> Result<Value, MessageError> {
+        Value::parse_json(s)
     }
 }
 
@@ -313,7 +279,11 @@ impl Serialize for Value {
             Value::Null => serializer.serialize_unit(),
             Value::Bool(b) => serializer.serialize_bool(*b),
             Value::Int(i) => serializer.serialize_i64(*i),
-            Value::BigInt(s) => serializer.serialize_str(s),
+            // Posttroll's serializers write the digits as a number; to every
+            // other serializer they are a string.
+            Value::BigInt(s) => {
+                serializer.serialize_newtype_struct(super::ser::BIGINT_TOKEN, s.as_str())
+            }
             Value::Float(f) => serializer.serialize_f64(*f),
             Value::String(s) => serializer.serialize_str(s),
             Value::DateTime(d) => d.serialize(serializer),
@@ -332,9 +302,22 @@ macro_rules! from_int {
 }
 from_int!(i8, i16, i32, i64, u8, u16, u32);
 
-impl From<u64> for Value {
-    fn from(v: u64) -> Self {
-        i64::try_from(v).map_or_else(|_| Value::BigInt(v.to_string()), Value::Int)
+/// Integers that may not fit in an `i64`: a [`Value::BigInt`] when they do not.
+macro_rules! from_wide_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                i64::try_from(v).map_or_else(|_| Value::BigInt(v.to_string()), Value::Int)
+            }
+        }
+    )*};
+}
+from_wide_int!(u64, usize, isize, i128, u128);
+
+impl From<f32> for Value {
+    /// The `f64` of the same value (Python has one float type).
+    fn from(v: f32) -> Self {
+        Value::Float(f64::from(v))
     }
 }
 
