@@ -9,7 +9,10 @@
 //! - `encode/metadata/typed`: build the struct (times as this crate's
 //!   `DateTime`) and the `Message<T>`, encode; `typed-chrono`: the times as
 //!   `chrono::NaiveDateTime`;
-//! - `encode/metadata/prebuilt`: encode a built dynamic message only;
+//! - `encode/metadata/typed-borrowed`: the same with the struct's strings
+//!   borrowed (`&str` fields: no allocation to build it);
+//! - `encode/metadata/prebuilt`, `typed-prebuilt`: encode a built message
+//!   only (dynamic, typed);
 //! - `decode/metadata/dynamic`: frame to `Message` (a `Value` tree);
 //! - `decode/metadata/typed`: frame to `Message<T>`, straight into the
 //!   struct; `typed-chrono` as above.
@@ -96,6 +99,41 @@ fn typed_message<Time: From<NaiveDateTime>>() -> Message<FileMetadata<Time>> {
         .unwrap_or_else(|e| panic!("bench message: {e}"))
 }
 
+/// The metadata borrowing its strings (as a publisher describing data it
+/// holds would write it): no allocation to build it.
+#[derive(Serialize)]
+struct FileMetadataRef<'a> {
+    start_time: DateTime,
+    end_time: DateTime,
+    platform_name: &'a str,
+    sensor: &'a str,
+    orbit_number: u32,
+    uri: &'a str,
+    uid: &'a str,
+    format: &'a str,
+    data_processing_level: &'a str,
+    sun_elevation: f64,
+}
+
+fn borrowed_message() -> Message<FileMetadataRef<'static>> {
+    let (start, end) = times();
+    let data = FileMetadataRef {
+        start_time: start.into(),
+        end_time: end.into(),
+        platform_name: "NOAA-20",
+        sensor: "viirs",
+        orbit_number: 12345,
+        uri: URI,
+        uid: UID,
+        format: "SDR",
+        data_processing_level: "1B",
+        sun_elevation: 23.4567,
+    };
+    Message::new_typed(SUBJECT, "file", data)
+        .and_then(|m| m.with_sender(SENDER))
+        .unwrap_or_else(|e| panic!("bench message: {e}"))
+}
+
 fn text_message() -> Message {
     Message::new(SUBJECT, "info", "hello world")
         .and_then(|m| m.with_sender(SENDER))
@@ -128,8 +166,15 @@ fn codec(c: &mut Criterion) {
     c.bench_function("encode/metadata/typed-chrono", |b| {
         b.iter(|| typed_message::<NaiveDateTime>().encode_typed_with(None))
     });
+    c.bench_function("encode/metadata/typed-borrowed", |b| {
+        b.iter(|| borrowed_message().encode_typed_with(None))
+    });
     c.bench_function("encode/metadata/prebuilt", |b| {
         b.iter(|| black_box(&meta).encode_with(None))
+    });
+    let typed_meta = typed_message::<DateTime>();
+    c.bench_function("encode/metadata/typed-prebuilt", |b| {
+        b.iter(|| black_box(&typed_meta).encode_typed_with(None))
     });
     c.bench_function("decode/metadata/dynamic", |b| {
         b.iter(|| Message::decode(black_box(&meta_raw[..])))
