@@ -110,7 +110,7 @@
 //! good; a subscriber drops (logs and counts) a larger frame itself, after
 //! libzmq has read it. Subscribers
 //! get `ZMQ_RCVHWM` = [`Config::subscriber_receive_hwm`], at least
-//! [`MIN_SUBSCRIBER_RCVHWM`] (16 frames with the default limits), so what
+//! [`MIN_SUBSCRIBER_RCVHWM`] (64 frames with the default limits), so what
 //! libzmq holds for a stalled subscriber is bounded in bytes.
 //!
 //! ## High-water marks and losses
@@ -272,12 +272,15 @@ pub trait SocketSecurity: Send + Sync + fmt::Debug {
 }
 
 /// The smallest default `ZMQ_RCVHWM` of subscribers: libzmq's pipe sends
-/// a command between its threads every `RCVHWM / 2` messages read, so a
-/// queue of 4 frames costs 85% of the throughput (72k msg/s instead of
-/// 446k end to end here) where one of 16 costs about half. With the
-/// default limits, libzmq thus holds at most 16 frames of 4 MiB for a
-/// stalled subscriber (the pure-Rust engine, which has no such cost, 4).
-pub const MIN_SUBSCRIBER_RCVHWM: u32 = 16;
+/// a command to the I/O thread every `RCVHWM / 2` messages read (and the
+/// I/O thread stops reading the connection at `RCVHWM`), which costs a
+/// thread wakeup and a few system calls each time. Measured end to end
+/// (`posttroll/benches/e2e`, the receiving thread's CPU time per message,
+/// the codec included): 2.0 µs at 16, 1.6 at 32, 1.5 at 64, 1.4 at 1000;
+/// 4 costs 85% of the throughput. With the default limits, libzmq thus
+/// holds at most 64 frames of 4 MiB for a stalled subscriber (the
+/// pure-Rust engine, which has no such cost, 4).
+pub const MIN_SUBSCRIBER_RCVHWM: u32 = 64;
 
 /// Builds a [`ZmqTransport`] with extension hooks (the CURVE backend's).
 #[derive(Debug, Clone)]
