@@ -242,7 +242,7 @@ use options::{apply_keepalive, duration_ms, limit};
 pub use pubsub::{ZmqPubSocket, ZmqSubSocket, SUBSCRIPTION_DRAIN_INTERVAL};
 pub use reqrep::ZmqReplySocket;
 pub use util::zmq_error;
-use util::{bind, connect};
+use util::{bind, connect, Registered};
 use zap::{AllOf, IpAllowList, ZapHandler, ZapPolicy};
 
 /// The name this backend is registered and announced under.
@@ -398,8 +398,9 @@ struct Shared {
     curve: Option<Arc<dyn SocketSecurity>>,
     zap: Option<Arc<ZapHandler>>,
     /// Idle REQ sockets whose last request was answered (see
-    /// [`Transport::request`] below).
-    requesters: RequesterPool<zmq::Socket>,
+    /// [`Transport::request`] below), registered with the reactor of the
+    /// runtime they are kept for: reusing one costs no `epoll_ctl`.
+    requesters: RequesterPool<Registered, tokio::runtime::Id>,
 }
 
 impl fmt::Debug for ZmqTransport {
@@ -676,32 +677,31 @@ impl Transport for ZmqTransport {
         request: Bytes,
         timeout: Duration,
     ) -> Result<Bytes> {
-        let kept = self.shared.requesters.take(endpoint, security, &());
+        let kept = self.take_requester(endpoint, security);
         let open = || {
             let opened = self.open(zmq::REQ, Role::Client, endpoint, security)?;
             connect(&opened.socket, endpoint)?;
-            Ok(opened.socket)
+            util::register(opened.socket)
         };
-        request_with_retry(endpoint, kept, timeout, open, |socket, _fresh, limit| {
-            self.exchange(socket, endpoint, security, &request, limit)
+        request_with_retry(endpoint, kept, timeout, open, |io, _fresh, limit| {
+            self.exchange(io, endpoint, security, &request, limit)
         })
         .await
     }
 }
 
 impl ZmqTransport {
-    /// One request on `socket`: the reply, or `None` when none came within
+    /// One request on `io`: the reply, or `None` when none came within
     /// `limit`. An answered socket is kept for the next request; any other
     /// is closed (`LINGER` 0).
     async fn exchange(
         &self,
-        socket: zmq::Socket,
+        io: Registered,
         endpoint: &Endpoint,
         security: Security,
         request: &Bytes,
         limit: Duration,
     ) -> Result<Option<Bytes>> {
-        let io = util::register(socket)?;
         let exchange = async {
             util::send_frame(&io, request, "sending a request (REQ)").await?;
             util::recv_first_frame(&io, "receiving a reply (REQ)").await
@@ -709,7 +709,7 @@ impl ZmqTransport {
         match tokio::time::timeout(limit, exchange).await {
             Ok(Ok(reply)) => {
                 // Answered: the socket is ready for another request.
-                self.keep_requester(endpoint, security, util::deregister(io));
+                self.keep_requester(endpoint, security, io);
                 Ok(Some(reply))
             }
             // `io` drops: deregistered, then closed with LINGER 0.
@@ -718,12 +718,26 @@ impl ZmqTransport {
         }
     }
 
-    /// Keeps an answered REQ socket for the next request (closes it when
-    /// enough are kept, or when it is on `inproc://`: those cost no
-    /// handshake, and do not reconnect to a peer bound anew).
-    fn keep_requester(&self, endpoint: &Endpoint, security: Security, socket: zmq::Socket) {
-        if !endpoint.is_inproc() {
-            self.shared.requesters.keep(endpoint, security, (), socket);
+    /// An idle REQ socket to `endpoint` with `security`, registered with
+    /// the current runtime, if one is kept (the most recently used); drops
+    /// those idle for too long.
+    fn take_requester(&self, endpoint: &Endpoint, security: Security) -> Option<Registered> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?.id();
+        self.shared.requesters.take(endpoint, security, &runtime)
+    }
+
+    /// Keeps an answered REQ socket for the next request on the current
+    /// runtime (closes it when enough are kept, or when it is on
+    /// `inproc://`: those cost no handshake, and do not reconnect to a peer
+    /// bound anew).
+    fn keep_requester(&self, endpoint: &Endpoint, security: Security, io: Registered) {
+        if endpoint.is_inproc() {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            self.shared
+                .requesters
+                .keep(endpoint, security, handle.id(), io);
         }
     }
 }
