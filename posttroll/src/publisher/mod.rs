@@ -119,7 +119,11 @@ impl Publisher {
                 self.inner.endpoint
             )));
         }
-        self.inner.socket.send(frame.into()).await
+        // Sent at once when the engine has room, without a boxed future.
+        match self.inner.socket.try_send(frame.into())? {
+            None => Ok(()),
+            Some(frame) => self.inner.socket.send(frame).await,
+        }
     }
 
     /// Waits until at least `n` subscribers have subscribed (their

@@ -934,21 +934,27 @@ async fn reader(mut socket: Box<dyn SubSocket>, mut link: Link, mut stop: StopSi
     // under a flood.
     while !stop.is_stopped() {
         let alarm = link.beats.as_ref().and_then(|b| b.deadline);
-        let received = tokio::select! {
-            biased;
-            received = socket.recv() => received,
-            _ = stop.stopped() => break,
-            () = async {
-                match alarm {
-                    Some(deadline) => tokio::time::sleep_until(deadline).await,
-                    None => std::future::pending().await,
+        // Frames the socket holds already are taken without a future.
+        let ready = socket.try_recv().transpose();
+        let received = if let Some(received) = ready {
+            received
+        } else {
+            tokio::select! {
+                biased;
+                received = socket.recv() => received,
+                _ = stop.stopped() => break,
+                () = async {
+                    match alarm {
+                        Some(deadline) => tokio::time::sleep_until(deadline).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    match silent(socket, &mut link, &mut stop).await {
+                        Some(again) => socket = again,
+                        None => return,
+                    }
+                    continue;
                 }
-            } => {
-                match silent(socket, &mut link, &mut stop).await {
-                    Some(again) => socket = again,
-                    None => return,
-                }
-                continue;
             }
         };
         match received {
