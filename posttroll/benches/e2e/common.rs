@@ -3,7 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use posttroll::{Config, Context, DateTime, Message, Value};
@@ -35,16 +35,57 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// The runtime of a paced publisher, which blocks its thread between
-/// sends (`thread::sleep`, precise where tokio's timer has 1 ms ticks): one
-/// worker keeps driving the engine meanwhile (the pure-Rust engine's
-/// sockets are tokio tasks; libzmq has its own I/O thread and does not
-/// need it).
+/// sends (`thread::sleep`, precise where tokio's timer has 1 ms ticks).
+/// By default a current-thread runtime, as an application's: after each
+/// send the publisher yields once ([`Pacer::sent`]), so that the engine's
+/// tasks (the pure-Rust engine's sockets are tokio tasks) write the frame
+/// before the thread sleeps; libzmq has its own I/O thread. With
+/// `E2E_PACING=worker`, one worker thread drives the engine meanwhile
+/// instead, and each send crosses to it.
 pub fn paced_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
+    if std::env::var("E2E_PACING").is_ok_and(|p| p == "worker") {
+        return tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+    }
+    runtime()
+}
+
+/// One send per `period` on an absolute schedule; late sends do not burst
+/// to catch up (as the Python latency benchmark).
+pub struct Pacer {
+    next: Instant,
+    period: Duration,
+}
+
+impl Pacer {
+    pub fn new(period: Duration) -> Pacer {
+        Pacer {
+            next: Instant::now(),
+            period,
+        }
+    }
+
+    /// Sleeps (the thread) until the next send is due.
+    pub fn wait(&mut self) {
+        let now = Instant::now();
+        if now < self.next {
+            std::thread::sleep(self.next - now);
+        }
+        self.next += self.period;
+        let now = Instant::now();
+        if self.next < now {
+            self.next = now + self.period;
+        }
+    }
+
+    /// After a send: lets the runtime's other tasks (the engine's) run
+    /// before the thread sleeps again.
+    pub async fn sent(&self) {
+        tokio::task::yield_now().await;
+    }
 }
 
 /// The engine measured: `E2E_ENGINE`, default `libzmq`.

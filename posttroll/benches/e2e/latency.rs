@@ -13,7 +13,7 @@ use posttroll_testkit::bench::Target;
 
 use crate::common::{
     context, engine, paced_runtime, percentile, runtime, sequence, skip_raw, thread_sleeps, Joined,
-    Sequence, IDLE,
+    Pacer, Sequence, IDLE,
 };
 use crate::throughput::{raw_pair, spawn_publisher};
 
@@ -28,6 +28,22 @@ pub struct Latency {
 impl Latency {
     fn p(&self, p: f64) -> f64 {
         percentile(&self.sorted_us, p)
+    }
+
+    /// The latencies of `rounds` pooled.
+    fn pool(rounds: Vec<Latency>) -> Latency {
+        let received: usize = rounds.iter().map(|r| r.sorted_us.len()).sum();
+        let sleeps: f64 = rounds
+            .iter()
+            .map(|r| r.sleeps * r.sorted_us.len() as f64)
+            .sum();
+        let mut sorted_us: Vec<f64> = rounds.iter().flat_map(|r| r.sorted_us.clone()).collect();
+        sorted_us.sort_by(f64::total_cmp);
+        Latency {
+            sorted_us,
+            lost: rounds.iter().map(|r| r.lost).sum(),
+            sleeps: sleeps / received.max(1) as f64,
+        }
     }
 }
 
@@ -123,19 +139,12 @@ fn transport_latency(n: u64, period: Duration, frame: &[u8]) -> Latency {
                     socket.send(bytes::Bytes::from_static(b"P")).await.unwrap();
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
-                let mut next = Instant::now();
+                let mut pacer = Pacer::new(period);
                 for seq in 0..n as usize {
-                    let now = Instant::now();
-                    if now < next {
-                        thread::sleep(next - now);
-                    }
-                    next += period;
-                    let now = Instant::now();
-                    if next < now {
-                        next = now + period;
-                    }
+                    pacer.wait();
                     sent[seq].store(base.elapsed().as_nanos() as u64, Ordering::Release);
                     socket.send(frame.clone()).await.unwrap();
+                    pacer.sent().await;
                 }
                 let _ = done_rx.await;
                 socket.close().await.unwrap();
@@ -238,10 +247,22 @@ fn raw_latency(n: u64, period: Duration, frame: &[u8]) -> Latency {
 }
 
 /// Part 2; returns whether its targets are met.
-pub fn latency(latency_n: u64, frame: &[u8]) -> bool {
+pub fn latency(latency_n: u64, rounds: u64, frame: &[u8]) -> bool {
     let period = Duration::from_millis(1);
-    println!("\n2. latency at 1k msg/s: {latency_n} messages, 1 ms apart");
-    let ours = ours_latency(latency_n, period);
+    println!(
+        "\n2. latency at 1k msg/s: {latency_n} messages, 1 ms apart, in {rounds} round(s) of \
+         ours, the transport alone and raw in turn (pooled)"
+    );
+    let per_round = (latency_n / rounds).max(1);
+    let (mut ours, mut transport, mut raw) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        ours.push(ours_latency(per_round, period));
+        transport.push(transport_latency(per_round, period, frame));
+        if !skip_raw() {
+            raw.push(raw_latency(per_round, period, frame));
+        }
+    }
+    let (ours, transport) = (Latency::pool(ours), Latency::pool(transport));
     println!(
         "   ours: received {}, lost {}, p50 {:.1} us, p99 {:.1} us, max {:.1} us; \
          receiver slept {:.2} times per message",
@@ -252,7 +273,6 @@ pub fn latency(latency_n: u64, frame: &[u8]) -> bool {
         ours.p(100.0),
         ours.sleeps
     );
-    let transport = transport_latency(latency_n, period, frame);
     println!(
         "   ours, transport only (encoded frames, no codec, no Subscriber queue): \
          received {}, lost {}, p50 {:.1} us, p99 {:.1} us, max {:.1} us",
@@ -267,7 +287,7 @@ pub fn latency(latency_n: u64, frame: &[u8]) -> bool {
     if skip_raw() {
         return ours.lost == 0;
     }
-    let raw = raw_latency(latency_n, period, frame);
+    let raw = Latency::pool(raw);
     println!(
         "   raw:  received {}, lost {}, p50 {:.1} us, p99 {:.1} us, max {:.1} us; \
          receiver slept {:.2} times per message",

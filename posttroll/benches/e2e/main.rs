@@ -37,8 +37,11 @@
 //!    decoding (the send time goes by a side channel indexed by the
 //!    sequence number, so the message is the same as in part 1); the
 //!    transport alone (encoded frames through its `PubSocket`/`SubSocket`);
-//!    raw libzmq with encoded frames and a blocking receive. Target: p50 at
-//!    most 1.25x raw's, p99 at most 1.5x.
+//!    raw libzmq with encoded frames and a blocking receive; in `E2E_RUNS`
+//!    rounds of the three in turn, pooled. The paced publisher sleeps its
+//!    thread between sends and yields to its runtime after each
+//!    (`E2E_PACING=worker`: a one-worker runtime drives the engine
+//!    instead). Target: p50 at most 1.25x raw's, p99 at most 1.5x.
 //! 3. **Nameserver lookups**: the library's nameserver on its own thread
 //!    (no multicast, free ports, five registered addresses); one client
 //!    calling [`get_pub_address`](posttroll::nameserver::get_pub_address)
@@ -131,7 +134,7 @@ fn main() {
         met &= throughput::throughput(n, runs, &frame, codec);
     }
     if parts.contains('2') {
-        met &= latency::latency(latency_n, &frame);
+        met &= latency::latency(latency_n, runs, &frame);
     }
     if parts.contains('3') {
         met &= lookups::lookups(lookup_seconds, lookups_max, clients);

@@ -13,7 +13,7 @@ use posttroll_testkit::bench::Target;
 
 use crate::common::{
     context, engine, median, metadata_message, paced_runtime, per_message_us, pure_rust, range,
-    runtime, sequence, skip_raw, thread_cpu_ns, CodecCost, Joined, Sequence, IDLE, PROBE,
+    runtime, sequence, skip_raw, thread_cpu_ns, CodecCost, Joined, Pacer, Sequence, IDLE, PROBE,
 };
 
 /// What one throughput run saw (one subscriber).
@@ -68,26 +68,19 @@ pub fn spawn_publisher(
             }
             let start = Instant::now();
             let cpu = thread_cpu_ns();
-            let mut next = start;
+            let mut pacer = period.map(Pacer::new);
             for seq in 0..n {
-                if let Some(period) = period {
-                    // An absolute schedule; late sends do not burst to
-                    // catch up (as the Python latency benchmark).
-                    let now = Instant::now();
-                    if now < next {
-                        thread::sleep(next - now);
-                    }
-                    next += period;
-                    let now = Instant::now();
-                    if next < now {
-                        next = now + period;
-                    }
+                if let Some(pacer) = pacer.as_mut() {
+                    pacer.wait();
                 }
                 if let Some((base, sent)) = &sent_at {
                     let ns = base.elapsed().as_nanos() as u64;
                     sent[seq as usize].store(ns, Ordering::Release);
                 }
                 publisher.send(&metadata_message(seq)).await.unwrap();
+                if let Some(pacer) = &pacer {
+                    pacer.sent().await;
+                }
             }
             let cpu = thread_cpu_ns() - cpu;
             let _ = done.await;
