@@ -230,7 +230,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use posttroll_core::engine::TcpKeepalive;
+use posttroll_core::engine::{TcpKeepalive, REPLY_HIGH_WATER_MARK};
 use posttroll_core::requesters::{request_with_retry, RequesterPool};
 use posttroll_core::{
     BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket, Result, Security,
@@ -624,6 +624,15 @@ impl ZmqTransport {
             .socket
             .set_router_mandatory(true)
             .map_err(zmq_error("setting ZMQ_ROUTER_MANDATORY"))?;
+        let hwm = i32::try_from(REPLY_HIGH_WATER_MARK).unwrap_or(i32::MAX);
+        opened
+            .socket
+            .set_sndhwm(hwm)
+            .map_err(zmq_error("setting ZMQ_SNDHWM"))?;
+        opened
+            .socket
+            .set_rcvhwm(hwm)
+            .map_err(zmq_error("setting ZMQ_RCVHWM"))?;
         limit(&opened.socket, &spec)?;
         let endpoint = bind(&opened.socket, &spec)?;
         let io = util::register(opened.socket)?;

@@ -59,12 +59,36 @@ fn memory(pid: u32) -> Result<(u64, u64), String> {
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// RssAnon (heap, stacks) and RssFile (the program's and libraries' pages)
+/// of `pid`, in KiB.
+fn anon_and_file(pid: u32) -> Result<(u64, u64), String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    Ok((field("RssAnon:"), field("RssFile:")))
+}
+
 fn report(stage: &str, pid: u32) -> Result<(), String> {
     let (rss, hwm) = memory(pid)?;
+    let (anon, file) = anon_and_file(pid)?;
     println!(
-        "nameserver {stage:<28} VmRSS {:6.2} MiB   VmHWM {:6.2} MiB",
+        "nameserver {stage:<28} VmRSS {:6.2} MiB   VmHWM {:6.2} MiB   (RssAnon {:5.2}, RssFile {:5.2})",
         rss as f64 / 1024.0,
-        hwm as f64 / 1024.0
+        hwm as f64 / 1024.0,
+        anon as f64 / 1024.0,
+        file as f64 / 1024.0
     );
     Ok(())
 }
