@@ -14,7 +14,8 @@ use posttroll_nameserver::NameServer;
 use posttroll_testkit::bench::Target;
 
 use crate::common::{
-    config, context_with, engine, free_port, median, percentile, runtime, skip_raw,
+    config, context_with, engine, free_port, median, per_message_us, percentile, runtime, skip_raw,
+    thread_cpu_ns,
 };
 
 /// Lookup round trips in µs (sorted) and the rate.
@@ -111,6 +112,8 @@ struct RunningNameServer {
     lookup: String,
     /// The configuration of its clients and publishers (its ports).
     config: Config,
+    /// Its thread's `schedstat` (CPU time), as seen from other threads.
+    schedstat: String,
     stop: tokio::sync::oneshot::Sender<()>,
     thread: thread::JoinHandle<()>,
 }
@@ -142,17 +145,36 @@ impl RunningNameServer {
                         table.announce_message(msg, Utc::now()).unwrap();
                     }
                 }
-                ready_tx.send(ns.lookup_endpoint().to_string()).unwrap();
+                // `/proc/thread-self` links to `<pid>/task/<tid>`.
+                let thread = std::fs::read_link("/proc/thread-self").unwrap_or_default();
+                let schedstat = std::path::Path::new("/proc")
+                    .join(thread)
+                    .join("schedstat")
+                    .to_string_lossy()
+                    .into_owned();
+                ready_tx
+                    .send((ns.lookup_endpoint().to_string(), schedstat))
+                    .unwrap();
                 let _ = stop_rx.await;
                 ns.stop().await;
             })
         });
+        let (lookup, schedstat) = ready_rx.recv().unwrap();
         RunningNameServer {
-            lookup: ready_rx.recv().unwrap(),
+            lookup,
+            schedstat,
             config,
             stop,
             thread,
         }
+    }
+
+    /// The CPU time its thread used so far, in ns (0 where unknown).
+    fn cpu_ns(&self) -> u64 {
+        std::fs::read_to_string(&self.schedstat)
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
     }
 
     fn stop(self) {
@@ -316,11 +338,25 @@ fn print_lookups(name: &str, l: &Lookups) {
 pub fn lookups(seconds: f64, max: u64, clients: usize) -> bool {
     println!("\n3. nameserver lookups: one client ({seconds} s or {max} lookups), then {clients} at once");
     let ns = RunningNameServer::start();
+    let (ns_cpu, client_cpu) = (ns.cpu_ns(), thread_cpu_ns());
     let ours = ours_one_client(&ns, seconds, max);
+    let n = (ours.sorted_us.len() + WARM_UP) as u64;
+    let (ns_cpu, client_cpu) = (ns.cpu_ns() - ns_cpu, thread_cpu_ns() - client_cpu);
     print_lookups("ours, one client (get_pub_address)", &ours);
-    let (concurrent, counts) = ours_concurrent(&ns, clients, seconds);
     println!(
-        "   ours, {clients} clients at once: {concurrent:.0} lookups/s in all (per client: {counts:?})"
+        "   CPU per lookup: nameserver {:.1} us, client {:.1} us (the round trip: {:.1} us)",
+        per_message_us(ns_cpu, n),
+        per_message_us(client_cpu, n),
+        1e6 / ours.rate
+    );
+    let ns_cpu = ns.cpu_ns();
+    let (concurrent, counts) = ours_concurrent(&ns, clients, seconds);
+    let ns_cpu = ns.cpu_ns() - ns_cpu;
+    let total: usize = counts.iter().sum();
+    println!(
+        "   ours, {clients} clients at once: {concurrent:.0} lookups/s in all (per client: {counts:?}); \
+         nameserver CPU per lookup {:.1} us",
+        per_message_us(ns_cpu, total as u64)
     );
     let (request, reply) = lookup_frames(&ns);
     ns.stop();
