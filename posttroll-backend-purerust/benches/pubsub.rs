@@ -18,7 +18,9 @@
 //! high-water marks of 1000) and `transport_pubsub_no_drop` (the same
 //! through the transport: `PubOptions::no_drop`, default high-water marks),
 //! and their ratio; `transport_pubsub_no_drop_hwm_100000` with a send
-//! high-water mark of 100 000.
+//! high-water mark of 100 000; `transport_pubsub_no_drop_rcvhwm_1000` with
+//! the subscriber's receive high-water mark of raw omq's (1000) instead of
+//! the config's (4 frames with the defaults), and its ratio to raw.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -117,9 +119,15 @@ fn raw(n: u64) -> f64 {
     rate(n, end - start)
 }
 
-/// The same through `PureRustTransport`.
-fn transport(n: u64, hwm: Option<u32>) -> f64 {
-    let transport = PureRustTransport::new(&Config::default()).unwrap();
+/// The same through `PureRustTransport`: the publisher's send high-water
+/// mark `hwm` (`None`: omq's default), the subscriber's receive high-water
+/// mark `rcvhwm` (`None`: the config's, 4 frames with the defaults).
+fn transport(n: u64, hwm: Option<u32>, rcvhwm: Option<u32>) -> f64 {
+    let mut builder = PureRustTransport::builder(&Config::default());
+    if let Some(rcvhwm) = rcvhwm {
+        builder = builder.subscriber_receive_high_water_mark(Some(rcvhwm));
+    }
+    let transport = builder.build().unwrap();
     let joined = Arc::new(AtomicBool::new(false));
     let (port_tx, port_rx) = mpsc::channel::<Endpoint>();
     let (start_tx, start_rx) = mpsc::channel::<Instant>();
@@ -209,9 +217,15 @@ fn main() {
 
     let raw_rate = best(runs, || raw(n));
     println!("RESULT raw_omq_pubsub_no_drop={raw_rate:.0} msgs/s");
-    let ours = best(runs, || transport(n, None));
+    let ours = best(runs, || transport(n, None, None));
     println!("RESULT transport_pubsub_no_drop={ours:.0} msgs/s");
     println!("RESULT transport_vs_raw={:.3} ratio", ours / raw_rate);
-    let big = best(runs, || transport(n, Some(100_000)));
+    let big = best(runs, || transport(n, Some(100_000), None));
     println!("RESULT transport_pubsub_no_drop_hwm_100000={big:.0} msgs/s");
+    let deep = best(runs, || transport(n, None, Some(1000)));
+    println!("RESULT transport_pubsub_no_drop_rcvhwm_1000={deep:.0} msgs/s");
+    println!(
+        "RESULT transport_rcvhwm_1000_vs_raw={:.3} ratio",
+        deep / raw_rate
+    );
 }

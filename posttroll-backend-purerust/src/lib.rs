@@ -160,6 +160,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use omq_tokio::{KeepAlive, MechanismSetup, Options, Socket, SocketType};
+use posttroll_core::engine::REPLY_HIGH_WATER_MARK;
 use posttroll_core::requesters::{request_with_retry, RequesterPool};
 use posttroll_core::{
     BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket, Result, Security,
@@ -549,7 +550,13 @@ impl PureRustTransport {
             Role::Server,
             &spec.endpoint,
             spec.security,
-            |options| limit(options.router_mandatory(true), &spec),
+            |options| {
+                let options = options
+                    .router_mandatory(true)
+                    .send_hwm(REPLY_HIGH_WATER_MARK)
+                    .recv_hwm(REPLY_HIGH_WATER_MARK);
+                limit(options, &spec)
+            },
         )?;
         let monitor = self.watch_server(&opened.socket, &spec);
         let endpoint = bind(&opened.socket, &spec).await?;

@@ -97,10 +97,25 @@ impl PubSocket for PurePubSocket {
         &self.endpoint
     }
 
-    async fn send(&self, frame: Bytes) -> Result<()> {
+    /// omq's non-blocking send: room in every subscriber's queue now (a
+    /// plain publisher's full queues make [`PubSocket::send`] drop instead).
+    fn try_send(&self, frame: Bytes) -> Result<Option<Bytes>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(self.closed_error());
         }
+        match self.socket.try_send(Message::single(frame)) {
+            Ok(()) => Ok(None),
+            Err(TrySendError::Full(mut message)) => Ok(message.pop_front()),
+            Err(TrySendError::Closed) => Err(self.closed_error()),
+            Err(TrySendError::Error(e)) => Err(omq_error("sending on a PUB socket")(e)),
+        }
+    }
+
+    async fn send(&self, frame: Bytes) -> Result<()> {
+        // The fast path: room now.
+        let Some(frame) = self.try_send(frame)? else {
+            return Ok(());
+        };
         let message = Message::single(frame);
         if !self.no_drop {
             // Lossy fan-out never waits for room.
@@ -109,13 +124,6 @@ impl PubSocket for PurePubSocket {
                 e => omq_error("sending on a PUB socket")(e),
             });
         }
-        // The fast path: room now.
-        let message = match self.socket.try_send(message) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Full(message)) => message,
-            Err(TrySendError::Closed) => return Err(self.closed_error()),
-            Err(TrySendError::Error(e)) => return Err(omq_error("sending on a PUB socket")(e)),
-        };
         let mut closing = pin!(self.closing.notified());
         closing.as_mut().enable();
         if self.closed.load(Ordering::Acquire) {
@@ -270,6 +278,15 @@ impl PureSubSocket {
     /// The omq options the socket was made with (diagnostics and tests).
     pub fn options(&self) -> &SocketOptions {
         &self.options
+    }
+
+    /// Moves the frames of the last batch of messages to the queue.
+    fn queue_batch(&mut self) {
+        for mut message in self.batch.drain(..) {
+            while let Some(part) = message.pop_front() {
+                self.queue.push_back(part);
+            }
+        }
     }
 }
 
@@ -477,6 +494,26 @@ impl SubSocket for PureSubSocket {
         &self.endpoint
     }
 
+    /// A frame already taken from omq, or one omq holds ready (up to a
+    /// batch taken at once), without waiting.
+    fn try_recv(&mut self) -> Result<Option<Bytes>> {
+        if let Some(frame) = self.queue.pop_front() {
+            return Ok(Some(frame));
+        }
+        let Some(socket) = self.socket.as_ref() else {
+            return Ok(None);
+        };
+        self.batch.clear();
+        match socket.try_recv_many_into(self.batch_size, &mut self.batch) {
+            Ok(_) => {}
+            // `recv` says what it is.
+            Err(omq_tokio::Error::WouldBlock | omq_tokio::Error::Closed) => return Ok(None),
+            Err(e) => return Err(omq_error("receiving on a SUB socket")(e)),
+        }
+        self.queue_batch();
+        Ok(self.queue.pop_front())
+    }
+
     async fn recv(&mut self) -> Result<Bytes> {
         loop {
             if let Some(frame) = self.queue.pop_front() {
@@ -496,11 +533,7 @@ impl SubSocket for PureSubSocket {
                 Err(omq_tokio::Error::Closed) => return Err(self.closed_error()),
                 Err(e) => return Err(omq_error("receiving on a SUB socket")(e)),
             }
-            for mut message in self.batch.drain(..) {
-                while let Some(part) = message.pop_front() {
-                    self.queue.push_back(part);
-                }
-            }
+            self.queue_batch();
         }
     }
 

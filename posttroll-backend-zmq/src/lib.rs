@@ -119,7 +119,7 @@
 //! good; a subscriber drops (logs and counts) a larger frame itself, after
 //! libzmq has read it. Subscribers
 //! get `ZMQ_RCVHWM` = [`Config::subscriber_receive_hwm`], at least
-//! [`MIN_SUBSCRIBER_RCVHWM`] (16 frames with the default limits), so what
+//! [`MIN_SUBSCRIBER_RCVHWM`] (64 frames with the default limits), so what
 //! libzmq holds for a stalled subscriber is bounded in bytes.
 //!
 //! ## High-water marks and losses
@@ -239,7 +239,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use posttroll_core::engine::TcpKeepalive;
+use posttroll_core::engine::{TcpKeepalive, REPLY_HIGH_WATER_MARK};
 use posttroll_core::requesters::{request_with_retry, RequesterPool};
 use posttroll_core::{
     BindSpec, Config, Endpoint, Error, PubOptions, PubSocket, ReplySocket, Result, Security,
@@ -251,7 +251,7 @@ use options::{apply_keepalive, duration_ms, limit};
 pub use pubsub::{ZmqPubSocket, ZmqSubSocket, SUBSCRIPTION_DRAIN_INTERVAL};
 pub use reqrep::ZmqReplySocket;
 pub use util::zmq_error;
-use util::{bind, connect};
+use util::{bind, connect, Registered};
 use zap::{AllOf, IpAllowList, ZapHandler, ZapPolicy};
 
 /// The name this backend is registered and announced under.
@@ -281,12 +281,15 @@ pub trait SocketSecurity: Send + Sync + fmt::Debug {
 }
 
 /// The smallest default `ZMQ_RCVHWM` of subscribers: libzmq's pipe sends
-/// a command between its threads every `RCVHWM / 2` messages read, so a
-/// queue of 4 frames costs 85% of the throughput (72k msg/s instead of
-/// 446k end to end here) where one of 16 costs about half. With the
-/// default limits, libzmq thus holds at most 16 frames of 4 MiB for a
-/// stalled subscriber (the pure-Rust engine, which has no such cost, 4).
-pub const MIN_SUBSCRIBER_RCVHWM: u32 = 16;
+/// a command to the I/O thread every `RCVHWM / 2` messages read (and the
+/// I/O thread stops reading the connection at `RCVHWM`), which costs a
+/// thread wakeup and a few system calls each time. Measured end to end
+/// (`posttroll/benches/e2e`, the receiving thread's CPU time per message,
+/// the codec included): 2.0 µs at 16, 1.6 at 32, 1.5 at 64, 1.4 at 1000;
+/// 4 costs 85% of the throughput. With the default limits, libzmq thus
+/// holds at most 64 frames of 4 MiB for a stalled subscriber (the
+/// pure-Rust engine, which has no such cost, 4).
+pub const MIN_SUBSCRIBER_RCVHWM: u32 = 64;
 
 /// Builds a [`ZmqTransport`] with extension hooks (the CURVE backend's).
 #[derive(Debug, Clone)]
@@ -404,8 +407,9 @@ struct Shared {
     curve: Option<Arc<dyn SocketSecurity>>,
     zap: Option<Arc<ZapHandler>>,
     /// Idle REQ sockets whose last request was answered (see
-    /// [`Transport::request`] below).
-    requesters: RequesterPool<zmq::Socket>,
+    /// [`Transport::request`] below), registered with the reactor of the
+    /// runtime they are kept for: reusing one costs no `epoll_ctl`.
+    requesters: RequesterPool<Registered, tokio::runtime::Id>,
 }
 
 impl fmt::Debug for ZmqTransport {
@@ -629,6 +633,15 @@ impl ZmqTransport {
             .socket
             .set_router_mandatory(true)
             .map_err(zmq_error("setting ZMQ_ROUTER_MANDATORY"))?;
+        let hwm = i32::try_from(REPLY_HIGH_WATER_MARK).unwrap_or(i32::MAX);
+        opened
+            .socket
+            .set_sndhwm(hwm)
+            .map_err(zmq_error("setting ZMQ_SNDHWM"))?;
+        opened
+            .socket
+            .set_rcvhwm(hwm)
+            .map_err(zmq_error("setting ZMQ_RCVHWM"))?;
         limit(&opened.socket, &spec)?;
         let endpoint = bind(&opened.socket, &spec)?;
         let io = util::register(opened.socket)?;
@@ -682,32 +695,31 @@ impl Transport for ZmqTransport {
         request: Bytes,
         timeout: Duration,
     ) -> Result<Bytes> {
-        let kept = self.shared.requesters.take(endpoint, security, &());
+        let kept = self.take_requester(endpoint, security);
         let open = || {
             let opened = self.open(zmq::REQ, Role::Client, endpoint, security)?;
             connect(&opened.socket, endpoint)?;
-            Ok(opened.socket)
+            util::register(opened.socket)
         };
-        request_with_retry(endpoint, kept, timeout, open, |socket, _fresh, limit| {
-            self.exchange(socket, endpoint, security, &request, limit)
+        request_with_retry(endpoint, kept, timeout, open, |io, _fresh, limit| {
+            self.exchange(io, endpoint, security, &request, limit)
         })
         .await
     }
 }
 
 impl ZmqTransport {
-    /// One request on `socket`: the reply, or `None` when none came within
+    /// One request on `io`: the reply, or `None` when none came within
     /// `limit`. An answered socket is kept for the next request; any other
     /// is closed (`LINGER` 0).
     async fn exchange(
         &self,
-        socket: zmq::Socket,
+        io: Registered,
         endpoint: &Endpoint,
         security: Security,
         request: &Bytes,
         limit: Duration,
     ) -> Result<Option<Bytes>> {
-        let io = util::register(socket)?;
         let exchange = async {
             util::send_frame(&io, request, "sending a request (REQ)").await?;
             util::recv_first_frame(&io, "receiving a reply (REQ)").await
@@ -715,7 +727,7 @@ impl ZmqTransport {
         match tokio::time::timeout(limit, exchange).await {
             Ok(Ok(reply)) => {
                 // Answered: the socket is ready for another request.
-                self.keep_requester(endpoint, security, util::deregister(io));
+                self.keep_requester(endpoint, security, io);
                 Ok(Some(reply))
             }
             // `io` drops: deregistered, then closed with LINGER 0.
@@ -724,12 +736,26 @@ impl ZmqTransport {
         }
     }
 
-    /// Keeps an answered REQ socket for the next request (closes it when
-    /// enough are kept, or when it is on `inproc://`: those cost no
-    /// handshake, and do not reconnect to a peer bound anew).
-    fn keep_requester(&self, endpoint: &Endpoint, security: Security, socket: zmq::Socket) {
-        if !endpoint.is_inproc() {
-            self.shared.requesters.keep(endpoint, security, (), socket);
+    /// An idle REQ socket to `endpoint` with `security`, registered with
+    /// the current runtime, if one is kept (the most recently used); drops
+    /// those idle for too long.
+    fn take_requester(&self, endpoint: &Endpoint, security: Security) -> Option<Registered> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?.id();
+        self.shared.requesters.take(endpoint, security, &runtime)
+    }
+
+    /// Keeps an answered REQ socket for the next request on the current
+    /// runtime (closes it when enough are kept, or when it is on
+    /// `inproc://`: those cost no handshake, and do not reconnect to a peer
+    /// bound anew).
+    fn keep_requester(&self, endpoint: &Endpoint, security: Security, io: Registered) {
+        if endpoint.is_inproc() {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            self.shared
+                .requesters
+                .keep(endpoint, security, handle.id(), io);
         }
     }
 }

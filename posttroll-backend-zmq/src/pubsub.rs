@@ -298,29 +298,36 @@ impl PubSocket for ZmqPubSocket {
         &self.endpoint
     }
 
-    async fn send(&self, frame: Bytes) -> Result<()> {
-        // The fast path, one non-blocking send: always for a plain PUB
-        // (libzmq's PUB drops rather than say EAGAIN); for a `no_drop` one
-        // only while no sender waits (holding the turn), so that this send
-        // cannot steal the edge a waiting sender needs. On EAGAIN the slow
-        // path takes over, which reads ZMQ_EVENTS before it waits.
-        let turn = if self.no_drop {
-            self.shared.turn.try_lock().ok()
+    /// The fast path of [`PubSocket::send`], one non-blocking send: always
+    /// for a plain PUB (libzmq's PUB drops rather than say `EAGAIN`); for a
+    /// `no_drop` one only while no sender waits (holding the turn), so that
+    /// it cannot steal the edge a waiting sender needs.
+    fn try_send(&self, frame: Bytes) -> Result<Option<Bytes>> {
+        let _turn = if self.no_drop {
+            match self.shared.turn.try_lock() {
+                Ok(turn) => Some(turn),
+                Err(_) => return Ok(Some(frame)),
+            }
         } else {
             None
         };
-        if !self.no_drop || turn.is_some() {
-            let guard = lock(&self.shared.io);
-            let io = guard.as_ref().ok_or_else(|| self.closed_error())?;
-            let socket = io.get_ref().socket();
-            match socket.send(&frame[..], zmq::DONTWAIT) {
-                Ok(()) => return Ok(()),
-                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {}
-                Err(e) => return Err(zmq_error("sending on a PUB socket")(e)),
-            }
+        let guard = lock(&self.shared.io);
+        let io = guard.as_ref().ok_or_else(|| self.closed_error())?;
+        let socket = io.get_ref().socket();
+        match socket.send(&frame[..], zmq::DONTWAIT) {
+            Ok(()) => Ok(None),
+            Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => Ok(Some(frame)),
+            Err(e) => Err(zmq_error("sending on a PUB socket")(e)),
         }
-        drop(turn);
-        self.send_waiting(&frame).await
+    }
+
+    async fn send(&self, frame: Bytes) -> Result<()> {
+        // On EAGAIN the slow path takes over, which reads ZMQ_EVENTS before
+        // it waits.
+        match self.try_send(frame)? {
+            None => Ok(()),
+            Some(frame) => self.send_waiting(&frame).await,
+        }
     }
 
     /// Counts subscriptions, not subscribers: libzmq hands over each
@@ -536,6 +543,12 @@ fn fill(
 impl SubSocket for ZmqSubSocket {
     fn endpoint(&self) -> &Endpoint {
         &self.endpoint
+    }
+
+    /// A frame taken from libzmq by an earlier [`SubSocket::recv`] (which
+    /// takes up to a batch per wakeup), if one is left.
+    fn try_recv(&mut self) -> Result<Option<Bytes>> {
+        Ok(self.queue.pop_front())
     }
 
     async fn recv(&mut self) -> Result<Bytes> {

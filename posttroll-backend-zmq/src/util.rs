@@ -6,7 +6,7 @@
 //! (without the last two: omq sockets are async already).
 
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 
 use posttroll_core::engine::{bind_endpoint, BindAttempt};
 use posttroll_core::{BindSpec, Endpoint, Error, Result};
@@ -77,15 +77,6 @@ pub(crate) fn register(socket: zmq::Socket) -> Result<Registered> {
         socket: Mutex::new(socket),
     })
     .map_err(|e| Error::io("registering a ZeroMQ socket with tokio", e))
-}
-
-/// Deregisters a socket from the tokio reactor and gives it back (to be
-/// registered again, maybe on another runtime, by [`register`]).
-pub(crate) fn deregister(io: Registered) -> zmq::Socket {
-    io.into_inner()
-        .socket
-        .into_inner()
-        .unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Waits until the socket's `ZMQ_FD` signals, then clears the readiness.

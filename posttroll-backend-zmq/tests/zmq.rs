@@ -127,11 +127,11 @@ async fn keepalive_options_reach_every_socket() {
         (p.socket_type.as_str(), p.send_high_water_mark, p.linger),
         ("XPUB", 10, 100)
     );
-    // The default limits: 16 frames of at most 4 MiB in libzmq's queue.
+    // The default limits: 64 frames of at most 4 MiB in libzmq's queue.
     let s = subscriber.options().unwrap();
     assert_eq!(
         (s.socket_type.as_str(), s.receive_high_water_mark, s.linger),
-        ("SUB", 16, 0)
+        ("SUB", 64, 0)
     );
 
     // Unset keys leave libzmq's defaults (-1: the system's).

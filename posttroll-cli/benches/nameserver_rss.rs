@@ -1,20 +1,24 @@
 //! The nameserver's memory: starts the `nameserver` binary (built with the
 //! bench profile, i.e. optimised) with `--no-multicast` on free loopback
 //! ports, registers one publisher, does 10,000 sequential lookups, and
-//! prints VmRSS and VmHWM (peak) from `/proc/<pid>/status` at each stage.
+//! prints VmRSS and VmHWM (peak) from `/proc/<pid>/status` at each stage,
+//! with the target of the performance issue (14, point 7): at most 6 MiB
+//! resident after the lookups, for the nameserver of the default release
+//! build (a `TARGET|...` line, `posttroll_testkit::bench`).
 //!
 //! ```text
 //! cargo bench -p posttroll-cli --bench nameserver_rss
 //! ```
 //!
 //! `NAMESERVER_BIN=/path/to/nameserver` measures another build instead,
-//! e.g. the pure-Rust one (benches build with the dev-dependencies, whose
-//! features would bring libzmq back in):
+//! e.g. the default release build (copied away first: `cargo bench`
+//! rebuilds `target/release/nameserver` with the bench profile and the
+//! dev-dependencies' features), as `scripts/bench.sh` does:
 //!
 //! ```text
-//! cargo build --release -p posttroll-cli --bin nameserver --no-default-features --features purerust
-//! cp target/release/nameserver /tmp/nameserver-purerust
-//! NAMESERVER_BIN=/tmp/nameserver-purerust cargo bench -p posttroll-cli --bench nameserver_rss
+//! cargo build --release -p posttroll-cli --bin nameserver
+//! mkdir -p /tmp/ns-release && cp target/release/nameserver /tmp/ns-release/
+//! NAMESERVER_BIN=/tmp/ns-release/nameserver cargo bench -p posttroll-cli --bench nameserver_rss
 //! ```
 //!
 //! Resident memory counts the pages of the program and of the shared
@@ -30,6 +34,7 @@ use std::time::{Duration, Instant};
 use posttroll::nameserver::get_pub_address;
 use posttroll::publisher::NoisyPublisher;
 use posttroll::{Config, Context};
+use posttroll_testkit::bench::Target;
 use posttroll_testkit::free_tcp_ports;
 
 const LOOKUPS: usize = 10_000;
@@ -54,12 +59,36 @@ fn memory(pid: u32) -> Result<(u64, u64), String> {
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// RssAnon (heap, stacks) and RssFile (the program's and libraries' pages)
+/// of `pid`, in KiB.
+fn anon_and_file(pid: u32) -> Result<(u64, u64), String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    Ok((field("RssAnon:"), field("RssFile:")))
+}
+
 fn report(stage: &str, pid: u32) -> Result<(), String> {
     let (rss, hwm) = memory(pid)?;
+    let (anon, file) = anon_and_file(pid)?;
     println!(
-        "nameserver {stage:<28} VmRSS {:6.2} MiB   VmHWM {:6.2} MiB",
+        "nameserver {stage:<28} VmRSS {:6.2} MiB   VmHWM {:6.2} MiB   (RssAnon {:5.2}, RssFile {:5.2})",
         rss as f64 / 1024.0,
-        hwm as f64 / 1024.0
+        hwm as f64 / 1024.0,
+        anon as f64 / 1024.0,
+        file as f64 / 1024.0
     );
     Ok(())
 }
@@ -110,6 +139,18 @@ fn main() -> Result<(), String> {
     let program = std::env::var("NAMESERVER_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_nameserver").to_owned());
     println!("measuring {program}");
+    // The cargo profile the binary was built with: the bench profile, or
+    // the name of the folder of the one given.
+    let profile = match std::env::var("NAMESERVER_BIN") {
+        Ok(_) => std::path::Path::new(&program)
+            .parent()
+            .and_then(|dir| dir.file_name())
+            .map_or_else(
+                || "?".to_owned(),
+                |name| name.to_string_lossy().into_owned(),
+            ),
+        Err(_) => "bench profile".to_owned(),
+    };
     let ns = Guard(
         Command::new(&program)
             .arg("--no-multicast")
@@ -161,6 +202,7 @@ fn main() -> Result<(), String> {
         report("with 1 publisher", pid)?;
         let start = Instant::now();
         let mut elapsed = Duration::ZERO;
+        let mut after = (0, 0);
         for done in 1..=LOOKUPS {
             let found = get_pub_address(&ctx, "svc", Duration::from_secs(2), "127.0.0.1")
                 .await
@@ -171,6 +213,7 @@ fn main() -> Result<(), String> {
             if done % (LOOKUPS / 4) == 0 {
                 elapsed = start.elapsed();
                 report(&format!("after {done} lookups"), pid)?;
+                after = memory(pid)?;
             }
         }
         println!(
@@ -179,11 +222,28 @@ fn main() -> Result<(), String> {
             LOOKUPS as f64 / elapsed.as_secs_f64()
         );
         println!("resident by mapping (KiB, 100 and more):");
-        for (kib, name) in breakdown(pid)? {
-            if kib >= 100 {
+        let mapped = breakdown(pid)?;
+        for (kib, name) in &mapped {
+            if *kib >= 100 {
                 println!("  {kib:6} {name}");
             }
         }
+        let engine = if mapped.iter().any(|(_, name)| name.contains("libzmq")) {
+            "libzmq build"
+        } else {
+            "purerust build"
+        };
+        let (rss, hwm) = (after.0 as f64 / 1024.0, after.1 as f64 / 1024.0);
+        println!("RESULT nameserver_rss_after_{LOOKUPS}_lookups={rss:.2} MiB");
+        println!("RESULT nameserver_vmhwm_after_{LOOKUPS}_lookups={hwm:.2} MiB");
+        Target::new(
+            "memory",
+            &format!("nameserver resident after {LOOKUPS} lookups, 1 publisher ({profile})"),
+            engine,
+        )
+        .ours(format!("{rss:.2} MiB (peak {hwm:.2})"))
+        .goal("<= 6 MiB")
+        .print(rss <= 6.0);
         publisher.stop().await.map_err(|e| e.to_string())
     })?;
     drop(ns);

@@ -25,6 +25,14 @@ use crate::transport::{BindSpec, Request};
 /// `bind_to_random_port`).
 pub const RANDOM_PORT_TRIES: usize = 100;
 
+/// The send and receive high-water marks, in frames, of reply sockets
+/// (the nameserver's ports), per connected requester. A REQ client has
+/// one request in flight, so a few frames are plenty; the engines' default
+/// of 1000 gives each queue a ring of 1000 slots that a busy client
+/// touches whole (about 64 KiB per queue on the pure-Rust engine), and
+/// lets a client that does not read hold 1000 replies.
+pub const REPLY_HIGH_WATER_MARK: u32 = 100;
+
 /// Locks a mutex, ignoring poisoning: for data that a panic elsewhere
 /// leaves consistent (sockets, queues, counters).
 pub fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {

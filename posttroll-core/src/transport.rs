@@ -138,6 +138,14 @@ pub trait PubSocket: Send + Sync + Debug {
     /// Sends one frame to every subscriber whose topic prefixes it.
     async fn send(&self, frame: Bytes) -> Result<()>;
 
+    /// Sends `frame` as [`PubSocket::send`] does if that needs no waiting
+    /// now, without the cost of a future: `Ok(None)` when sent (or, for a
+    /// plain publisher, dropped as `send` would), `Ok(Some(frame))` when
+    /// only [`PubSocket::send`] can send it. The default sends nothing.
+    fn try_send(&self, frame: Bytes) -> Result<Option<Bytes>> {
+        Ok(Some(frame))
+    }
+
     /// Waits until at least `n` subscribers have subscribed to this
     /// socket (their subscriptions have reached it, so what is sent next
     /// reaches them), or `timeout` passes; returns how many there are.
@@ -162,6 +170,13 @@ pub trait SubSocket: Send + Debug {
 
     /// The next frame (cancel-safe); `Closed` once closed.
     async fn recv(&mut self) -> Result<Bytes>;
+
+    /// The next frame if the socket holds one already, without waiting
+    /// (and without the cost of a future): `Ok(None)` when only
+    /// [`SubSocket::recv`] can tell. The default holds none.
+    fn try_recv(&mut self) -> Result<Option<Bytes>> {
+        Ok(None)
+    }
 
     /// Reports this socket's connection events to `sink` from now on:
     /// `Connected` once the handshake with the publisher succeeded (at once

@@ -103,7 +103,9 @@ impl AddressReceiverBuilder {
     /// In multicast mode the address publisher is a plain [`Publisher`];
     /// without multicast it is a [`NoisyPublisher`] named
     /// `address_receiver` (alias `addresses`) that announces itself to
-    /// `localhost`, i.e. to this receiver, as the reference does.
+    /// this receiver, as the reference does (which names it `localhost`;
+    /// here `127.0.0.1`, which needs no name resolution: the pure-Rust
+    /// engine would start its resolver threads for it).
     ///
     /// Errors when a socket cannot be bound (e.g. the port is taken).
     pub async fn start(self) -> Result<AddressReceiver> {
@@ -152,7 +154,7 @@ impl AddressReceiverBuilder {
                 NoisyPublisher::builder(PUBLISHER_NAME)
                     .port(config.address_publish_port)
                     .aliases(vec!["addresses".to_owned()])
-                    .nameservers(vec!["localhost".to_owned()])
+                    .nameservers(vec!["127.0.0.1".to_owned()])
                     .context(ctx.clone())
                     .start()
                     .await?,

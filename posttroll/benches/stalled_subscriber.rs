@@ -84,9 +84,12 @@ async fn subscriber() -> Result<(), Box<dyn std::error::Error>> {
         .start()
         .await?;
     let before = vm_rss_kib() * 1024;
-    // The libzmq engine keeps at least 16 frames (its throughput needs it).
+    // The libzmq engine keeps more frames (its throughput needs them).
     let engine_frames = match ctx.transport().engine() {
-        "libzmq" => config.subscriber_receive_hwm().max(16),
+        #[cfg(feature = "zmq")]
+        "libzmq" => config
+            .subscriber_receive_hwm()
+            .max(posttroll_backend_zmq::MIN_SUBSCRIBER_RCVHWM),
         _ => config.subscriber_receive_hwm(),
     };
     let bound = config.subscriber_queue_bytes + u64::from(engine_frames) * config.max_message_size;

@@ -121,7 +121,10 @@ impl Publisher {
                 self.inner.endpoint
             )));
         }
-        self.inner.socket.send(frame.into()).await?;
+        // Sent at once when the engine has room, without a boxed future.
+        if let Some(frame) = self.inner.socket.try_send(frame.into())? {
+            self.inner.socket.send(frame).await?;
+        }
         posttroll_core::metrics::message_sent();
         Ok(())
     }

@@ -929,27 +929,43 @@ struct Link {
 async fn reader(mut socket: Box<dyn SubSocket>, mut link: Link, mut stop: StopSignal) {
     let uri = link.uri.clone();
     let mut failing = false;
+    // Whether frames were queued since the socket last made this task wait.
+    let mut delivered = false;
     // The stop signal is checked (cheaply) before each frame and only
     // awaited while the socket or the queue makes this task wait: ready
     // frames cost no wait set-up, and a stop is still seen within one frame
     // under a flood.
     while !stop.is_stopped() {
         let alarm = link.beats.as_ref().and_then(|b| b.deadline);
-        let received = tokio::select! {
-            biased;
-            received = socket.recv() => received,
-            _ = stop.stopped() => break,
-            () = async {
-                match alarm {
-                    Some(deadline) => tokio::time::sleep_until(deadline).await,
-                    None => std::future::pending().await,
+        // Frames the socket holds already are taken without a future.
+        let ready = socket.try_recv().transpose();
+        let received = if let Some(received) = ready {
+            received
+        } else {
+            if delivered {
+                // Let the consumer take what was just queued before the
+                // socket is polled again (on libzmq, a system call that
+                // re-arms its descriptor): a lone message reaches the
+                // consumer sooner.
+                delivered = false;
+                tokio::task::yield_now().await;
+            }
+            tokio::select! {
+                biased;
+                received = socket.recv() => received,
+                _ = stop.stopped() => break,
+                () = async {
+                    match alarm {
+                        Some(deadline) => tokio::time::sleep_until(deadline).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    match silent(socket, &mut link, &mut stop).await {
+                        Some(again) => socket = again,
+                        None => return,
+                    }
+                    continue;
                 }
-            } => {
-                match silent(socket, &mut link, &mut stop).await {
-                    Some(again) => socket = again,
-                    None => return,
-                }
-                continue;
             }
         };
         match received {
@@ -978,7 +994,7 @@ async fn reader(mut socket: Box<dyn SubSocket>, mut link: Link, mut stop: StopSi
                     charge,
                 };
                 match link.tx.try_send(frame) {
-                    Ok(()) => {}
+                    Ok(()) => delivered = true,
                     Err(mpsc::error::TrySendError::Closed(_)) => break,
                     Err(mpsc::error::TrySendError::Full(frame)) => tokio::select! {
                         _ = stop.stopped() => break,
