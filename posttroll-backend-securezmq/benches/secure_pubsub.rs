@@ -25,6 +25,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+// Raw libzmq PUB→SUB, shared with the libzmq engine's benchmarks.
+#[path = "../../posttroll-backend-zmq/benches/common/raw.rs"]
+mod raw;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -153,11 +157,12 @@ fn ours(transport: Arc<dyn Transport>, n: u64) -> f64 {
 /// 0), with CURVE when `keys` are given.
 fn raw(n: u64, keys: Option<&Keys>) -> f64 {
     let context = zmq::Context::new();
-    let publisher = context.socket(zmq::PUB).unwrap();
-    let subscriber = context.socket(zmq::SUB).unwrap();
-    if let Some(keys) = keys {
-        publisher.set_curve_server(true).unwrap();
+    let (publisher, subscriber) = raw::pair(&context, zmq::PUB, true, |publisher, subscriber| {
+        let Some(keys) = keys else {
+            return;
+        };
         let z85 = |key: String| key.into_bytes();
+        publisher.set_curve_server(true).unwrap();
         publisher
             .set_curve_secretkey(&z85(keys.server.secret.to_z85()))
             .unwrap();
@@ -170,38 +175,8 @@ fn raw(n: u64, keys: Option<&Keys>) -> f64 {
         subscriber
             .set_curve_secretkey(&z85(keys.client.secret.to_z85()))
             .unwrap();
-    }
-    publisher.set_sndhwm(0).unwrap();
-    subscriber.set_rcvhwm(0).unwrap();
-    publisher.bind("tcp://127.0.0.1:*").unwrap();
-    let endpoint = publisher.get_last_endpoint().unwrap().unwrap();
-    subscriber.set_subscribe(b"").unwrap();
-    subscriber.connect(&endpoint).unwrap();
-    // The slow joiner: probes until one arrives.
-    loop {
-        publisher.send(&b"P"[..], 0).unwrap();
-        if subscriber.poll(zmq::POLLIN, 10).unwrap() > 0 {
-            break;
-        }
-    }
-    let receiver = std::thread::spawn(move || {
-        let mut msg = zmq::Message::new();
-        let mut got = 0;
-        while got < n {
-            subscriber.recv(&mut msg, 0).unwrap();
-            if msg.first() == Some(&b'D') {
-                got += 1;
-            }
-        }
-        Instant::now()
     });
-    let frame = data_frame();
-    let start = Instant::now();
-    for _ in 0..n {
-        publisher.send(&frame[..], 0).unwrap();
-    }
-    let end = receiver.join().unwrap();
-    n as f64 / (end - start).as_secs_f64()
+    raw::run(publisher, subscriber, n, &data_frame()).rate
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -270,12 +245,5 @@ fn main() {
             .goal(">= 0.8x raw")
             .print(ratio >= 0.8);
     }
-    println!(
-        "\nall targets {}",
-        if met {
-            "met"
-        } else {
-            "NOT all met (see MISSED above)"
-        }
-    );
+    posttroll_testkit::bench::print_summary(met);
 }

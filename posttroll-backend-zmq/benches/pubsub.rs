@@ -24,6 +24,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "common/raw.rs"]
+mod raw;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -52,44 +55,13 @@ fn data_frame() -> Vec<u8> {
 /// `ZmqTransport` binds, which sets `VERBOSER`: the same sending path).
 fn raw(n: u64, xpub: bool) -> f64 {
     let context = zmq::Context::new();
-    let publisher = context
-        .socket(if xpub { zmq::XPUB } else { zmq::PUB })
-        .unwrap();
-    if xpub {
-        publisher.set_xpub_verbose(true).unwrap();
-    }
-    publisher.set_sndhwm(0).unwrap();
-    publisher.bind("tcp://127.0.0.1:*").unwrap();
-    let endpoint = publisher.get_last_endpoint().unwrap().unwrap();
-    let subscriber = context.socket(zmq::SUB).unwrap();
-    subscriber.set_rcvhwm(0).unwrap();
-    subscriber.set_subscribe(b"").unwrap();
-    subscriber.connect(&endpoint).unwrap();
-    // The slow joiner: probes until one arrives.
-    loop {
-        publisher.send(&b"P"[..], 0).unwrap();
-        if subscriber.poll(zmq::POLLIN, 10).unwrap() > 0 {
-            break;
+    let kind = if xpub { zmq::XPUB } else { zmq::PUB };
+    let (publisher, subscriber) = raw::pair(&context, kind, true, |publisher, _| {
+        if xpub {
+            publisher.set_xpub_verbose(true).unwrap();
         }
-    }
-    let receiver = std::thread::spawn(move || {
-        let mut msg = zmq::Message::new();
-        let mut got = 0;
-        while got < n {
-            subscriber.recv(&mut msg, 0).unwrap();
-            if msg.first() == Some(&b'D') {
-                got += 1;
-            }
-        }
-        Instant::now()
     });
-    let frame = data_frame();
-    let start = Instant::now();
-    for _ in 0..n {
-        publisher.send(&frame[..], 0).unwrap();
-    }
-    let end = receiver.join().unwrap();
-    rate(n, end - start)
+    raw::run(publisher, subscriber, n, &data_frame()).rate
 }
 
 /// The same through `ZmqTransport`: each side on its own thread with a

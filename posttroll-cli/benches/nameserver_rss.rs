@@ -39,8 +39,19 @@ use posttroll_testkit::free_tcp_ports;
 
 const LOOKUPS: usize = 10_000;
 
-/// VmRSS and VmHWM of `pid`, in KiB.
-fn memory(pid: u32) -> Result<(u64, u64), String> {
+/// The memory of `pid` from `/proc/<pid>/status`, in KiB.
+struct Memory {
+    /// VmRSS: resident now.
+    rss: u64,
+    /// VmHWM: the peak of VmRSS.
+    hwm: u64,
+    /// RssAnon: heap and stacks.
+    anon: u64,
+    /// RssFile: the pages of the program and of the libraries it maps.
+    file: u64,
+}
+
+fn memory(pid: u32) -> Result<Memory, String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
     let field = |name: &str| {
@@ -56,39 +67,23 @@ fn memory(pid: u32) -> Result<(u64, u64), String> {
             })
             .ok_or_else(|| format!("no {name} in /proc/{pid}/status"))
     };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
-}
-
-/// RssAnon (heap, stacks) and RssFile (the program's and libraries' pages)
-/// of `pid`, in KiB.
-fn anon_and_file(pid: u32) -> Result<(u64, u64), String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .unwrap_or(0)
-    };
-    Ok((field("RssAnon:"), field("RssFile:")))
+    Ok(Memory {
+        rss: field("VmRSS:")?,
+        hwm: field("VmHWM:")?,
+        anon: field("RssAnon:")?,
+        file: field("RssFile:")?,
+    })
 }
 
 fn report(stage: &str, pid: u32) -> Result<(), String> {
-    let (rss, hwm) = memory(pid)?;
-    let (anon, file) = anon_and_file(pid)?;
+    let m = memory(pid)?;
+    let mib = |kib: u64| kib as f64 / 1024.0;
     println!(
         "nameserver {stage:<28} VmRSS {:6.2} MiB   VmHWM {:6.2} MiB   (RssAnon {:5.2}, RssFile {:5.2})",
-        rss as f64 / 1024.0,
-        hwm as f64 / 1024.0,
-        anon as f64 / 1024.0,
-        file as f64 / 1024.0
+        mib(m.rss),
+        mib(m.hwm),
+        mib(m.anon),
+        mib(m.file)
     );
     Ok(())
 }
@@ -202,7 +197,7 @@ fn main() -> Result<(), String> {
         report("with 1 publisher", pid)?;
         let start = Instant::now();
         let mut elapsed = Duration::ZERO;
-        let mut after = (0, 0);
+        let mut after = None;
         for done in 1..=LOOKUPS {
             let found = get_pub_address(&ctx, "svc", Duration::from_secs(2), "127.0.0.1")
                 .await
@@ -213,7 +208,7 @@ fn main() -> Result<(), String> {
             if done % (LOOKUPS / 4) == 0 {
                 elapsed = start.elapsed();
                 report(&format!("after {done} lookups"), pid)?;
-                after = memory(pid)?;
+                after = Some(memory(pid)?);
             }
         }
         println!(
@@ -233,7 +228,8 @@ fn main() -> Result<(), String> {
         } else {
             "purerust build"
         };
-        let (rss, hwm) = (after.0 as f64 / 1024.0, after.1 as f64 / 1024.0);
+        let after = after.ok_or("no lookups")?;
+        let (rss, hwm) = (after.rss as f64 / 1024.0, after.hwm as f64 / 1024.0);
         println!("RESULT nameserver_rss_after_{LOOKUPS}_lookups={rss:.2} MiB");
         println!("RESULT nameserver_vmhwm_after_{LOOKUPS}_lookups={hwm:.2} MiB");
         Target::new(

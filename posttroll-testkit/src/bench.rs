@@ -30,6 +30,18 @@ pub fn verdict(met: bool) -> &'static str {
     }
 }
 
+/// Prints whether every target of a benchmark was met (its last line).
+pub fn print_summary(met: bool) {
+    println!(
+        "\nall targets {}",
+        if met {
+            "met"
+        } else {
+            "NOT all met (see MISSED above)"
+        }
+    );
+}
+
 /// One measured target: what was measured, on which engine, our figure,
 /// the baseline measured in the same run, their ratio and the goal.
 #[derive(Debug, Clone, Default)]

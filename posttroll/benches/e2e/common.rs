@@ -195,15 +195,7 @@ pub fn range(values: &[f64]) -> (f64, f64) {
     (min, max)
 }
 
-/// The CPU time of the calling thread in ns (`/proc/thread-self/schedstat`;
-/// 0 where there is none). Unlike rates, it barely changes when other
-/// processes compete for the cores.
-pub fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
+pub use crate::raw::thread_cpu_ns;
 
 /// Nanoseconds per message as µs.
 pub fn per_message_us(ns: u64, n: u64) -> f64 {

@@ -7,15 +7,85 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use posttroll::backend::{BindSpec, PubOptions};
-use posttroll::subscriber::Subscriber;
 use posttroll::Security;
 use posttroll_testkit::bench::Target;
 
 use crate::common::{
-    context, engine, paced_runtime, percentile, runtime, sequence, skip_raw, thread_sleeps, Joined,
-    Pacer, Sequence, IDLE,
+    context, engine, paced_runtime, percentile, runtime, skip_raw, thread_sleeps, Joined, Pacer,
+    IDLE,
 };
-use crate::throughput::{raw_pair, spawn_publisher};
+use crate::raw;
+use crate::throughput::publish_and_receive;
+
+/// The send times of a run by sequence number, in ns since a base, shared
+/// by its sender and its receiver.
+#[derive(Clone)]
+pub struct Stamps {
+    base: Instant,
+    sent: Arc<Vec<AtomicU64>>,
+}
+
+impl Stamps {
+    pub fn new(n: u64) -> Stamps {
+        Stamps {
+            base: Instant::now(),
+            sent: Arc::new((0..n).map(|_| AtomicU64::new(0)).collect()),
+        }
+    }
+
+    /// Message `seq` is sent now.
+    pub fn sent(&self, seq: usize) {
+        let ns = self.base.elapsed().as_nanos() as u64;
+        self.sent[seq].store(ns, Ordering::Release);
+    }
+
+    /// µs since message `seq` was sent.
+    fn since_sent_us(&self, seq: usize) -> f64 {
+        let now = self.base.elapsed().as_nanos() as u64;
+        now.saturating_sub(self.sent[seq].load(Ordering::Acquire)) as f64 / 1000.0
+    }
+}
+
+/// What a receiving thread records: each message's latency, and how often
+/// the thread slept from the first one on.
+pub struct Recorder {
+    latencies: Vec<f64>,
+    sleeps: u64,
+}
+
+impl Recorder {
+    pub fn new(n: u64) -> Recorder {
+        Recorder {
+            latencies: Vec::with_capacity(n as usize),
+            sleeps: 0,
+        }
+    }
+
+    /// Message `seq` arrived now.
+    pub fn record(&mut self, stamps: &Stamps, seq: usize) {
+        if self.latencies.is_empty() {
+            self.sleeps = thread_sleeps();
+        }
+        self.latencies.push(stamps.since_sent_us(seq));
+    }
+
+    fn count(&self) -> usize {
+        self.latencies.len()
+    }
+
+    /// The latencies of a run of `n` messages (call it on the receiving
+    /// thread).
+    pub fn finish(mut self, n: u64) -> Latency {
+        let sleeps = thread_sleeps() - self.sleeps;
+        self.latencies.sort_by(f64::total_cmp);
+        let received = self.latencies.len();
+        Latency {
+            sorted_us: self.latencies,
+            lost: n.saturating_sub(received as u64),
+            sleeps: sleeps as f64 / received.max(1) as f64,
+        }
+    }
+}
 
 /// Latencies in µs, sorted, and how many were lost.
 pub struct Latency {
@@ -45,86 +115,40 @@ impl Latency {
             sleeps: sleeps / received.max(1) as f64,
         }
     }
-}
 
-/// Ours at one message per `period`.
-fn ours_latency(n: u64, period: Duration) -> Latency {
-    let base = Instant::now();
-    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
-    let joined = Arc::new(Joined::default());
-    let (endpoint_tx, endpoint_rx) = mpsc::channel();
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    // One context for both sides, as the raw baseline.
-    let ctx = context();
-    let publisher = spawn_publisher(
-        ctx.clone(),
-        n,
-        Some(period),
-        Some((base, sent.clone())),
-        (joined.clone(), 1),
-        endpoint_tx,
-        done_rx,
-    );
-    let endpoint = endpoint_rx.recv().unwrap();
-    let subscriber = thread::spawn(move || {
-        runtime().block_on(async move {
-            let subscriber = Subscriber::builder()
-                .addresses([endpoint])
-                .context(ctx)
-                .start()
-                .await
-                .unwrap();
-            let mut latencies = Vec::with_capacity(n as usize);
-            let mut seen = Sequence::default();
-            let mut sleeps = 0;
-            let mut probed = false;
-            while seen.received < n {
-                let Some(msg) = subscriber.recv(Some(IDLE)).await.unwrap() else {
-                    break;
-                };
-                let Some(seq) = sequence(&msg) else {
-                    if !probed {
-                        probed = true;
-                        joined.join();
-                    }
-                    continue;
-                };
-                let now = base.elapsed().as_nanos() as u64;
-                let at = sent[seq as usize].load(Ordering::Acquire);
-                latencies.push(now.saturating_sub(at) as f64 / 1000.0);
-                if seen.received == 0 {
-                    sleeps = thread_sleeps();
-                }
-                seen.see(seq);
-            }
-            let sleeps = thread_sleeps() - sleeps;
-            subscriber.stop().await.unwrap();
-            (latencies, seen, sleeps)
-        })
-    });
-    let (mut latencies, seen, sleeps) = subscriber.join().unwrap();
-    let _ = done_tx.send(());
-    let _ = publisher.join().unwrap();
-    latencies.sort_by(f64::total_cmp);
-    Latency {
-        sorted_us: latencies,
-        lost: n - seen.received,
-        sleeps: sleeps as f64 / seen.received.max(1) as f64,
+    fn print(&self, who: &str) {
+        println!(
+            "   {who}: received {}, lost {}, p50 {:.1} us, p99 {:.1} us, max {:.1} us; \
+             receiver slept {:.2} times per message",
+            self.sorted_us.len(),
+            self.lost,
+            self.p(50.0),
+            self.p(99.0),
+            self.p(100.0),
+            self.sleeps
+        );
     }
 }
 
-/// The backend alone (no codec, no [`Subscriber`] queue): pre-encoded
-/// frames through the transport's `PubSocket`/`SubSocket`, each side on
-/// its own current-thread runtime, one frame per `period`.
+/// Ours at one message per `period`: [`Publisher`](posttroll::publisher::Publisher)
+/// → [`Subscriber`](posttroll::subscriber::Subscriber), building, encoding
+/// and decoding each message.
+fn ours_latency(n: u64, period: Duration) -> Latency {
+    let (mut received, _, _) = publish_and_receive(n, 1, Some(period), Some(Stamps::new(n)));
+    received.remove(0).latency.unwrap()
+}
+
+/// The backend alone (no codec, no [`Subscriber`](posttroll::subscriber::Subscriber)
+/// queue): pre-encoded frames through the transport's `PubSocket`/`SubSocket`,
+/// each side on its own current-thread runtime, one frame per `period`.
 fn transport_latency(n: u64, period: Duration, frame: &[u8]) -> Latency {
     let ctx = context();
-    let base = Instant::now();
-    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    let stamps = Stamps::new(n);
     let joined = Arc::new(Joined::default());
     let (endpoint_tx, endpoint_rx) = mpsc::channel();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let publisher = {
-        let (ctx, sent, joined) = (ctx.clone(), sent.clone(), joined.clone());
+        let (ctx, stamps, joined) = (ctx.clone(), stamps.clone(), joined.clone());
         let frame = bytes::Bytes::copy_from_slice(frame);
         thread::spawn(move || {
             paced_runtime().block_on(async move {
@@ -142,7 +166,7 @@ fn transport_latency(n: u64, period: Duration, frame: &[u8]) -> Latency {
                 let mut pacer = Pacer::new(period);
                 for seq in 0..n as usize {
                     pacer.wait();
-                    sent[seq].store(base.elapsed().as_nanos() as u64, Ordering::Release);
+                    stamps.sent(seq);
                     socket.send(frame.clone()).await.unwrap();
                     pacer.sent().await;
                 }
@@ -159,9 +183,8 @@ fn transport_latency(n: u64, period: Duration, frame: &[u8]) -> Latency {
                 .connect_subscriber(&endpoint, &[String::new()], Security::Plain)
                 .await
                 .unwrap();
-            let mut latencies = Vec::with_capacity(n as usize);
-            let mut sleeps = 0;
-            while (latencies.len() as u64) < n {
+            let mut recorder = Recorder::new(n);
+            while (recorder.count() as u64) < n {
                 let Ok(frame) = tokio::time::timeout(IDLE, socket.recv()).await else {
                     break;
                 };
@@ -171,79 +194,44 @@ fn transport_latency(n: u64, period: Duration, frame: &[u8]) -> Latency {
                     }
                     continue;
                 }
-                let now = base.elapsed().as_nanos() as u64;
-                let at = sent[latencies.len()].load(Ordering::Acquire);
-                latencies.push(now.saturating_sub(at) as f64 / 1000.0);
-                if latencies.len() == 1 {
-                    sleeps = thread_sleeps();
-                }
+                recorder.record(&stamps, recorder.count());
             }
-            let sleeps = thread_sleeps() - sleeps;
-            (latencies, sleeps)
+            recorder.finish(n)
         })
     });
-    let (mut latencies, sleeps) = receiver.join().unwrap();
+    let latency = receiver.join().unwrap();
     let _ = done_tx.send(());
     publisher.join().unwrap();
-    latencies.sort_by(f64::total_cmp);
-    let lost = n - latencies.len() as u64;
-    Latency {
-        sleeps: sleeps as f64 / latencies.len().max(1) as f64,
-        sorted_us: latencies,
-        lost,
-    }
+    latency
 }
 
 /// Raw libzmq at one frame per `period` (blocking receive).
 fn raw_latency(n: u64, period: Duration, frame: &[u8]) -> Latency {
-    let (_context, publisher, subscriber) = raw_pair(false);
-    let base = Instant::now();
-    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    let context = zmq::Context::new();
+    let (publisher, subscriber) = raw::pair(&context, zmq::PUB, false, |_, _| {});
+    let stamps = Stamps::new(n);
     let receiver = {
-        let sent = sent.clone();
+        let stamps = stamps.clone();
         thread::spawn(move || {
             subscriber.set_rcvtimeo(IDLE.as_millis() as i32).unwrap();
             let mut msg = zmq::Message::new();
-            let mut latencies = Vec::with_capacity(n as usize);
-            let mut sleeps = 0;
-            while (latencies.len() as u64) < n {
+            let mut recorder = Recorder::new(n);
+            while (recorder.count() as u64) < n {
                 if subscriber.recv(&mut msg, 0).is_err() {
                     break;
                 }
-                let now = base.elapsed().as_nanos() as u64;
-                let at = sent[latencies.len()].load(Ordering::Acquire);
-                latencies.push(now.saturating_sub(at) as f64 / 1000.0);
-                if latencies.len() == 1 {
-                    sleeps = thread_sleeps();
-                }
+                recorder.record(&stamps, recorder.count());
             }
-            let sleeps = thread_sleeps() - sleeps;
-            (latencies, sleeps)
+            recorder.finish(n)
         })
     };
-    let start = Instant::now();
-    let mut next = start;
+    let mut pacer = Pacer::new(period);
     for seq in 0..n as usize {
-        let now = Instant::now();
-        if now < next {
-            thread::sleep(next - now);
-        }
-        next += period;
-        let now = Instant::now();
-        if next < now {
-            next = now + period;
-        }
-        sent[seq].store(base.elapsed().as_nanos() as u64, Ordering::Release);
+        pacer.wait();
+        stamps.sent(seq);
         publisher.send(frame, 0).unwrap();
     }
-    let (mut latencies, sleeps) = receiver.join().unwrap();
-    latencies.sort_by(f64::total_cmp);
-    let lost = n - latencies.len() as u64;
-    Latency {
-        sleeps: sleeps as f64 / latencies.len().max(1) as f64,
-        sorted_us: latencies,
-        lost,
-    }
+    receiver.join().unwrap()
 }
 
 /// Part 2; returns whether its targets are met.
@@ -263,41 +251,15 @@ pub fn latency(latency_n: u64, rounds: u64, frame: &[u8]) -> bool {
         }
     }
     let (ours, transport) = (Latency::pool(ours), Latency::pool(transport));
-    println!(
-        "   ours: received {}, lost {}, p50 {:.1} us, p99 {:.1} us, max {:.1} us; \
-         receiver slept {:.2} times per message",
-        ours.sorted_us.len(),
-        ours.lost,
-        ours.p(50.0),
-        ours.p(99.0),
-        ours.p(100.0),
-        ours.sleeps
-    );
-    println!(
-        "   ours, transport only (encoded frames, no codec, no Subscriber queue): \
-         received {}, lost {}, p50 {:.1} us, p99 {:.1} us, max {:.1} us",
-        transport.sorted_us.len(),
-        transport.lost,
-        transport.p(50.0),
-        transport.p(99.0),
-        transport.p(100.0)
-    );
+    ours.print("ours");
+    transport.print("ours, transport only (encoded frames, no codec, no Subscriber queue)");
     println!("RESULT e2e_latency_p50={:.1} us", ours.p(50.0));
     println!("RESULT e2e_latency_p99={:.1} us", ours.p(99.0));
     if skip_raw() {
         return ours.lost == 0;
     }
     let raw = Latency::pool(raw);
-    println!(
-        "   raw:  received {}, lost {}, p50 {:.1} us, p99 {:.1} us, max {:.1} us; \
-         receiver slept {:.2} times per message",
-        raw.sorted_us.len(),
-        raw.lost,
-        raw.p(50.0),
-        raw.p(99.0),
-        raw.p(100.0),
-        raw.sleeps
-    );
+    raw.print("raw");
     println!("RESULT raw_zmq_latency_p50={:.1} us", raw.p(50.0));
     println!("RESULT raw_zmq_latency_p99={:.1} us", raw.p(99.0));
     let mut met = ours.lost == 0;

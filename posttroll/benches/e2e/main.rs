@@ -78,6 +78,9 @@
 mod common;
 mod latency;
 mod lookups;
+// Raw libzmq PUB→SUB, shared with the libzmq engine's benchmarks.
+#[path = "../../../posttroll-backend-zmq/benches/common/raw.rs"]
+mod raw;
 mod throughput;
 
 use std::time::Instant;
@@ -145,14 +148,7 @@ fn main() {
     if parts.contains('5') {
         met &= lookups::discovery(discovery_runs);
     }
-    println!(
-        "\nall targets {}",
-        if met {
-            "met"
-        } else {
-            "NOT all met (see MISSED above)"
-        }
-    );
+    posttroll_testkit::bench::print_summary(met);
 }
 
 /// Part 0: the cost of building + encoding and of decoding one metadata

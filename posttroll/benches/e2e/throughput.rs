@@ -1,7 +1,6 @@
 //! Parts 1 (pub→sub throughput) and 4 (fan-out, one publisher to eight
 //! subscribers), each beside raw libzmq doing the same transport work.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -15,6 +14,7 @@ use crate::common::{
     context, engine, median, metadata_message, paced_runtime, per_message_us, pure_rust, range,
     runtime, sequence, skip_raw, thread_cpu_ns, CodecCost, Joined, Pacer, Sequence, IDLE, PROBE,
 };
+use crate::latency::{Latency, Recorder, Stamps};
 
 /// What one throughput run saw (one subscriber).
 #[derive(Debug, Clone, Copy)]
@@ -29,19 +29,16 @@ pub struct Throughput {
     pub sub_cpu_us: f64,
 }
 
-/// The send times of a latency run, by sequence number, as ns since a base.
-pub type SentAt = (Instant, Arc<Vec<AtomicU64>>);
-
 /// Publishes `n` metadata messages from one thread (building and encoding
 /// each), with probes before them until `expected` subscribers `joined`;
 /// keeps the publisher until `done` so that nothing queued is lost at
 /// close. Returns the endpoint (through `endpoint`), the instant the first
 /// data message was sent and the thread's CPU time (ns) in sending them.
-pub fn spawn_publisher(
+fn spawn_publisher(
     ctx: Context,
     n: u64,
     period: Option<Duration>,
-    sent_at: Option<SentAt>,
+    stamps: Option<Stamps>,
     (joined, expected): (Arc<Joined>, usize),
     endpoint: mpsc::Sender<String>,
     done: tokio::sync::oneshot::Receiver<()>,
@@ -73,9 +70,8 @@ pub fn spawn_publisher(
                 if let Some(pacer) = pacer.as_mut() {
                     pacer.wait();
                 }
-                if let Some((base, sent)) = &sent_at {
-                    let ns = base.elapsed().as_nanos() as u64;
-                    sent[seq as usize].store(ns, Ordering::Release);
+                if let Some(stamps) = &stamps {
+                    stamps.sent(seq as usize);
                 }
                 publisher.send(&metadata_message(seq)).await.unwrap();
                 if let Some(pacer) = &pacer {
@@ -90,15 +86,27 @@ pub fn spawn_publisher(
     })
 }
 
+/// What one subscriber thread saw.
+pub struct Received {
+    pub seen: Sequence,
+    /// When the last message came.
+    pub end: Instant,
+    /// The thread's CPU time from the first data message on, in ns.
+    pub cpu_ns: u64,
+    /// The latencies, when the messages' send times were given.
+    pub latency: Option<Latency>,
+}
+
 /// One [`Subscriber`] thread: receives `n` metadata messages (checking
-/// their sequence), joining on the first probe; returns what it saw, when
-/// it ended, and its thread's CPU time (ns) from the first data message.
+/// their sequence, and recording their latencies when `stamps` says when
+/// they were sent), joining on the first probe.
 fn spawn_subscriber(
     ctx: Context,
     endpoint: String,
     n: u64,
     joined: Arc<Joined>,
-) -> thread::JoinHandle<(Sequence, Instant, u64)> {
+    stamps: Option<Stamps>,
+) -> thread::JoinHandle<Received> {
     thread::spawn(move || {
         runtime().block_on(async move {
             let subscriber = Subscriber::builder()
@@ -108,6 +116,7 @@ fn spawn_subscriber(
                 .await
                 .unwrap();
             let mut seen = Sequence::default();
+            let mut recorder = stamps.as_ref().map(|_| Recorder::new(n));
             let mut cpu = 0;
             let mut probed = false;
             while seen.received < n {
@@ -116,6 +125,9 @@ fn spawn_subscriber(
                 };
                 match sequence(&msg) {
                     Some(seq) => {
+                        if let (Some(recorder), Some(stamps)) = (recorder.as_mut(), &stamps) {
+                            recorder.record(stamps, seq as usize);
+                        }
                         if seen.received == 0 {
                             cpu = thread_cpu_ns();
                         }
@@ -129,73 +141,69 @@ fn spawn_subscriber(
                 }
             }
             let end = Instant::now();
-            let cpu = thread_cpu_ns() - cpu;
+            let cpu_ns = thread_cpu_ns() - cpu;
+            let latency = recorder.map(|recorder| recorder.finish(n));
             subscriber.stop().await.unwrap();
-            (seen, end, cpu)
+            Received {
+                seen,
+                end,
+                cpu_ns,
+                latency,
+            }
         })
     })
 }
 
-/// Ours: one [`Publisher`] → `subscribers` [`Subscriber`]s (each on its
-/// own thread), `n` metadata messages; one run per subscriber.
-fn ours(n: u64, subscribers: usize) -> Vec<Throughput> {
+/// One publisher thread ([`spawn_publisher`]) → `subscribers` subscriber
+/// threads ([`spawn_subscriber`]), one context (one libzmq I/O thread) for
+/// every side, as the raw baselines: what each subscriber saw, when the
+/// publisher started sending and its CPU time (ns).
+pub fn publish_and_receive(
+    n: u64,
+    subscribers: usize,
+    period: Option<Duration>,
+    stamps: Option<Stamps>,
+) -> (Vec<Received>, Instant, u64) {
     let joined = Arc::new(Joined::default());
     let (endpoint_tx, endpoint_rx) = mpsc::channel();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    // One context (one libzmq I/O thread) for every side, as the raw
-    // baseline.
     let ctx = context();
     let publisher = spawn_publisher(
         ctx.clone(),
         n,
-        None,
-        None,
+        period,
+        stamps.clone(),
         (joined.clone(), subscribers),
         endpoint_tx,
         done_rx,
     );
     let endpoint = endpoint_rx.recv().unwrap();
     let receivers: Vec<_> = (0..subscribers)
-        .map(|_| spawn_subscriber(ctx.clone(), endpoint.clone(), n, joined.clone()))
+        .map(|_| {
+            let (ctx, endpoint, joined) = (ctx.clone(), endpoint.clone(), joined.clone());
+            spawn_subscriber(ctx, endpoint, n, joined, stamps.clone())
+        })
         .collect();
-    let seen: Vec<_> = receivers.into_iter().map(|r| r.join().unwrap()).collect();
+    let received: Vec<_> = receivers.into_iter().map(|r| r.join().unwrap()).collect();
     let _ = done_tx.send(());
     let (start, pub_cpu) = publisher.join().unwrap();
-    seen.into_iter()
-        .map(|(seen, end, sub_cpu)| Throughput {
-            rate: seen.received as f64 / (end - start).as_secs_f64(),
-            received: seen.received,
-            lost: n.saturating_sub(seen.received),
-            out_of_order: seen.out_of_order,
-            pub_cpu_us: per_message_us(pub_cpu, n),
-            sub_cpu_us: per_message_us(sub_cpu, seen.received),
-        })
-        .collect()
+    (received, start, pub_cpu)
 }
 
-/// A raw libzmq PUB and SUB in one context, connected, after the slow
-/// joiner's probes.
-pub fn raw_pair(unbounded: bool) -> (zmq::Context, zmq::Socket, zmq::Socket) {
-    let context = zmq::Context::new();
-    let publisher = context.socket(zmq::PUB).unwrap();
-    let subscriber = context.socket(zmq::SUB).unwrap();
-    if unbounded {
-        publisher.set_sndhwm(0).unwrap();
-        subscriber.set_rcvhwm(0).unwrap();
-    }
-    publisher.bind("tcp://127.0.0.1:*").unwrap();
-    let endpoint = publisher.get_last_endpoint().unwrap().unwrap();
-    subscriber.set_subscribe(b"").unwrap();
-    subscriber.connect(&endpoint).unwrap();
-    loop {
-        publisher.send(&b"P"[..], 0).unwrap();
-        if subscriber.poll(zmq::POLLIN, 10).unwrap() > 0 {
-            break;
-        }
-    }
-    // Drain the probes.
-    while subscriber.recv_bytes(zmq::DONTWAIT).is_ok() {}
-    (context, publisher, subscriber)
+/// Ours: one [`Publisher`] → `subscribers` [`Subscriber`]s (each on its
+/// own thread), `n` metadata messages; one run per subscriber.
+fn ours(n: u64, subscribers: usize) -> Vec<Throughput> {
+    let (seen, start, pub_cpu) = publish_and_receive(n, subscribers, None, None);
+    seen.into_iter()
+        .map(|r| Throughput {
+            rate: r.seen.received as f64 / (r.end - start).as_secs_f64(),
+            received: r.seen.received,
+            lost: n.saturating_sub(r.seen.received),
+            out_of_order: r.seen.out_of_order,
+            pub_cpu_us: per_message_us(pub_cpu, n),
+            sub_cpu_us: per_message_us(r.cpu_ns, r.seen.received),
+        })
+        .collect()
 }
 
 /// Raw libzmq: one PUB → `subscribers` SUBs (each on its own thread), one
