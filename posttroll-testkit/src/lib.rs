@@ -1,7 +1,7 @@
 //! Test fixtures for posttroll, for this workspace's tests and for
 //! applications built on posttroll.
 //!
-//! - [`bench`]: the `TARGET|...` lines the benchmarks print for each
+//! - [`bench`](mod@bench): the `TARGET|...` lines the benchmarks print for each
 //!   measured target, which `scripts/bench.sh` gathers into a table.
 //! - [`engine`]: the ZMTP engine of a test run, from `POSTTROLL_ENGINE`
 //!   ([`engine_from_env`], [`with_test_engine`], [`assert_test_engine`]):
