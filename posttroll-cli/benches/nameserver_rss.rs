@@ -17,8 +17,8 @@
 //!
 //! ```text
 //! cargo build --release -p posttroll-cli --bin nameserver
-//! mkdir -p /tmp/ns-release && cp target/release/nameserver /tmp/ns-release/
-//! NAMESERVER_BIN=/tmp/ns-release/nameserver cargo bench -p posttroll-cli --bench nameserver_rss
+//! mkdir -p target/measured/release && cp target/release/nameserver target/measured/release/
+//! NAMESERVER_BIN="$PWD/target/measured/release/nameserver" cargo bench -p posttroll-cli --bench nameserver_rss
 //! ```
 //!
 //! Resident memory counts the pages of the program and of the shared
