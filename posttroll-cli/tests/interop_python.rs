@@ -209,17 +209,7 @@ fn the_reference_logger_prints_the_records_of_the_log_publisher() {
 
 /// The lines of the child's stderr within 20 s, as they come.
 fn stderr_lines(guard: &mut Guard) -> impl Iterator<Item = String> {
-    use std::io::BufRead;
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let pipe = guard.0.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = guard.stderr_lines();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     std::iter::from_fn(move || {
         let left = deadline.saturating_duration_since(std::time::Instant::now());

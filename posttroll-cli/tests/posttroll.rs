@@ -477,8 +477,6 @@ fn help_documents_every_flag() {
 /// events and prints its records as the reference's `pytroll-logger` does.
 #[test]
 fn logger_prints_what_a_program_logs_through_the_log_publisher() {
-    use std::io::BufRead;
-
     let net = Net::new();
     let _ns = net.nameserver(&[]);
     let mut logger = Guard(
@@ -490,16 +488,7 @@ fn logger_prints_what_a_program_logs_through_the_log_publisher() {
             .spawn()
             .unwrap(),
     );
-    let (tx, lines) = std::sync::mpsc::channel::<String>();
-    let stderr_pipe = logger.0.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr_pipe).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = logger.stderr_lines();
     let seen = common::log_until(
         net.config(),
         Duration::from_secs(15),

@@ -239,18 +239,27 @@ impl Guard {
 
     /// The lines of the child's stdout, as they come, on a channel.
     pub fn stdout_lines(&mut self) -> mpsc::Receiver<String> {
-        let stdout = self.0.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        rx
+        lines_of(self.0.stdout.take().unwrap())
     }
+
+    /// The lines of the child's stderr, as they come, on a channel.
+    pub fn stderr_lines(&mut self) -> mpsc::Receiver<String> {
+        lines_of(self.0.stderr.take().unwrap())
+    }
+}
+
+/// The lines of `pipe`, read on a thread of their own, on a channel.
+fn lines_of(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 impl Drop for Guard {
