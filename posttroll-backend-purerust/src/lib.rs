@@ -192,6 +192,13 @@ pub const ENGINE: &str = "purerust";
 /// (omq's linger).
 pub const SERVER_LINGER: Duration = Duration::from_millis(100);
 
+/// Connection events a server socket's watcher may fall behind by (omq's
+/// default is 256): each slot is preallocated, about 340 bytes, so 256
+/// cost a nameserver's three server sockets 0.25 MiB resident. A watcher
+/// that falls further behind (a flood of connections) forgets the
+/// handshakes it was timing rather than misreport them.
+pub const SERVER_MONITOR_CAPACITY: usize = 64;
+
 pub use posttroll_core::requesters::{KEPT_REQUESTERS, KEPT_REQUESTER_CHANCE, REQUESTER_IDLE};
 
 pub use posttroll_core::engine::RANDOM_PORT_TRIES;
@@ -412,6 +419,10 @@ impl PureRustTransport {
         };
         let mut options = Options::default()
             .linger(linger)
+            .monitor_capacity(match role {
+                Role::Server => SERVER_MONITOR_CAPACITY,
+                Role::Client => Options::default().monitor_capacity,
+            })
             .tcp_keepalive(self.shared.keepalive)
             .max_message_size(self.shared.max_message_size);
         if let (SocketType::Sub | SocketType::Req, Some((interval, timeout))) =
