@@ -75,7 +75,7 @@ if wanted e2e-purerust; then
     run e2e-purerust env E2E_ENGINE=purerust cargo bench -p posttroll --features zmq --bench e2e
 fi
 if wanted e2e-libzmq; then
-    run e2e-libzmq env E2E_ENGINE=libzmq cargo bench -p posttroll --features zmq --bench e2e
+    run e2e-libzmq env E2E_ENGINE=libzmq E2E_CODEC_TARGETS=0 cargo bench -p posttroll --features zmq --bench e2e
 fi
 if wanted curve; then
     run curve cargo bench -p posttroll-backend-securezmq --bench secure_pubsub
@@ -128,6 +128,8 @@ python_result() {
         lookups) name=ns_lookup_rate unit="lookups/s" ;;
         discovery) name=ns_discovery_delay_ms unit="ms" ;;
         memory) name='ns_after_[0-9]*_lookups_vmhwm' unit="MiB peak (1000 lookups)" ;;
+        codec_encode) name=construct_encode_us unit="us" ;;
+        codec_decode) name=decode_json_us unit="us" ;;
         *) return 0 ;;
     esac
     [ "$python_ok" = 1 ] || return 0

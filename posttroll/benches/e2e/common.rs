@@ -152,6 +152,42 @@ pub fn metadata_message(seq: u64) -> Message {
         .unwrap()
 }
 
+/// The metadata message as a Rust program describes it (the struct of
+/// `posttroll-core/benches/codec.rs`), for the typed codec path.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct FileMetadata {
+    pub start_time: DateTime,
+    pub end_time: DateTime,
+    pub platform_name: String,
+    pub sensor: String,
+    pub orbit_number: u64,
+    pub uri: String,
+    pub uid: String,
+    pub format: String,
+    pub data_processing_level: String,
+    pub sun_elevation: f64,
+}
+
+/// [`metadata_message`] built from [`FileMetadata`]: the same bytes.
+pub fn typed_metadata_message(seq: u64) -> Message<FileMetadata> {
+    let day = NaiveDate::from_ymd_opt(2020, 12, 1).unwrap();
+    let data = FileMetadata {
+        start_time: DateTime::naive(day.and_hms_opt(12, 0, 0).unwrap()),
+        end_time: DateTime::naive(day.and_hms_micro_opt(12, 1, 25, 600_000).unwrap()),
+        platform_name: "NOAA-20".into(),
+        sensor: "viirs".into(),
+        orbit_number: seq,
+        uri: "/data/viirs/SVM01_npp_d20201201_t1200000.h5".into(),
+        uid: "SVM01_npp_d20201201_t1200000.h5".into(),
+        format: "SDR".into(),
+        data_processing_level: "1B".into(),
+        sun_elevation: 23.4567,
+    };
+    Message::new_typed("/sat/polar/smb/level1", "file", data)
+        .and_then(|m| m.with_sender("safusr.u@lxserv1096.smhi.se"))
+        .unwrap()
+}
+
 /// The sequence number of a received metadata message, `None` for
 /// anything else (probes).
 pub fn sequence(msg: &Message) -> Option<u64> {

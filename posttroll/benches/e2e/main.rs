@@ -19,7 +19,14 @@
 //! 0. **Codec**: building + encoding, and decoding, the 10-key metadata
 //!    message (the one of `posttroll-core/benches/codec.rs`, about 430
 //!    bytes) on one thread, in wall and CPU time: the ceiling of each side
-//!    of parts 1 and 4, and the codec's share of their CPU time.
+//!    of parts 1 and 4, and the codec's share of their CPU time. Then the
+//!    same message as a `#[derive(Serialize, Deserialize)]` struct
+//!    (`Message::new_typed`, `encode_typed`, `decode_typed`; its data is
+//!    checked equal). Targets (points 1 and 2), in CPU time: through
+//!    `Value` at most 0.5 µs to build + encode and 0.45 µs to decode;
+//!    through the struct 0.3 and 0.35 µs (`E2E_CODEC_TARGETS=0` leaves these
+//!    rows out, for a second engine's run). `cargo bench -p posttroll-core
+//!    --bench codec` measures the same with criterion, in wall time.
 //! 1. **Throughput**: a [`Publisher`](posttroll::publisher::Publisher)
 //!    (`no_drop`, default high-water marks) builds, encodes and sends
 //!    `E2E_MESSAGES` (default 1 000 000) metadata messages, their
@@ -87,7 +94,11 @@ use std::time::Instant;
 
 use posttroll::Message;
 
-use common::{env_or, metadata_message, sequence, thread_cpu_ns, CodecCost};
+use common::{
+    env_or, metadata_message, sequence, thread_cpu_ns, typed_metadata_message, CodecCost,
+    FileMetadata,
+};
+use posttroll_testkit::bench::Target;
 
 fn main() {
     // `cargo bench` passes `--bench`; anything else gets a smoke round.
@@ -133,6 +144,14 @@ fn main() {
     } else {
         CodecCost::default()
     };
+    // The codec's targets (points 1 and 2), once per table: `scripts/bench.sh`
+    // sets E2E_CODEC_TARGETS=0 for the second engine's run.
+    if parts.contains('0') && std::env::var("E2E_CODEC_TARGETS").map_or(true, |v| v != "0") {
+        met &= codec_targets(
+            codec,
+            typed_codec_costs(if quick { 10_000 } else { 300_000 }),
+        );
+    }
     if parts.contains('1') {
         met &= throughput::throughput(n, runs, &frame, codec);
     }
@@ -192,4 +211,82 @@ fn codec_costs(n: u64) -> CodecCost {
         build_encode_us: build_encode_cpu,
         decode_us: decode_cpu,
     }
+}
+
+/// Part 0, the typed path: building + encoding [`FileMetadata`] through
+/// `Message::new_typed`, and decoding the frames into it, in CPU µs per
+/// message on one thread.
+fn typed_codec_costs(n: u64) -> CodecCost {
+    let frame = typed_metadata_message(0).encode_typed().unwrap();
+    // The same message but for the header's time.
+    assert_eq!(
+        Message::decode(&frame).unwrap().data,
+        metadata_message(0).data,
+        "typed and dynamic data differ"
+    );
+    let cpu = thread_cpu_ns();
+    for seq in 0..n {
+        std::hint::black_box(typed_metadata_message(seq).encode_typed().unwrap());
+    }
+    let build_encode_us = (thread_cpu_ns() - cpu) as f64 / 1000.0 / n as f64;
+    let frames: Vec<Vec<u8>> = (0..1000)
+        .map(|seq| typed_metadata_message(seq).encode_typed().unwrap())
+        .collect();
+    let cpu = thread_cpu_ns();
+    for seq in 0..n as usize {
+        let msg = Message::decode_typed::<FileMetadata>(&frames[seq % frames.len()]).unwrap();
+        std::hint::black_box(msg.data.orbit_number);
+    }
+    let decode_us = (thread_cpu_ns() - cpu) as f64 / 1000.0 / n as f64;
+    println!(
+        "   typed (a struct, no Value tree): build+encode {build_encode_us:.2} us CPU, \
+         decode {decode_us:.2} us CPU per message"
+    );
+    println!("RESULT codec_typed_build_encode={build_encode_us:.2} us CPU");
+    println!("RESULT codec_typed_decode={decode_us:.2} us CPU");
+    CodecCost {
+        build_encode_us,
+        decode_us,
+    }
+}
+
+/// The codec's targets (issue 14, points 1 and 2) as table rows: CPU time
+/// per message on one thread; the baseline is the dynamic path's.
+fn codec_targets(dynamic: CodecCost, typed: CodecCost) -> bool {
+    let row = |key: &str, what: &str, ours: f64, baseline: String, goal: f64| {
+        Target::new(key, what, "either")
+            .ours(format!("{ours:.2} us CPU"))
+            .baseline(baseline)
+            .goal(format!("<= {goal} us"))
+            .print(ours <= goal)
+    };
+    let mut met = row(
+        "codec_encode",
+        "build + encode, metadata message (Value)",
+        dynamic.build_encode_us,
+        "-".into(),
+        0.5,
+    );
+    met &= row(
+        "codec_decode",
+        "decode, metadata message (Value)",
+        dynamic.decode_us,
+        "-".into(),
+        0.45,
+    );
+    met &= row(
+        "codec_typed_encode",
+        "build + encode, metadata message (struct)",
+        typed.build_encode_us,
+        format!("{:.2} us through Value", dynamic.build_encode_us),
+        0.3,
+    );
+    met &= row(
+        "codec_typed_decode",
+        "decode, metadata message (struct)",
+        typed.decode_us,
+        format!("{:.2} us into Value", dynamic.decode_us),
+        0.35,
+    );
+    met
 }
