@@ -9,7 +9,7 @@
 //!   (and `secure_zmq_nameserver_port` with CURVE).
 //! - [`AddressReceiver`]: the announcement side alone; [`AddressTable`]:
 //!   its pure logic.
-//! - [`blocking`]: the nameserver without async, as the reference's
+//! - [`blocking`] (feature `blocking`): the nameserver without async, as the reference's
 //!   `NameServer().run()`.
 //!
 //! It serves on the engines the `posttroll` facade is built with (its
@@ -46,6 +46,7 @@
 //! # }).unwrap();
 //! ```
 
+#[cfg(feature = "blocking")]
 pub mod blocking;
 mod receiver;
 mod server;

@@ -89,6 +89,7 @@
 //!   subscribers count messages sent, received, undecodable and refused
 //!   through the `metrics` facade, into the application's recorder.
 
+#[cfg(feature = "blocking")]
 pub mod blocking;
 mod context;
 pub mod discovery;

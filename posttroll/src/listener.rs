@@ -305,12 +305,14 @@ impl ListenerContainer {
 
     /// The byte budget, shared with the queue [`take_queue`](Self::take_queue)
     /// hands over.
+    #[cfg(feature = "blocking")]
     pub(crate) fn budget(&self) -> Budget {
         self.budget.clone()
     }
 
     /// Hands the output queue over (to the blocking API's `OutputQueue`);
     /// [`recv`](Self::recv) then finds nothing.
+    #[cfg(feature = "blocking")]
     pub(crate) fn take_queue(&mut self) -> mpsc::Receiver<Queued> {
         let (_, closed) = mpsc::channel(1);
         std::mem::replace(&mut self.rx, closed)
