@@ -4,7 +4,7 @@
 # the raw baseline measured in the same run, their ratio, the goal, met or
 # MISSED, and the Python reference's figure where it has one.
 #
-#   bash scripts/bench.sh            # the full runs (about 20 minutes)
+#   bash scripts/bench.sh            # the full runs (about 12 minutes once built)
 #   bash scripts/bench.sh --quick    # smaller runs, for a first look
 #
 # Compare ratios, not absolute figures, on a machine that does anything
