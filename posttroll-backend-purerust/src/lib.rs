@@ -419,10 +419,6 @@ impl PureRustTransport {
         };
         let mut options = Options::default()
             .linger(linger)
-            .monitor_capacity(match role {
-                Role::Server => SERVER_MONITOR_CAPACITY,
-                Role::Client => Options::default().monitor_capacity,
-            })
             .tcp_keepalive(self.shared.keepalive)
             .max_message_size(self.shared.max_message_size);
         if let (SocketType::Sub | SocketType::Req, Some((interval, timeout))) =
@@ -432,6 +428,9 @@ impl PureRustTransport {
                 .heartbeat_interval(interval)
                 .heartbeat_ttl(timeout)
                 .heartbeat_timeout(timeout);
+        }
+        if role == Role::Server {
+            options = options.monitor_capacity(SERVER_MONITOR_CAPACITY);
         }
         if kind == SocketType::Sub {
             if let Some(hwm) = self.shared.subscriber_rcvhwm {
