@@ -95,8 +95,8 @@ use std::time::Instant;
 use posttroll::Message;
 
 use common::{
-    env_or, metadata_message, sequence, thread_cpu_ns, typed_metadata_message, CodecCost,
-    FileMetadata,
+    env_or, metadata_message, per_message_us, sequence, thread_cpu_ns, typed_metadata_message,
+    CodecCost, FileMetadata,
 };
 use posttroll_testkit::bench::Target;
 
@@ -173,30 +173,20 @@ fn main() {
 /// Part 0: the cost of building + encoding and of decoding one metadata
 /// message, in one thread: the ceiling of each side of part 1.
 fn codec_costs(n: u64) -> CodecCost {
-    let start = Instant::now();
-    let cpu = thread_cpu_ns();
     let mut bytes = 0;
-    for seq in 0..n {
+    let (build_encode, build_encode_cpu) = per_call(n, |seq| {
         bytes += std::hint::black_box(metadata_message(seq).encode()).len();
-    }
-    let build_encode = start.elapsed().as_secs_f64() / n as f64;
-    let build_encode_cpu = (thread_cpu_ns() - cpu) as f64 / 1000.0 / n as f64;
+    });
     let frames: Vec<Vec<u8>> = (0..1000)
         .map(|seq| metadata_message(seq).encode())
         .collect();
-    let start = Instant::now();
-    let cpu = thread_cpu_ns();
-    for seq in 0..n as usize {
-        let msg = Message::decode(&frames[seq % frames.len()]).unwrap();
+    let (decode, decode_cpu) = per_call(n, |seq| {
+        let msg = Message::decode(&frames[seq as usize % frames.len()]).unwrap();
         std::hint::black_box(sequence(&msg));
-    }
-    let decode = start.elapsed().as_secs_f64() / n as f64;
-    let decode_cpu = (thread_cpu_ns() - cpu) as f64 / 1000.0 / n as f64;
+    });
     println!(
-        "\n0. codec on one thread: build+encode {:.2} us ({build_encode_cpu:.2} us CPU), \
-         decode {:.2} us ({decode_cpu:.2} us CPU) per message ({} bytes each)",
-        build_encode * 1e6,
-        decode * 1e6,
+        "\n0. codec on one thread: build+encode {build_encode:.2} us ({build_encode_cpu:.2} us CPU), \
+         decode {decode:.2} us ({decode_cpu:.2} us CPU) per message ({} bytes each)",
         bytes / n as usize
     );
     println!(
@@ -224,20 +214,17 @@ fn typed_codec_costs(n: u64) -> CodecCost {
         metadata_message(0).data,
         "typed and dynamic data differ"
     );
-    let cpu = thread_cpu_ns();
-    for seq in 0..n {
+    let (_, build_encode_us) = per_call(n, |seq| {
         std::hint::black_box(typed_metadata_message(seq).encode_typed().unwrap());
-    }
-    let build_encode_us = (thread_cpu_ns() - cpu) as f64 / 1000.0 / n as f64;
+    });
     let frames: Vec<Vec<u8>> = (0..1000)
         .map(|seq| typed_metadata_message(seq).encode_typed().unwrap())
         .collect();
-    let cpu = thread_cpu_ns();
-    for seq in 0..n as usize {
-        let msg = Message::decode_typed::<FileMetadata>(&frames[seq % frames.len()]).unwrap();
+    let (_, decode_us) = per_call(n, |seq| {
+        let frame = &frames[seq as usize % frames.len()];
+        let msg = Message::decode_typed::<FileMetadata>(frame).unwrap();
         std::hint::black_box(msg.data.orbit_number);
-    }
-    let decode_us = (thread_cpu_ns() - cpu) as f64 / 1000.0 / n as f64;
+    });
     println!(
         "   typed (a struct, no Value tree): build+encode {build_encode_us:.2} us CPU, \
          decode {decode_us:.2} us CPU per message"
@@ -248,6 +235,18 @@ fn typed_codec_costs(n: u64) -> CodecCost {
         build_encode_us,
         decode_us,
     }
+}
+
+/// Calls `f(seq)` for each `seq` in `0..n` on this thread: the wall and the
+/// CPU time of one call, in µs.
+fn per_call(n: u64, mut f: impl FnMut(u64)) -> (f64, f64) {
+    let start = Instant::now();
+    let cpu = thread_cpu_ns();
+    for seq in 0..n {
+        f(seq);
+    }
+    let wall = start.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64;
+    (wall, per_message_us(thread_cpu_ns() - cpu, n))
 }
 
 /// The codec's targets (issue 14, points 1 and 2) as table rows: CPU time
